@@ -1,0 +1,68 @@
+# vanphong: `make run` brings everything up and prints a report; `make test` proves it.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+VP := $(BIN)/vanphong
+RUN_DIR := $(HOME)/.cache/vanphong/run
+WORKER_PID := $(RUN_DIR)/worker.pid
+WORKER_LOG := $(RUN_DIR)/worker.log
+REPORT_UNIT ?= vptu
+REPORT_FROM ?= 2019-01-01
+REPORT_TO ?= 2024-09-30
+
+.PHONY: venv stack init worker-start worker-stop run stop test lint unit bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is missing: install Python 3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+stack: venv
+	$(VP) stack up
+
+init: stack
+	$(VP) init
+
+worker-start: init
+	@mkdir -p $(RUN_DIR)
+	@if [ -f $(WORKER_PID) ] && kill -0 $$(cat $(WORKER_PID)) 2>/dev/null; then \
+		echo "worker already running (pid $$(cat $(WORKER_PID)))"; \
+	else \
+		nohup $(VP) worker >$(WORKER_LOG) 2>&1 & echo $$! >$(WORKER_PID); \
+		echo "worker started (pid $$(cat $(WORKER_PID)), log $(WORKER_LOG))"; \
+	fi
+
+worker-stop:
+	@if [ -f $(WORKER_PID) ] && kill -0 $$(cat $(WORKER_PID)) 2>/dev/null; then \
+		kill -TERM $$(cat $(WORKER_PID)); \
+		for i in $$(seq 1 100); do kill -0 $$(cat $(WORKER_PID)) 2>/dev/null || break; sleep 0.2; done; \
+		kill -0 $$(cat $(WORKER_PID)) 2>/dev/null && kill -KILL $$(cat $(WORKER_PID)); \
+		echo "worker stopped"; \
+	fi; rm -f $(WORKER_PID)
+
+run: worker-start
+	$(VP) demo
+	$(VP) wait --timeout 900
+	$(VP) report --unit $(REPORT_UNIT) --from $(REPORT_FROM) --to $(REPORT_TO)
+
+stop: worker-stop
+	$(VP) stack down
+
+lint: venv
+	$(BIN)/ruff check vanphong streams schemas sinks deploy tests
+	$(BIN)/mypy vanphong streams schemas sinks deploy
+
+unit: venv
+	$(BIN)/pytest -q -m "not integration"
+
+test: venv lint stack
+	$(VP) init
+	$(BIN)/pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,251 @@
+"""The PostgreSQL sink: a batch's effects and its consumed offsets in one transaction.
+
+Lifecycle of :meth:`PostgresSink.write`: lock the batch's partition offsets (so two workers that
+briefly both hold a partition during a rebalance serialise here), drop messages below the stored
+offsets, lock and load the entities the batch touches, plan the batch (pure), then write
+entities, aggregate deltas, dead letters, counters and the new offsets, and commit. The same
+batch written twice is applied once; a crash before the commit applies nothing.
+
+Errors: connection loss, deadlocks, serialization failures and concurrent-insert races raise
+:class:`~vanphong.rejection.TransientError`, which the caller retries; anything else is a bug and
+propagates.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from schemas.catalog import DEAD_LETTER_PARTITIONS
+from sinks.records import (
+    contributions_from_json,
+    contributions_to_json,
+    record_from_json,
+    record_to_json,
+)
+from vanphong.batch import Accepted, Item, Plan, plan_batch, refs_needed
+from vanphong.rejection import TransientError
+from vanphong.semantics import Entity, EntityRef
+
+# SQLSTATE classes and codes that mean "try again": connection exceptions, insufficient
+# resources, operator intervention (shutdown, starting up), transaction rollbacks (deadlock,
+# serialization) and a unique violation from two workers inserting the same new key at once.
+_TRANSIENT_CLASSES = frozenset({"08", "53", "57", "40"})
+_TRANSIENT_CODES = frozenset({"23505", "55P03"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.PostgresError):
+        state = exc.sqlstate or ""
+        return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_CODES
+    return isinstance(exc, OSError | asyncpg.InterfaceError | ConnectionError | TimeoutError)
+
+
+def dead_letter_partition(source_partition: int) -> int:
+    """Dead letters of one source partition always go to the same dead-letter partition, so the
+    relay can tell what it already sent by reading that partition's tail."""
+    return source_partition % DEAD_LETTER_PARTITIONS
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class PostgresSink:
+    """Writes planned batches; owns a small connection pool."""
+
+    def __init__(self, pool: asyncpg.Pool, zone: ZoneInfo) -> None:
+        self.pool = pool
+        self.zone = zone
+        self.worker_id = worker_id()
+
+    @classmethod
+    async def connect(cls, url: str, zone: ZoneInfo, max_size: int = 10) -> PostgresSink:
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
+        except Exception as exc:
+            if is_transient(exc):
+                raise TransientError(f"PostgreSQL unavailable: {exc}") from exc
+            raise
+        return cls(pool, zone)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def write(self, items: Sequence[Item]) -> Plan:
+        """Apply ``items`` exactly once; see the module docstring."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await self._write(conn, items)
+        except Exception as exc:
+            if is_transient(exc):
+                raise TransientError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+            raise
+
+    async def _write(self, conn: asyncpg.Connection, items: Sequence[Item]) -> Plan:
+        offsets = await _lock_offsets(conn, {(i.at.topic, i.at.partition) for i in items})
+        refs = refs_needed(items)
+        stored = await _lock_entities(conn, refs, with_all_merges=_has_merges(items))
+        plan = plan_batch(items, offsets, stored, self.zone)
+        await _write_entities(conn, [plan.entities[r] for r in sorted(plan.changed)])
+        await _write_deltas(conn, plan)
+        await _write_dead_letters(conn, plan)
+        await _write_counters(conn, plan)
+        await conn.executemany(
+            "UPDATE core.sink_offsets SET next_offset = $3, updated_at = now()"
+            " WHERE topic = $1 AND partition = $2",
+            [(t, p, o) for (t, p), o in sorted(plan.next_offsets.items())],
+        )
+        await conn.execute(
+            "INSERT INTO core.sink_commits (worker_id, last_commit_at, batches, events)"
+            " VALUES ($1, now(), 1, $2) ON CONFLICT (worker_id) DO UPDATE SET"
+            " last_commit_at = now(), batches = core.sink_commits.batches + 1,"
+            " events = core.sink_commits.events + excluded.events",
+            self.worker_id,
+            len(items) - plan.skipped,
+        )
+        return plan
+
+
+def _has_merges(items: Sequence[Item]) -> bool:
+    return any(
+        isinstance(i.outcome, Accepted) and i.outcome.event_type.type == "office.merged"
+        for i in items
+    )
+
+
+async def _lock_offsets(
+    conn: asyncpg.Connection, partitions: set[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    ordered = sorted(partitions)
+    topics, parts = [t for t, _ in ordered], [p for _, p in ordered]
+    await conn.execute(
+        "INSERT INTO core.sink_offsets (topic, partition, next_offset)"
+        " SELECT t, p, 0 FROM unnest($1::text[], $2::int[]) AS x(t, p)"
+        " ON CONFLICT DO NOTHING",
+        topics,
+        parts,
+    )
+    rows = await conn.fetch(
+        "SELECT o.topic, o.partition, o.next_offset FROM core.sink_offsets o"
+        " JOIN unnest($1::text[], $2::int[]) AS x(t, p) ON o.topic = x.t AND o.partition = x.p"
+        " ORDER BY o.topic, o.partition FOR UPDATE OF o",
+        topics,
+        parts,
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+async def _lock_entities(
+    conn: asyncpg.Connection, refs: set[EntityRef], with_all_merges: bool
+) -> dict[EntityRef, Entity]:
+    ordered = sorted(refs)
+    rows = await conn.fetch(
+        "SELECT e.entity_type, e.entity_id, e.revision, e.voided, e.event_id,"
+        " e.record::text AS record, e.contributions::text AS contributions"
+        " FROM core.entities e"
+        " WHERE (e.entity_type, e.entity_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+        "    OR ($3 AND e.entity_type = 'office.merged')"
+        " ORDER BY e.entity_type, e.entity_id FOR UPDATE OF e",
+        [r.entity_type for r in ordered],
+        [r.entity_id for r in ordered],
+        with_all_merges,
+    )
+    return {
+        EntityRef(r["entity_type"], r["entity_id"]): Entity(
+            EntityRef(r["entity_type"], r["entity_id"]),
+            r["revision"],
+            r["voided"],
+            r["event_id"],
+            record_from_json(r["record"]),
+            contributions_from_json(r["contributions"]),
+        )
+        for r in rows
+    }
+
+
+async def _write_entities(conn: asyncpg.Connection, entities: Sequence[Entity]) -> None:
+    if not entities:
+        return
+    await conn.execute(
+        "INSERT INTO core.entities"
+        " (entity_type, entity_id, revision, voided, event_id, record, contributions)"
+        " SELECT t, i, r, v, e, rec::jsonb, c::jsonb"
+        " FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[], $5::text[], $6::text[],"
+        "             $7::text[]) AS x(t, i, r, v, e, rec, c)"
+        " ON CONFLICT (entity_type, entity_id) DO UPDATE SET revision = excluded.revision,"
+        " voided = excluded.voided, event_id = excluded.event_id, record = excluded.record,"
+        " contributions = excluded.contributions, updated_at = now()",
+        [e.ref.entity_type for e in entities],
+        [e.ref.entity_id for e in entities],
+        [e.revision for e in entities],
+        [e.voided for e in entities],
+        [e.event_id for e in entities],
+        [record_to_json(e.record) for e in entities],
+        [contributions_to_json(e.contributions) for e in entities],
+    )
+
+
+async def _write_deltas(conn: asyncpg.Connection, plan: Plan) -> None:
+    # Sorted, so concurrent batches lock aggregate rows in one order and cannot deadlock.
+    cells = sorted((cell, n) for cell, n in plan.deltas.items() if n != 0)
+    if not cells:
+        return
+    await conn.execute(
+        "INSERT INTO core.metric_daily (unit_id, day, metric, dimension, value)"
+        " SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[])"
+        " ON CONFLICT (unit_id, day, metric, dimension)"
+        " DO UPDATE SET value = core.metric_daily.value + excluded.value",
+        [c[0] for c, _ in cells],
+        [c[1] for c, _ in cells],
+        [c[2] for c, _ in cells],
+        [c[3] for c, _ in cells],
+        [n for _, n in cells],
+    )
+
+
+async def _write_dead_letters(conn: asyncpg.Connection, plan: Plan) -> None:
+    if not plan.dead_letters:
+        return
+    now = datetime.now(UTC)
+    await conn.executemany(
+        'INSERT INTO core.dead_letters (topic, partition, "offset", key, value, reason, detail,'
+        " failed_at, dlq_partition) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        [
+            (
+                item.at.topic,
+                item.at.partition,
+                item.at.offset,
+                item.key,
+                item.value,
+                str(rejection.reason),
+                rejection.detail,
+                now,
+                dead_letter_partition(item.at.partition),
+            )
+            for item, rejection in plan.dead_letters
+        ],
+    )
+
+
+async def _write_counters(conn: asyncpg.Connection, plan: Plan) -> None:
+    topics = sorted(set(plan.applied) | set(plan.unchanged) | set(plan.rejected))
+    if not topics:
+        return
+    await conn.execute(
+        "INSERT INTO core.topic_counters (topic, applied, unchanged, dead_lettered)"
+        " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"
+        " ON CONFLICT (topic) DO UPDATE SET"
+        " applied = core.topic_counters.applied + excluded.applied,"
+        " unchanged = core.topic_counters.unchanged + excluded.unchanged,"
+        " dead_lettered = core.topic_counters.dead_lettered + excluded.dead_lettered",
+        topics,
+        [plan.applied[t] for t in topics],
+        [plan.unchanged[t] for t in topics],
+        [plan.rejected[t] for t in topics],
+    )

@@ -1,0 +1,37 @@
+"""The path of one message, before batching: decode → validate → normalise.
+
+Everything here is pure: a consumed message (coordinates, key, value bytes) becomes an
+:class:`~vanphong.batch.Item` whose outcome is either an accepted event or a typed rejection.
+The Kafka key plays no part: a message with another key, or none, is processed the same.
+"""
+
+from __future__ import annotations
+
+from schemas.catalog import EventType
+from schemas.codec import CodecError, UnknownSchemaError, decode
+from vanphong.batch import Accepted, Coordinates, Item
+from vanphong.rejection import Reason, Rejection
+from vanphong.rules import accept
+
+
+def prepare(at: Coordinates, key: bytes | None, value: bytes | None, expected: EventType) -> Item:
+    """Turn one consumed message into an item ready for the batch."""
+    return Item(at, key, value, _outcome(at, value, expected))
+
+
+def _outcome(at: Coordinates, value: bytes | None, expected: EventType) -> Accepted | Rejection:
+    try:
+        decoded = decode(value)
+    except UnknownSchemaError as exc:
+        return Rejection(Reason.UNKNOWN_SCHEMA, str(exc))
+    except CodecError as exc:
+        return Rejection(Reason.UNDECODABLE, str(exc))
+    if decoded.event_type != expected:
+        return Rejection(
+            Reason.INVALID_FIELD,
+            f"a {decoded.event_type.type} record on {at.topic}, which carries {expected.type}",
+        )
+    try:
+        return Accepted(expected, accept(expected, decoded.record))
+    except Rejection as rejection:
+        return rejection

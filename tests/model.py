@@ -1,0 +1,174 @@
+"""A reference model of CONTRACT.md §5, written independently of the production code.
+
+It reads events in the ``vanphong publish`` JSON form, in the order the worker will consume them
+within a partition, and says what every reporting view must contain. It shares no code with
+``vanphong``: if both are wrong the same way, it is because the contract was misread twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+KEYS = {
+    "unit.registered": "unit_id",
+    "document.issued": "document_id",
+    "meeting.held": "meeting_id",
+    "office.merged": "merge_id",
+    "award.granted": "award_id",
+    "citizens.received": "reception_id",
+    "task.assigned": "task_id",
+    "task.completed": "task_id",
+}
+METRICS = [
+    "documents_issued",
+    "documents_appraised",
+    "meetings_held",
+    "meeting_attendees",
+    "receptions_held",
+    "citizens_received",
+    "petitions_received",
+    "awards_granted",
+    "awards_received",
+    "tasks_assigned",
+    "tasks_completed_on_time",
+    "tasks_completed_late",
+]
+
+Daily = dict[tuple[str, date], dict[str, int]]
+
+
+class Model:
+    def __init__(self, zone: str = "Asia/Ho_Chi_Minh", today: date | None = None) -> None:
+        self.zone = ZoneInfo(zone)
+        self.today = today or datetime.now(self.zone).date()
+        self.current: dict[tuple[str, str], dict[str, Any]] = {}
+        self.rejected_merges: list[dict[str, Any]] = []
+
+    def day(self, event: dict[str, Any]) -> date:
+        ts = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
+        return ts.astimezone(self.zone).date()
+
+    def consume(self, event: dict[str, Any]) -> str:
+        """'applied', 'unchanged' or 'rejected' (mergers only: others are valid by design)."""
+        key = (event["type"], event[KEYS[event["type"]]])
+        old = self.current.get(key)
+        if old is not None and event.get("revision", 1) <= old.get("revision", 1):
+            return "unchanged"
+        if (
+            event["type"] == "office.merged"
+            and not event.get("voided")
+            and self._merge_breaks(event)
+        ):
+            self.rejected_merges.append(event)
+            return "rejected"
+        self.current[key] = event
+        return "applied"
+
+    def _live(self, event_type: str) -> list[dict[str, Any]]:
+        return [e for (t, _), e in self.current.items() if t == event_type and not e.get("voided")]
+
+    def _merge_breaks(self, merge: dict[str, Any]) -> bool:
+        absorbed_by = {
+            u: m["merge_id"]
+            for m in self._live("office.merged")
+            if m["merge_id"] != merge["merge_id"]
+            for u in m["absorbed_unit_ids"]
+        }
+        if any(u in absorbed_by for u in merge["absorbed_unit_ids"]):
+            return True
+        into = {
+            u: m["into_unit_id"]
+            for m in self._live("office.merged")
+            if m["merge_id"] != merge["merge_id"]
+            for u in m["absorbed_unit_ids"]
+        }
+        seen, unit = set(), merge["into_unit_id"]
+        while unit in into and unit not in seen:
+            seen.add(unit)
+            unit = into[unit]
+            if unit in merge["absorbed_unit_ids"]:
+                return True
+        return False
+
+    # --- attribution -------------------------------------------------------------------------
+
+    def _edge(self, unit: str) -> tuple[str, date] | None:
+        for m in self._live("office.merged"):
+            if unit in m["absorbed_unit_ids"]:
+                return m["into_unit_id"], date.fromisoformat(m["effective_date"])
+        return None
+
+    def attributed(self, unit: str, day: date) -> str:
+        for _ in range(100):
+            edge = self._edge(unit)
+            if edge is None or edge[1] > day:
+                return unit
+            unit = edge[0]
+        raise AssertionError("cycle")
+
+    def final(self, unit: str) -> str:
+        return self.attributed(unit, self.today)
+
+    # --- raw contributions -------------------------------------------------------------------
+
+    def contributions(self) -> list[tuple[str, date, str, str, int]]:
+        """(recorded unit, day, metric, dimension, amount) of every live entity."""
+        out: list[tuple[str, date, str, str, int]] = []
+        for d in self._live("document.issued"):
+            out.append((d["unit_id"], self.day(d), "documents_issued", d["doc_type"], 1))
+            if d["appraised"]:
+                out.append((d["unit_id"], self.day(d), "documents_appraised", d["doc_type"], 1))
+        for m in self._live("meeting.held"):
+            out.append((m["unit_id"], self.day(m), "meetings_held", m["kind"], 1))
+            out.append((m["unit_id"], self.day(m), "meeting_attendees", m["kind"], m["attendees"]))
+        for r in self._live("citizens.received"):
+            out.append((r["unit_id"], self.day(r), "receptions_held", "", 1))
+            out.append((r["unit_id"], self.day(r), "citizens_received", "", r["citizens"]))
+            out.append((r["unit_id"], self.day(r), "petitions_received", "", r["petitions"]))
+        for a in self._live("award.granted"):
+            out.append((a["recipient_unit_id"], self.day(a), "awards_received", "", 1))
+            if a.get("granted_by_unit_id"):
+                out.append((a["granted_by_unit_id"], self.day(a), "awards_granted", "", 1))
+        done = {c["task_id"]: c for c in self._live("task.completed")}
+        for t in self._live("task.assigned"):
+            out.append((t["unit_id"], self.day(t), "tasks_assigned", "", 1))
+            c = done.get(t["task_id"])
+            if c is not None:
+                on_time = self.day(c) <= date.fromisoformat(t["due_date"])
+                metric = "tasks_completed_on_time" if on_time else "tasks_completed_late"
+                out.append((t["unit_id"], self.day(c), metric, "", 1))
+        return out
+
+    # --- views ---------------------------------------------------------------------------------
+
+    def daily(self, consolidated: bool = False) -> Daily:
+        cells: Daily = defaultdict(lambda: dict.fromkeys(METRICS, 0))
+        for unit, day, metric, _dim, amount in self.contributions():
+            owner = self.final(unit) if consolidated else self.attributed(unit, day)
+            cells[(owner, day)][metric] += amount
+        return {k: v for k, v in cells.items() if any(v.values())}
+
+    def monthly(self, consolidated: bool = False) -> Daily:
+        cells: Daily = defaultdict(lambda: dict.fromkeys(METRICS, 0))
+        for (unit, day), metrics in self.daily(consolidated).items():
+            for metric, n in metrics.items():
+                cells[(unit, day.replace(day=1))][metric] += n
+        return {k: v for k, v in cells.items() if any(v.values())}
+
+    def documents_by_type(self) -> dict[tuple[str, date, str], int]:
+        out: dict[tuple[str, date, str], int] = defaultdict(int)
+        for unit, day, metric, dim, n in self.contributions():
+            if metric == "documents_issued":
+                out[(self.attributed(unit, day), day.replace(day=1), dim)] += n
+        return {k: v for k, v in out.items() if v}
+
+    def meetings_by_kind(self) -> dict[tuple[str, date, str], tuple[int, int]]:
+        held: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0])
+        for unit, day, metric, dim, n in self.contributions():
+            if metric in ("meetings_held", "meeting_attendees"):
+                cell = held[(self.attributed(unit, day), day.replace(day=1), dim)]
+                cell[0 if metric == "meetings_held" else 1] += n
+        return {k: (v[0], v[1]) for k, v in held.items() if v[0] or v[1]}

@@ -1,0 +1,205 @@
+"""The semantics of CONTRACT.md §5 as plain functions over plain data.
+
+An entity revision yields its *contributions* (unit, day, metric, dimension, amount). Applying a
+newer revision takes back what the stored one contributed and adds what the new one does, so the
+aggregates only ever receive deltas. Mergers are not applied here: contributions stay on the
+recorded unit and attribution happens at read time (``sinks/migrations``), so a merger that
+arrives years late still re-attributes. Nothing here imports Kafka or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+METRICS: tuple[str, ...] = (
+    "documents_issued",
+    "documents_appraised",
+    "meetings_held",
+    "meeting_attendees",
+    "receptions_held",
+    "citizens_received",
+    "petitions_received",
+    "awards_granted",
+    "awards_received",
+    "tasks_assigned",
+    "tasks_completed_on_time",
+    "tasks_completed_late",
+)
+
+TASK_TYPES = ("task.assigned", "task.completed")
+
+
+class Contribution(NamedTuple):
+    """What one entity adds to one aggregate cell. ``dimension`` is the doc type or meeting kind
+    where a report breaks the metric down, else ''."""
+
+    unit_id: str
+    day: date
+    metric: str
+    dimension: str
+    amount: int
+
+
+class EntityRef(NamedTuple):
+    entity_type: str
+    entity_id: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    """The stored, current revision of one entity and what it contributes now."""
+
+    ref: EntityRef
+    revision: int
+    voided: bool
+    event_id: str
+    record: Mapping[str, Any]
+    contributions: tuple[Contribution, ...] = ()
+
+
+def local_day(occurred_at: datetime, zone: ZoneInfo) -> date:
+    """The day of an event: the calendar date of ``occurred_at`` in the configured zone."""
+    return occurred_at.astimezone(zone).date()
+
+
+def contributions(
+    entity_type: str, record: Mapping[str, Any], zone: ZoneInfo
+) -> list[Contribution]:
+    """What a current, non-voided revision of a standalone entity contributes (§5.3).
+
+    Tasks are not standalone: see :func:`task_contributions`.
+    """
+    day = local_day(record["occurred_at"], zone)
+    if entity_type == "document.issued":
+        unit, kind = record["unit_id"], record["doc_type"]
+        out = [Contribution(unit, day, "documents_issued", kind, 1)]
+        if record["appraised"]:
+            out.append(Contribution(unit, day, "documents_appraised", kind, 1))
+        return out
+    if entity_type == "meeting.held":
+        unit, kind = record["unit_id"], record["kind"]
+        return [
+            Contribution(unit, day, "meetings_held", kind, 1),
+            Contribution(unit, day, "meeting_attendees", kind, record["attendees"]),
+        ]
+    if entity_type == "citizens.received":
+        unit = record["unit_id"]
+        return [
+            Contribution(unit, day, "receptions_held", "", 1),
+            Contribution(unit, day, "citizens_received", "", record["citizens"]),
+            Contribution(unit, day, "petitions_received", "", record["petitions"]),
+        ]
+    if entity_type == "award.granted":
+        out = [Contribution(record["recipient_unit_id"], day, "awards_received", "", 1)]
+        if record.get("granted_by_unit_id") is not None:
+            out.append(Contribution(record["granted_by_unit_id"], day, "awards_granted", "", 1))
+        return out
+    return []  # unit.registered and office.merged contribute no metric
+
+
+def task_contributions(
+    assigned: Mapping[str, Any] | None, completed: Mapping[str, Any] | None, zone: ZoneInfo
+) -> list[Contribution]:
+    """A task's contributions from its current, non-voided assignment and completion (either may
+    be absent). A completion counts only once its assignment is known, on the completion day,
+    for the assignee."""
+    if assigned is None:
+        return []
+    unit = assigned["unit_id"]
+    out = [Contribution(unit, local_day(assigned["occurred_at"], zone), "tasks_assigned", "", 1)]
+    if completed is not None:
+        done_on = local_day(completed["occurred_at"], zone)
+        on_time = done_on <= assigned["due_date"]
+        metric = "tasks_completed_on_time" if on_time else "tasks_completed_late"
+        out.append(Contribution(unit, done_on, metric, "", 1))
+    return out
+
+
+def net(contribs: Iterable[Contribution], sign: int = 1) -> Counter[tuple[str, date, str, str]]:
+    """Contributions summed per cell, multiplied by ``sign`` (-1 takes them back)."""
+    cells: Counter[tuple[str, date, str, str]] = Counter()
+    for c in contribs:
+        cells[(c.unit_id, c.day, c.metric, c.dimension)] += sign * c.amount
+    return cells
+
+
+def supersedes(incoming_revision: int, stored: Entity | None) -> bool:
+    """§5.1: only a strictly higher revision changes anything."""
+    return stored is None or incoming_revision > stored.revision
+
+
+@dataclass
+class Fold:
+    """The running state of one batch: current entities, and the aggregate deltas so far.
+
+    ``entities`` starts as what PostgreSQL holds for the batch's keys; :meth:`apply` moves it
+    forward one revision at a time, so events for the same entity within a batch are folded in
+    arrival order exactly as if they had come in separate batches.
+    """
+
+    zone: ZoneInfo
+    entities: dict[EntityRef, Entity]
+    deltas: Counter[tuple[str, date, str, str]] = field(default_factory=Counter)
+    changed: set[EntityRef] = field(default_factory=set)
+
+    def apply(self, entity_type: str, record: Mapping[str, Any], key: str) -> bool:
+        """Apply one accepted revision; True if it changed anything, False if it was a
+        duplicate or a stale correction."""
+        ref = EntityRef(entity_type, key)
+        stored = self.entities.get(ref)
+        if not supersedes(record["revision"], stored):
+            return False
+        voided = bool(record["voided"])
+        if entity_type in TASK_TYPES:
+            # Keep what the task contributes now; _retarget_task diffs against it.
+            kept = stored.contributions if stored is not None else ()
+            self._put(Entity(ref, record["revision"], voided, record["event_id"], record, kept))
+            self._retarget_task(key)
+        else:
+            own = () if voided else tuple(contributions(entity_type, record, self.zone))
+            self._replace(Entity(ref, record["revision"], voided, record["event_id"], record, own))
+        return True
+
+    def _put(self, entity: Entity) -> None:
+        self.entities[entity.ref] = entity
+        self.changed.add(entity.ref)
+
+    def _replace(self, entity: Entity) -> None:
+        """Store ``entity``; the aggregates lose the old contributions and gain the new."""
+        old = self.entities.get(entity.ref)
+        if old is not None:
+            self.deltas.update(net(old.contributions, -1))
+        self.deltas.update(net(entity.contributions))
+        self._put(entity)
+
+    def _retarget_task(self, task_id: str) -> None:
+        """Recompute a task's contributions from both halves; they live on the assignment row."""
+        assigned = self.entities.get(EntityRef("task.assigned", task_id))
+        completed = self.entities.get(EntityRef("task.completed", task_id))
+        if assigned is None:
+            return
+        live_assigned = None if assigned.voided else assigned.record
+        live_completed = None if completed is None or completed.voided else completed.record
+        own = tuple(task_contributions(live_assigned, live_completed, self.zone))
+        self._replace(
+            Entity(
+                assigned.ref,
+                assigned.revision,
+                assigned.voided,
+                assigned.event_id,
+                assigned.record,
+                own,
+            )
+        )
+
+
+def related_refs(entity_type: str, key: str) -> tuple[EntityRef, ...]:
+    """The stored entities a revision of (type, key) needs to be folded."""
+    if entity_type in TASK_TYPES:
+        return tuple(EntityRef(t, key) for t in TASK_TYPES)
+    return (EntityRef(entity_type, key),)
