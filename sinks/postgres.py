@@ -30,7 +30,7 @@ from sinks.records import (
 )
 from vanphong.batch import Accepted, Item, Plan, plan_batch, refs_needed
 from vanphong.rejection import TransientError
-from vanphong.semantics import Entity, EntityRef
+from vanphong.semantics import TASK_TYPES, Entity, EntityRef
 
 # SQLSTATE classes and codes that mean "try again": connection exceptions, insufficient
 # resources, operator intervention (shutdown, starting up), transaction rollbacks (deadlock,
@@ -145,6 +145,7 @@ async def _lock_entities(
     conn: asyncpg.Connection, refs: set[EntityRef], with_all_merges: bool
 ) -> dict[EntityRef, Entity]:
     ordered = sorted(refs)
+    await _lock_tasks(conn, sorted({r.entity_id for r in ordered if r.entity_type in TASK_TYPES}))
     rows = await conn.fetch(
         "SELECT e.entity_type, e.entity_id, e.revision, e.voided, e.event_id,"
         " e.record::text AS record, e.contributions::text AS contributions"
@@ -167,6 +168,19 @@ async def _lock_entities(
         )
         for r in rows
     }
+
+
+async def _lock_tasks(conn: asyncpg.Connection, task_ids: list[str]) -> None:
+    """A task's two halves arrive on different topics, so two agents may each insert one half
+    at the same time, neither seeing the other (write skew): a lock per task id, taken in one
+    global order, makes them take turns even when no row exists yet."""
+    if task_ids:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(h) FROM ("
+            " SELECT DISTINCT hashtextextended('task:' || id, 0) AS h FROM unnest($1::text[]) id"
+            " ORDER BY h) AS ordered",
+            task_ids,
+        )
 
 
 async def _write_entities(conn: asyncpg.Connection, entities: Sequence[Entity]) -> None:

@@ -123,6 +123,8 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
         producer_acks=-1,
     )
     runtime = Runtime(settings)

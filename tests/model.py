@@ -45,7 +45,7 @@ class Model:
         self.zone = ZoneInfo(zone)
         self.today = today or datetime.now(self.zone).date()
         self.current: dict[tuple[str, str], dict[str, Any]] = {}
-        self.rejected_merges: list[dict[str, Any]] = []
+        self.rejected_merges: list[tuple[dict[str, Any], str]] = []
 
     def day(self, event: dict[str, Any]) -> date:
         ts = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
@@ -57,41 +57,29 @@ class Model:
         old = self.current.get(key)
         if old is not None and event.get("revision", 1) <= old.get("revision", 1):
             return "unchanged"
-        if (
-            event["type"] == "office.merged"
-            and not event.get("voided")
-            and self._merge_breaks(event)
-        ):
-            self.rejected_merges.append(event)
-            return "rejected"
+        if event["type"] == "office.merged" and not event.get("voided"):
+            reason = self._merge_breaks(event)
+            if reason is not None:
+                self.rejected_merges.append((event, reason))
+                return "rejected"
         self.current[key] = event
         return "applied"
 
     def _live(self, event_type: str) -> list[dict[str, Any]]:
         return [e for (t, _), e in self.current.items() if t == event_type and not e.get("voided")]
 
-    def _merge_breaks(self, merge: dict[str, Any]) -> bool:
-        absorbed_by = {
-            u: m["merge_id"]
-            for m in self._live("office.merged")
-            if m["merge_id"] != merge["merge_id"]
-            for u in m["absorbed_unit_ids"]
-        }
-        if any(u in absorbed_by for u in merge["absorbed_unit_ids"]):
-            return True
-        into = {
-            u: m["into_unit_id"]
-            for m in self._live("office.merged")
-            if m["merge_id"] != merge["merge_id"]
-            for u in m["absorbed_unit_ids"]
-        }
+    def _merge_breaks(self, merge: dict[str, Any]) -> str | None:
+        others = [m for m in self._live("office.merged") if m["merge_id"] != merge["merge_id"]]
+        into = {u: m["into_unit_id"] for m in others for u in m["absorbed_unit_ids"]}
+        if any(u in into for u in merge["absorbed_unit_ids"]):
+            return "unit_already_merged"
         seen, unit = set(), merge["into_unit_id"]
         while unit in into and unit not in seen:
             seen.add(unit)
             unit = into[unit]
             if unit in merge["absorbed_unit_ids"]:
-                return True
-        return False
+                return "merge_cycle"
+        return None
 
     # --- attribution -------------------------------------------------------------------------
 
@@ -172,3 +160,42 @@ class Model:
                 cell = held[(self.attributed(unit, day), day.replace(day=1), dim)]
                 cell[0 if metric == "meetings_held" else 1] += n
         return {k: (v[0], v[1]) for k, v in held.items() if v[0] or v[1]}
+
+    def units(self) -> dict[str, dict[str, Any]]:
+        """reporting.units: registered, active or merged, and where to."""
+        registered = {u["unit_id"]: u for u in self._live("unit.registered")}
+        known = set(registered) | {c[0] for c in self.contributions()}
+        for m in self._live("office.merged"):
+            known |= {m["into_unit_id"], *m["absorbed_unit_ids"]}
+        out = {}
+        for unit in known:
+            edge = self._edge(unit)
+            out[unit] = {
+                "name": registered.get(unit, {}).get("name"),
+                "registered": unit in registered,
+                "status": "merged" if edge and edge[1] <= self.today else "active",
+                "merged_into": edge[0] if edge else None,
+                "merged_on": edge[1] if edge else None,
+                "final_unit_id": self.final(unit),
+            }
+        return out
+
+    def merges(self) -> set[tuple[str, str, str, date, tuple[str, ...]]]:
+        return {
+            (m["merge_id"], m["into_unit_id"], u, date.fromisoformat(m["effective_date"]),
+             tuple(m["legal_basis"]))
+            for m in self._live("office.merged")
+            for u in m["absorbed_unit_ids"]
+        }
+
+    def tasks(self) -> dict[str, tuple[str, date, date, date | None, str]]:
+        done = {c["task_id"]: self.day(c) for c in self._live("task.completed")}
+        out = {}
+        for t in self._live("task.assigned"):
+            due, completed = date.fromisoformat(t["due_date"]), done.get(t["task_id"])
+            if completed is not None:
+                status = "done_on_time" if completed <= due else "done_late"
+            else:
+                status = "overdue" if due < self.today else "open"
+            out[t["task_id"]] = (t["unit_id"], self.day(t), due, completed, status)
+        return out

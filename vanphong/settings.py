@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(default=60.0, gt=0)
     log_format: str = Field(default="console", pattern=r"^(console|json)$")
     log_level: str = "INFO"
+    # How long the group waits for a silent worker before moving its partitions elsewhere: a
+    # SIGKILLed worker's partitions stall this long. Kafka accepts 6–1800 s by default.
+    session_timeout_s: float = Field(default=30.0, ge=6, le=1800)
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
     batch_max_events: int = Field(default=2000, ge=1)
     batch_max_wait_s: float = Field(default=0.2, gt=0)
     stack_dir: str = "~/.cache/vanphong"

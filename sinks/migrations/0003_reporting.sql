@@ -95,7 +95,7 @@ WITH registered AS (
     WHERE entity_type = 'unit.registered' AND NOT voided
 ), known AS (
     SELECT unit_id FROM registered
-    UNION SELECT unit_id FROM core.metric_daily
+    UNION SELECT unit_id FROM core.metric_daily WHERE value <> 0
     UNION SELECT absorbed_unit_id FROM core.merge_edges
     UNION SELECT into_unit_id FROM core.merge_edges
 )
