@@ -76,8 +76,8 @@ class Workers:
                 "VANPHONG_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
                 "VANPHONG_TIMEZONE": self.settings.timezone,
                 "VANPHONG_WEB_PORT": str(_free_port()),
-            "VANPHONG_SESSION_TIMEOUT_S": "8",
-            "VANPHONG_HEARTBEAT_INTERVAL_S": "1",
+                "VANPHONG_SESSION_TIMEOUT_S": "8",
+                "VANPHONG_HEARTBEAT_INTERVAL_S": "1",
                 **self.extra_env,
             }
         )

@@ -182,6 +182,102 @@ class History:
             Message(BY_TYPE["meeting.held"].topic, b"x", misplaced.value, None, "invalid_field"),
         ]
 
+    def other_entities(self, n: int) -> None:
+        """Awards, receptions and tasks (completions sometimes published first)."""
+        for i in range(n):
+            unit, other = self.rnd.sample(UNITS, 2)
+            self.entity(
+                {
+                    "type": "award.granted",
+                    "award_id": f"a{i}",
+                    "kind": "GIAY_KHEN",
+                    "granted_by_unit_id": other if i % 3 else None,
+                    "granting_authority": "Chánh Văn phòng",
+                    "recipient_kind": "INDIVIDUAL",
+                    "recipient_unit_id": unit,
+                    "recipient_name": "Trần Thị B",
+                },
+                "award_id",
+            )
+            citizens = self.rnd.randint(1, 20)
+            self.entity(
+                {
+                    "type": "citizens.received",
+                    "reception_id": f"r{i}",
+                    "unit_id": unit,
+                    "citizens": citizens,
+                    "petitions": self.rnd.randint(0, citizens),
+                },
+                "reception_id",
+            )
+            due = date(2023, 1, 1) + timedelta(days=self.rnd.randrange(0, 800))
+            self.entity(
+                {
+                    "type": "task.assigned",
+                    "task_id": f"t{i}",
+                    "unit_id": unit,
+                    "assigned_by": "BTV",
+                    "title": f"Nhiệm vụ {i}",
+                    "due_date": due.isoformat(),
+                },
+                "task_id",
+            )
+            if self.rnd.random() < 0.7:
+                self.entity(
+                    {"type": "task.completed", "task_id": f"t{i}", "unit_id": unit}, "task_id"
+                )
+
+    def mergers(self) -> None:
+        """A chain, a correction that moves a date, and two that must be rejected; published in
+        this order on the single-partition topic, after everything else was shuffled."""
+
+        def merge(
+            merge_id: str,
+            absorbed: list[str],
+            into: str,
+            on: str,
+            rev: int = 1,
+            reason: str | None = None,
+        ) -> Message:
+            return to_message(
+                {
+                    "type": "office.merged",
+                    "merge_id": merge_id,
+                    "absorbed_unit_ids": absorbed,
+                    "into_unit_id": into,
+                    "effective_date": on,
+                    "legal_basis": ["18-NQ/TW", "86-KH/TU"],
+                    "event_id": f"{merge_id}-r{rev}",
+                    "revision": rev,
+                    "occurred_at": "2023-01-01T00:00:00Z",
+                    "source": "t",
+                },
+                reason=reason,
+            )
+
+        self.messages += [
+            merge("g1", ["btctu", "btgtu"], "vptu", "2023-07-01"),
+            merge("g2", ["vptu"], "tu", "2024-03-01"),
+            merge("g1", ["btctu", "btgtu"], "vptu", "2023-09-15", rev=2),
+            merge("g3", ["tu"], "btctu", "2024-06-01", reason="merge_cycle"),
+            merge("g4", ["btctu"], "hu-traon", "2024-06-01", reason="unit_already_merged"),
+        ]
+
+
+def all_event_types(seed: int, entities: int) -> list[Message]:
+    """Every event type, with every kind of duplicate, correction, void and invalid input."""
+    history = History(seed)
+    history.units()
+    for i in range(entities):
+        history.document(i)
+        if i % 3 == 0:
+            history.meeting(i)
+    history.other_entities(entities // 3)
+    history.invalid()
+    history.rnd.shuffle(history.messages)
+    history.mergers()
+    return history.messages
+
 
 def documents_and_meetings(seed: int, documents: int, meetings: int) -> list[Message]:
     history = History(seed)

@@ -7,6 +7,7 @@ within a partition, and says what every reporting view must contain. It shares n
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
@@ -53,6 +54,10 @@ class Model:
 
     def consume(self, event: dict[str, Any]) -> str:
         """'applied', 'unchanged' or 'rejected' (mergers only: others are valid by design)."""
+        event = {
+            k: unicodedata.normalize("NFC", v) if isinstance(v, str) else v
+            for k, v in event.items()
+        }  # §4: text is NFC on the way in
         key = (event["type"], event[KEYS[event["type"]]])
         old = self.current.get(key)
         if old is not None and event.get("revision", 1) <= old.get("revision", 1):
@@ -182,8 +187,13 @@ class Model:
 
     def merges(self) -> set[tuple[str, str, str, date, tuple[str, ...]]]:
         return {
-            (m["merge_id"], m["into_unit_id"], u, date.fromisoformat(m["effective_date"]),
-             tuple(m["legal_basis"]))
+            (
+                m["merge_id"],
+                m["into_unit_id"],
+                u,
+                date.fromisoformat(m["effective_date"]),
+                tuple(m["legal_basis"]),
+            )
             for m in self._live("office.merged")
             for u in m["absorbed_unit_ids"]
         }

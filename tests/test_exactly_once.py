@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import Env, wait_for
-from tests.history import documents_and_meetings
+from tests.history import all_event_types, documents_and_meetings
 from tests.verify import (
     assert_counts_add_up,
     assert_dead_letters_once,
@@ -21,7 +21,7 @@ def applied(env: Env) -> int:
 
 
 def test_workers_killed_mid_stream_apply_everything_once(env: Env) -> None:
-    messages = documents_and_meetings(seed=11, documents=6000, meetings=1500)
+    messages = all_event_types(seed=11, entities=5000)
     env.send_raw([(env.topic(m.topic), m.key, m.value) for m in messages])
     env.workers.extra_env["VANPHONG_BATCH_MAX_EVENTS"] = "150"
     total = len(messages)
@@ -56,7 +56,7 @@ def test_republishing_the_same_events_changes_nothing(env: Env) -> None:
 
 
 def test_rebalances_between_two_workers_apply_everything_once(env: Env) -> None:
-    messages = documents_and_meetings(seed=13, documents=5000, meetings=1000)
+    messages = all_event_types(seed=13, entities=4000)
     env.send_raw([(env.topic(m.topic), m.key, m.value) for m in messages])
     env.workers.extra_env["VANPHONG_BATCH_MAX_EVENTS"] = "150"
     total = len(messages)

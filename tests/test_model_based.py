@@ -20,6 +20,7 @@ from schemas.codec import decode
 from tests.conftest import Env
 from tests.history import to_message
 from tests.model import METRICS, Model
+from tests.verify import assert_views_match
 
 EXAMPLES = int(os.environ.get("VANPHONG_MODEL_EXAMPLES", "20"))
 UNITS = [f"u{i}" for i in range(5)]
@@ -143,83 +144,6 @@ publications = st.lists(
 )
 
 
-def _views(env: Env, ns: str) -> dict[str, Any]:
-    like = ns + "%"
-
-    def rows(sql: str) -> list[Any]:
-        return env.fetch(sql, like)
-
-    def table(sql: str, key: int) -> dict[Any, dict[str, int]]:
-        out = {}
-        for r in rows(sql):
-            values = {m: r[m] for m in METRICS}
-            if any(values.values()):
-                out[tuple(r)[:key]] = values
-        return out
-
-    return {
-        "daily": table("SELECT * FROM reporting.unit_activity_daily WHERE unit_id LIKE $1", 2),
-        "monthly": table("SELECT * FROM reporting.unit_activity_monthly WHERE unit_id LIKE $1", 2),
-        "consolidated": table(
-            "SELECT * FROM reporting.unit_activity_consolidated_monthly WHERE unit_id LIKE $1", 2
-        ),
-        "by_type": {
-            (r[0], r[1], r[2]): r[3]
-            for r in rows("SELECT * FROM reporting.documents_by_type_monthly WHERE unit_id LIKE $1")
-            if r[3]
-        },
-        "by_kind": {
-            (r[0], r[1], r[2]): (r[3], r[4])
-            for r in rows("SELECT * FROM reporting.meetings_by_kind_monthly WHERE unit_id LIKE $1")
-            if r[3]
-        },
-        "units": {
-            r["unit_id"]: {
-                k: r[k]
-                for k in (
-                    "name",
-                    "registered",
-                    "status",
-                    "merged_into",
-                    "merged_on",
-                    "final_unit_id",
-                )
-            }
-            for r in rows("SELECT * FROM reporting.units WHERE unit_id LIKE $1")
-        },
-        "merges": {
-            (r[0], r[1], r[2], r[3], tuple(r[4]))
-            for r in rows("SELECT * FROM reporting.merges WHERE merge_id LIKE $1")
-        },
-        "tasks": {
-            r["task_id"]: (
-                r["unit_id"],
-                r["assigned_on"],
-                r["due_on"],
-                r["completed_on"],
-                r["status"],
-            )
-            for r in rows("SELECT * FROM reporting.tasks WHERE task_id LIKE $1")
-        },
-    }
-
-
-def _expected(model: Model) -> dict[str, Any]:
-    def keyed(cells: dict[tuple[str, date], dict[str, int]]) -> dict[Any, dict[str, int]]:
-        return dict(cells)
-
-    return {
-        "daily": keyed(model.daily()),
-        "monthly": keyed(model.monthly()),
-        "consolidated": keyed(model.monthly(consolidated=True)),
-        "by_type": model.documents_by_type(),
-        "by_kind": model.meetings_by_kind(),
-        "units": model.units(),
-        "merges": model.merges(),
-        "tasks": model.tasks(),
-    }
-
-
 def _rejected_merges(env: Env, ns: str) -> list[tuple[str, str]]:
     out = []
     for r in env.fetch("SELECT value, reason FROM core.dead_letters"):
@@ -252,7 +176,7 @@ def test_every_reporting_view_equals_the_reference_model(
         model.consume(event)
     env.send_raw(messages)
     env.wait_caught_up(120)
-    assert _views(env, ns) == _expected(model)
+    assert_views_match(env, model, ns + "%")
     expected_rejections = sorted((e["merge_id"], reason) for e, reason in model.rejected_merges)
     assert _rejected_merges(env, ns) == expected_rejections
     for unit in {ns + u for u in UNITS}:
