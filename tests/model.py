@@ -46,6 +46,7 @@ class Model:
         self.zone = ZoneInfo(zone)
         self.today = today or datetime.now(self.zone).date()
         self.current: dict[tuple[str, str], dict[str, Any]] = {}
+        self.by_type: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.rejected_merges: list[tuple[dict[str, Any], str]] = []
 
     def day(self, event: dict[str, Any]) -> date:
@@ -68,10 +69,11 @@ class Model:
                 self.rejected_merges.append((event, reason))
                 return "rejected"
         self.current[key] = event
+        self.by_type[key[0]][key[1]] = event
         return "applied"
 
     def _live(self, event_type: str) -> list[dict[str, Any]]:
-        return [e for (t, _), e in self.current.items() if t == event_type and not e.get("voided")]
+        return [e for e in self.by_type[event_type].values() if not e.get("voided")]
 
     def _merge_breaks(self, merge: dict[str, Any]) -> str | None:
         others = [m for m in self._live("office.merged") if m["merge_id"] != merge["merge_id"]]
@@ -89,10 +91,12 @@ class Model:
     # --- attribution -------------------------------------------------------------------------
 
     def _edge(self, unit: str) -> tuple[str, date] | None:
-        for m in self._live("office.merged"):
-            if unit in m["absorbed_unit_ids"]:
-                return m["into_unit_id"], date.fromisoformat(m["effective_date"])
-        return None
+        edges = {
+            u: (m["into_unit_id"], date.fromisoformat(m["effective_date"]))
+            for m in self._live("office.merged")
+            for u in m["absorbed_unit_ids"]
+        }
+        return edges.get(unit)
 
     def attributed(self, unit: str, day: date) -> str:
         for _ in range(100):
