@@ -11,7 +11,7 @@ REPORT_UNIT ?= vptu
 REPORT_FROM ?= 2019-01-01
 REPORT_TO ?= 2024-09-30
 
-.PHONY: venv stack init worker-start worker-stop run stop test lint unit bench clean
+.PHONY: venv stack init worker-start worker-stop run stop test test-sweep lint unit bench clean
 
 venv: $(VENV)/.installed
 
@@ -63,6 +63,11 @@ unit: venv
 test: venv lint stack
 	$(VP) init
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The model-based property test with many more random histories than `make test` runs.
+test-sweep: venv stack
+	$(VP) init
+	VANPHONG_MODEL_EXAMPLES=200 $(BIN)/pytest -q -p no:cacheprovider tests/test_model_based.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
