@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from schemas.codec import decode
 from tests.conftest import Env
 from tests.history import to_message
-from tests.model import METRICS, Model
+from tests.model import KEYS, METRICS, Model
 from tests.verify import assert_views_match
 
 EXAMPLES = int(os.environ.get("VANPHONG_MODEL_EXAMPLES", "20"))
@@ -34,16 +34,6 @@ TYPES = [
     "task.assigned",
     "task.completed",
 ]
-KEY_FIELD = {
-    "unit.registered": "unit_id",
-    "document.issued": "document_id",
-    "meeting.held": "meeting_id",
-    "office.merged": "merge_id",
-    "award.granted": "award_id",
-    "citizens.received": "reception_id",
-    "task.assigned": "task_id",
-    "task.completed": "task_id",
-}
 _namespaces = itertools.count()
 
 
@@ -67,7 +57,7 @@ def content(
         entity = ns + UNITS[key % len(UNITS)]
     fields: dict[str, Any] = {
         "type": event_type,
-        KEY_FIELD[event_type]: entity,
+        KEYS[event_type]: entity,
         "event_id": f"{entity}-{event_type}-r{revision}",
         "occurred_at": at.isoformat(),
         "source": "prop",

@@ -141,101 +141,41 @@ class Demo:
         self.events.append(record)
         return record
 
+    def register(
+        self,
+        uid: str,
+        name: str,
+        kind: str,
+        parent: str | None,
+        province: str = "Vĩnh Long",
+        day: date = START,
+    ) -> None:
+        self.emit(
+            "unit.registered",
+            "unit",
+            uid,
+            day,
+            unit_id=uid,
+            name=name,
+            kind=kind,
+            parent_unit_id=parent,
+            province=province,
+        )
+
     def units(self) -> None:
-        day = START
-        self.emit(
-            "unit.registered",
-            "unit",
-            "tu",
-            day,
-            unit_id="tu",
-            name="Tỉnh ủy Vĩnh Long",
-            kind="PROVINCIAL_COMMITTEE",
-            province="Vĩnh Long",
-        )
-        self.emit(
-            "unit.registered",
-            "unit",
-            OFFICE,
-            day,
-            unit_id=OFFICE,
-            name="Văn phòng Tỉnh ủy",
-            kind="OFFICE",
-            parent_unit_id="tu",
-            province="Vĩnh Long",
-        )
+        self.register("tu", "Tỉnh ủy Vĩnh Long", "PROVINCIAL_COMMITTEE", None)
+        self.register(OFFICE, "Văn phòng Tỉnh ủy", "OFFICE", "tu")
         for uid, name in BOARDS.items():
-            kind = "INSPECTION_COMMITTEE" if uid == "ubkttu" else "BOARD"
-            self.emit(
-                "unit.registered",
-                "unit",
-                uid,
-                day,
-                unit_id=uid,
-                name=name,
-                kind=kind,
-                parent_unit_id="tu",
-                province="Vĩnh Long",
-            )
-            self.emit(
-                "unit.registered",
-                "unit",
-                f"vp-{uid}",
-                day,
-                unit_id=f"vp-{uid}",
-                name=f"Văn phòng {name}",
-                kind="BOARD_OFFICE",
-                parent_unit_id=uid,
-                province="Vĩnh Long",
-            )
+            self.register(uid, name, "INSPECTION_COMMITTEE" if uid == "ubkttu" else "BOARD", "tu")
+            self.register(f"vp-{uid}", f"Văn phòng {name}", "BOARD_OFFICE", uid)
         for uid, name in DISTRICTS.items():
-            self.emit(
-                "unit.registered",
-                "unit",
-                uid,
-                day,
-                unit_id=uid,
-                name=name,
-                kind="DISTRICT_COMMITTEE",
-                parent_unit_id="tu",
-                province="Vĩnh Long",
-            )
+            self.register(uid, name, "DISTRICT_COMMITTEE", "tu")
         for uid, name in DEPARTMENTS.items():
-            self.emit(
-                "unit.registered",
-                "unit",
-                uid,
-                day,
-                unit_id=uid,
-                name=name,
-                kind="OTHER",
-                parent_unit_id=OFFICE,
-                province="Vĩnh Long",
-            )
-        for uid, name, prov in [
-            ("tu-bentre", "Tỉnh ủy Bến Tre", "Bến Tre"),
-            ("tu-travinh", "Tỉnh ủy Trà Vinh", "Trà Vinh"),
-        ]:
-            self.emit(
-                "unit.registered",
-                "unit",
-                uid,
-                day,
-                unit_id=uid,
-                name=name,
-                kind="PROVINCIAL_COMMITTEE",
-                province=prov,
-            )
-        self.emit(
-            "unit.registered",
-            "unit",
-            "btgdvtu",
-            date(2025, 3, 1),
-            unit_id="btgdvtu",
-            name="Ban Tuyên giáo và Dân vận Tỉnh ủy",
-            kind="BOARD",
-            parent_unit_id="tu",
-            province="Vĩnh Long",
+            self.register(uid, name, "OTHER", OFFICE)
+        self.register("tu-bentre", "Tỉnh ủy Bến Tre", "PROVINCIAL_COMMITTEE", None, "Bến Tre")
+        self.register("tu-travinh", "Tỉnh ủy Trà Vinh", "PROVINCIAL_COMMITTEE", None, "Trà Vinh")
+        self.register(
+            "btgdvtu", "Ban Tuyên giáo và Dân vận Tỉnh ủy", "BOARD", "tu", day=date(2025, 3, 1)
         )
 
     def mergers(self) -> None:
