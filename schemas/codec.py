@@ -12,13 +12,19 @@ to a ready entry, so a decode is one dict lookup plus the body. Bodies written w
 schema (nearly all of them) are read by a decoder generated for that schema (``_fastdecode``,
 ~1.6x fastavro); older writer schemas go through fastavro's schema resolution. Encoding is rarer
 (``vanphong publish``, the demo) and uses fastavro's validation and writer.
+
+``VANPHONG_EXTRA_SCHEMAS_DIR`` (directories separated by ``os.pathsep``, each laid out like
+``schemas/``: ``v<N>/<Record>.avsc``) adds schema versions to the shipped ones when the module is
+imported, e.g. to let a worker read a version that is not shipped yet before `dlq replay`. The
+same version of a record in two places must be the same schema.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
@@ -33,6 +39,7 @@ from schemas._fastdecode import Decoder, compile_decoder
 from schemas.catalog import BY_RECORD, EVENT_TYPES, EventType
 
 __all__ = [
+    "EXTRA_SCHEMAS_ENV",
     "HEADER_LENGTH",
     "MAGIC",
     "SCHEMAS_DIR",
@@ -48,6 +55,7 @@ __all__ = [
     "current_schema",
     "decode",
     "encode",
+    "extra_schema_dirs",
     "fingerprint_hex",
     "parsing_canonical_form",
     "registry",
@@ -57,6 +65,7 @@ __all__ = [
 MAGIC: Final = b"\xc3\x01"
 HEADER_LENGTH: Final = 10  # magic (2) + fingerprint (8)
 SCHEMAS_DIR: Final = Path(__file__).resolve().parent
+EXTRA_SCHEMAS_ENV: Final = "VANPHONG_EXTRA_SCHEMAS_DIR"
 _VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
 
 # --------------------------------------------------------------------------------------------
@@ -230,9 +239,9 @@ class _Writer:
 class SchemaRegistry:
     """Every shipped schema version, indexed by fingerprint, with the current one per record."""
 
-    def __init__(self, root: Path = SCHEMAS_DIR) -> None:
+    def __init__(self, root: Path = SCHEMAS_DIR, extra_roots: Sequence[Path] = ()) -> None:
         self.root = root
-        versions = _load_versions(root)
+        versions = _merge_versions([_load_versions(r) for r in (root, *extra_roots)])
         if not versions:
             raise RuntimeError(f"no schemas found under {root}/v*/")
         self.versions: tuple[SchemaVersion, ...] = tuple(versions)
@@ -531,11 +540,37 @@ def _load_versions(root: Path) -> list[SchemaVersion]:
     return out
 
 
+def _merge_versions(loaded: list[list[SchemaVersion]]) -> list[SchemaVersion]:
+    """Versions of several roots, sorted by version (stable, so the first root comes first); a
+    record's version given twice must be the same schema and is kept once."""
+    seen: dict[tuple[int, str], SchemaVersion] = {}
+    out: list[SchemaVersion] = []
+    for sv in sorted((sv for versions in loaded for sv in versions), key=lambda v: v.version):
+        key = (sv.version, sv.event_type.record)
+        other = seen.get(key)
+        if other is None:
+            seen[key] = sv
+            out.append(sv)
+        elif other.fingerprint != sv.fingerprint:
+            raise RuntimeError(f"{sv.path} and {other.path}: two different schemas for one version")
+    return out
+
+
+def extra_schema_dirs(value: str | None = None) -> list[Path]:
+    """The directories named by ``VANPHONG_EXTRA_SCHEMAS_DIR``; a missing one fails, naming it."""
+    raw = os.environ.get(EXTRA_SCHEMAS_ENV, "") if value is None else value
+    dirs = [Path(part).expanduser() for part in raw.split(os.pathsep) if part.strip()]
+    for d in dirs:
+        if not d.is_dir():
+            raise RuntimeError(f"{EXTRA_SCHEMAS_ENV}: {d} is not a directory")
+    return dirs
+
+
 # --------------------------------------------------------------------------------------------
 # Module-level API over the shipped schemas, loaded once at import
 # --------------------------------------------------------------------------------------------
 
-registry: Final = SchemaRegistry()
+registry: Final = SchemaRegistry(extra_roots=extra_schema_dirs())
 
 
 def encode(target: EventType | str, datum: Mapping[str, Any]) -> bytes:

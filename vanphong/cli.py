@@ -184,3 +184,194 @@ def demo(
         task = progress.add_task("publishing the demo", total=len(messages))
         sent = asyncio.run(send_all(messages, settings, lambda n: progress.advance(task, n)))
     out.print(f"published {sent} demo events (seed {seed})")
+
+
+# --------------------------------------------------------------------------------------------
+# status and dead letters (docs/operations.md)
+# --------------------------------------------------------------------------------------------
+
+
+def _quiet_kafka_client() -> None:
+    """These commands report an unreachable broker themselves, once; aiokafka's own log lines
+    (printed by logging's last-resort handler) would only repeat it."""
+    import logging
+
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
+    logging.getLogger("aiokafka").propagate = False
+
+
+def _unreachable_exit(exc: Exception) -> typer.Exit:
+    for line in str(exc).splitlines():
+        err.print(f"[red]error:[/red] {line}", highlight=False)
+    return typer.Exit(2)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    partitions: Annotated[
+        bool, typer.Option("--partitions", help="list every partition, not only those with lag")
+    ] = False,
+) -> None:
+    """Lag per topic and partition, dead letters by reason, when the sink last committed."""
+    from vanphong.status import Unreachable, collect, render
+
+    settings = get_settings()
+    _quiet_kafka_client()
+    try:
+        state = asyncio.run(collect(settings))
+    except Unreachable as exc:
+        raise _unreachable_exit(exc) from exc
+    if as_json:
+        out.print_json(json.dumps(state.as_json(), ensure_ascii=False))
+        return
+    out.print(render(state, all_partitions=partitions))
+
+
+def _known_reason(value: str | None) -> str | None:
+    from vanphong.rejection import Reason
+
+    known = [r.value for r in Reason]
+    if value is not None and value not in known:
+        raise typer.BadParameter(f"{value!r} is not a dead-letter reason: {', '.join(known)}")
+    return value
+
+
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: inspect them, replay them.")
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="only this reason", callback=_known_reason),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", help="show the N most recent (0: all)", min=0)
+    ] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The dead letters on the dead-letter topic: key, reason, detail, source, time."""
+    from vanphong.dlq import annotate, read_dead_letters, render_list, replays_of, select
+    from vanphong.status import KAFKA_ERRORS, Unreachable, kafka_error
+
+    settings = get_settings()
+    _quiet_kafka_client()
+    try:
+        letters = asyncio.run(read_dead_letters(settings))
+    except LookupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except KAFKA_ERRORS as exc:
+        raise _unreachable_exit(kafka_error(exc, settings.kafka_bootstrap)) from exc
+    try:
+        replays = asyncio.run(replays_of(settings))
+    except Unreachable as exc:  # the list itself comes from Kafka: still show it
+        err.print(f"[yellow]warning:[/yellow] replays unknown: {exc}", highlight=False)
+        replays = {}
+    matching = select(letters, reason)
+    shown = select(matching, limit=limit)
+    rows = [annotate(d, replays) for d in shown]
+    if as_json:
+        doc = {
+            "topic": settings.topic("dead-letter.v1"),
+            "total": len(letters),
+            "matching": len(matching),
+            "dead_letters": rows,
+        }
+        out.print_json(json.dumps(doc, ensure_ascii=False))
+        return
+    if not rows:
+        out.print(
+            f"no dead letters{f' with reason {reason}' if reason else ''} on "
+            f"{settings.topic('dead-letter.v1')} ({len(letters)} in all)"
+        )
+        return
+    title = f"Dead letters on {settings.topic('dead-letter.v1')}" + (
+        f", reason {reason}" if reason else ""
+    )
+    out.print(render_list(rows, title, settings.topic_prefix + "."))
+    out.print(
+        f"{len(shown)} shown of {len(matching)} matching ({len(letters)} on the topic)",
+        highlight=False,
+    )
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="only this reason", callback=_known_reason),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list what would be replayed; change nothing")
+    ] = False,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again", help="also replay dead letters of replayed messages rejected again"
+        ),
+    ] = False,
+) -> None:
+    """Re-publish dead letters (original key and value) to their source topic, each once."""
+    from vanphong.dlq import Planned, ReplayBusyError, replay
+    from vanphong.status import Unreachable
+
+    settings = get_settings()
+    _quiet_kafka_client()
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("replaying", total=None)
+        try:
+            result = asyncio.run(
+                replay(
+                    settings,
+                    reason,
+                    dry_run,
+                    again,
+                    on_planned=lambda n: progress.update(task, total=n),
+                    on_sent=lambda n: progress.advance(task, n),
+                )
+            )
+        except Unreachable as exc:
+            raise _unreachable_exit(exc) from exc
+        except ReplayBusyError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from exc
+
+    def where(p: Planned) -> str:
+        src = p.letter.source
+        return f"{p.topic}[{p.partition}] (was offset {src[2] if src else '?'})"
+
+    if dry_run:
+        table = Table(title="Would replay (--dry-run: nothing sent)", title_justify="left")
+        for column in ["dead letter", "reason", "key", "to"]:
+            table.add_column(column, overflow="fold")
+        for p in result.planned:
+            table.add_row(
+                f"{p.letter.partition}@{p.letter.offset}"
+                + (" (in doubt)" if p.in_doubt is not None else ""),
+                p.letter.reason,
+                p.letter.key_text or "–",
+                where(p),
+            )
+        out.print(table)
+    for what, problem in result.errors:
+        at = f"{what.place[0]}@{what.place[1]}"
+        err.print(f"[red]not replayed[/red] dead letter {at}: {problem}", highlight=False)
+    summary = (
+        f"{'would replay' if dry_run else 'replayed'} "
+        f"{len(result.planned) if dry_run else len(result.sent)}"
+        f", skipped {result.already} already replayed"
+    )
+    if result.rejected_again:
+        summary += (
+            f", left {result.rejected_again} rejected again after a replay (--again replays them)"
+        )
+    if result.recovered:
+        summary += f", recorded {result.recovered} interrupted replay(s) found on the topic"
+    if result.errors:
+        summary += f", {len(result.errors)} error(s)"
+    out.print(summary, highlight=False)
+    if result.errors:
+        raise typer.Exit(1)
