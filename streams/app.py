@@ -11,23 +11,32 @@ Why the agents look the way they do:
 * No faust tables: all state lives in PostgreSQL, so a restart rebuilds nothing from changelogs.
 * A transient failure (database or broker down) is retried with backoff, never dead-lettered and
   never acked, so nothing is lost while it lasts.
+* Observability (streams/monitor.py, streams/web.py): ``Runtime.write`` reports each committed
+  batch to the :class:`~streams.monitor.Monitor` (once per batch, never per event); the monitor
+  and the web server are services of the faust Worker, started before the app and stopped after
+  it, so ``/healthz`` answers from the first second. faust's own web stack stays off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import faust
 import mode
+import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from schemas.catalog import EVENT_TYPES, EventType
 from sinks.postgres import PostgresSink
 from streams.batching import batches
 from streams.deadletters import DeadLetterRelay
+from streams.monitor import TP, Monitor
 from streams.pipeline import prepare
+from streams.web import WebServer
 from vanphong.batch import Coordinates, Item, Plan
 from vanphong.logs import get_logger
 from vanphong.rejection import TransientError
@@ -42,24 +51,34 @@ def _broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
 
+def _settled(items: Sequence[Item]) -> dict[TP, int]:
+    """The next offset after the batch, per partition (a partition's items are in offset order).
+    Every item of a written batch is settled: applied, unchanged, dead-lettered or, if it was
+    applied before, dropped as a redelivery."""
+    return {(i.at.topic, i.at.partition): i.at.offset + 1 for i in items}
+
+
 class Runtime(mode.Service):
     """The worker's connections: PostgreSQL pool and dead-letter relay, started once."""
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, monitor: Monitor, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        self.monitor = monitor
         self.sink: PostgresSink | None = None
         self.relay: DeadLetterRelay | None = None
         self.ready = asyncio.Event()
 
     async def on_start(self) -> None:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TransientError),
-            wait=_RETRY_WAIT,
-            before_sleep=lambda s: log.warning(
+        def retrying(s: Any) -> None:
+            self.monitor.on_transient_failure("database")
+            log.warning(
                 "database unavailable, retrying",
                 error=str(s.outcome.exception()) if s.outcome else "",
-            ),
+            )
+
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TransientError), wait=_RETRY_WAIT, before_sleep=retrying
         ):
             with attempt:
                 sink = await PostgresSink.connect(self.settings.database_url, self.settings.zone)
@@ -67,6 +86,7 @@ class Runtime(mode.Service):
         self.relay = DeadLetterRelay(sink.pool, self.settings)
         await self.relay.start()
         self.ready.set()
+        self.monitor.on_sink_ready(sink.worker_id)
         await self.relay_dead_letters()
         log.info("sink ready", worker=sink.worker_id)
 
@@ -82,24 +102,36 @@ class Runtime(mode.Service):
             await self.relay_dead_letters()
 
     async def write(self, items: Sequence[Item]) -> Plan:
-        """Write a batch, retrying transient failures for as long as they last."""
+        """Write a batch (one agent's, so one topic), retrying transient failures for as long as
+        they last; report it to the monitor once committed."""
         assert self.sink is not None
         sink = self.sink
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TransientError),
-            wait=_RETRY_WAIT,
-            before_sleep=lambda s: log.warning(
+        settled = _settled(items)
+        self.monitor.on_batch_received(settled)
+
+        def retrying(s: Any) -> None:
+            self.monitor.on_transient_failure("database")
+            log.warning(
                 "batch not written, retrying",
                 error=str(s.outcome.exception()) if s.outcome else "",
                 topic=items[0].at.topic,
                 partition=items[0].at.partition,
                 offset=items[0].at.offset,
                 attempt=s.attempt_number,
-            ),
+            )
+
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TransientError), wait=_RETRY_WAIT, before_sleep=retrying
         ):
             with attempt:
-                return await sink.write(items)
-        raise AssertionError("unreachable")
+                started = time.perf_counter()
+                plan = await sink.write(items)
+                elapsed = time.perf_counter() - started
+                break
+        else:
+            raise AssertionError("unreachable")
+        self.monitor.on_batch_committed(items[0].at.topic, len(items), plan, settled, elapsed)
+        return plan
 
     async def relay_dead_letters(self) -> None:
         """Best effort: a dead letter that cannot be sent now stays in the outbox for later."""
@@ -107,18 +139,24 @@ class Runtime(mode.Service):
         try:
             await self.relay.relay()
         except Exception as exc:  # the outbox keeps it; the timer tries again
+            self.monitor.on_transient_failure("dead_letter_relay")
             log.warning("dead letters not relayed yet", error=f"{type(exc).__name__}: {exc}")
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
+    """The faust app: one agent per input topic, the sink as a service. ``monitor`` (created if
+    not given) learns the assignment from the app's consumer once the sink is ready."""
+    monitor = Monitor(settings) if monitor is None else monitor
     app = faust.App(
         settings.consumer_group,
         broker=_broker_urls(settings.kafka_bootstrap),
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        # faust's web stack (table pages) stays off; streams/web.py serves this port instead.
+        web_enabled=False,
         web_port=settings.web_port,
-        web_host="127.0.0.1",
+        web_host=settings.web_host,
         topic_allow_declare=False,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
@@ -126,9 +164,21 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         producer_acks=-1,
+        # An agent that dies with a batch in hand must take the worker down: faust's default
+        # (OneForOneSupervisor) restarts it, and the batch it held, never written nor acked, is
+        # skipped by the next one (tests/test_faults.py). A restart re-reads it from Kafka.
+        agent_supervisor=mode.CrashingSupervisor,
     )
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, monitor)
     app.service(runtime)  # type: ignore[arg-type]  # faust takes an instance too
+
+    def assignment() -> set[TP]:
+        # The sink starts after faust's first rebalance; before that the consumer may not exist.
+        if not runtime.ready.is_set():
+            return set()
+        return {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+
+    monitor.assignment = assignment
     for event_type in EVENT_TYPES:
         _add_agent(app, runtime, settings, event_type)
     return app
@@ -149,7 +199,17 @@ def _add_agent(app: faust.App, runtime: Runtime, settings: Settings, event_type:
             manual.events(), settings.batch_max_events, settings.batch_max_wait_s
         ):
             items = [_item(event, event_type) for event in events]
-            plan = await runtime.write(items)
+            try:
+                plan = await runtime.write(items)
+            except Exception:  # a bug, not a transient failure: name the batch, let faust crash
+                log.exception(
+                    "batch failed",
+                    topic=items[0].at.topic,
+                    partition=items[0].at.partition,
+                    offset=items[0].at.offset,
+                    partitions=_offset_ranges(items),
+                )
+                raise
             for item, rejection in plan.dead_letters:
                 log.warning(
                     "rejected",
@@ -168,14 +228,72 @@ def _add_agent(app: faust.App, runtime: Runtime, settings: Settings, event_type:
     app.agent(topic, name=f"vanphong.apply.{event_type.record}", concurrency=1)(apply)
 
 
+def _offset_ranges(items: Sequence[Item]) -> dict[str, str]:
+    """``{"3": "120-180"}``: the offsets of a batch per partition, for a failure's log line."""
+    ranges: dict[int, tuple[int, int]] = {}
+    for i in items:
+        low, high = ranges.get(i.at.partition, (i.at.offset, i.at.offset))
+        ranges[i.at.partition] = (min(low, i.at.offset), max(high, i.at.offset))
+    return {str(p): f"{low}-{high}" for p, (low, high) in sorted(ranges.items())}
+
+
 def _item(event: faust.EventT, event_type: EventType) -> Item:
     message = event.message
     at = Coordinates(message.topic, message.partition, message.offset)
     return prepare(at, message.key, message.value, event_type)
 
 
+def logging_config(settings: Settings) -> dict[str, Any] | None:
+    """With ``VANPHONG_LOG_FORMAT=json``, the standard library's records (faust, mode, aiokafka)
+    become JSON lines too, rendered by structlog like vanphong's own; ``None`` keeps faust's
+    console format."""
+    if settings.log_format != "json":
+        return None
+    level = logging.getLevelName(settings.log_level.upper())
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "foreign_pre_chain": [
+                    structlog.stdlib.add_log_level,
+                    structlog.stdlib.add_logger_name,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                ],
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(ensure_ascii=False),
+                ],
+            }
+        },
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+                "level": level,
+            }
+        },
+        "root": {"level": level, "handlers": ["default"]},
+    }
+
+
 def run_worker(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM, then stop cleanly (faust's Worker handles the signals)."""
-    app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower())
+    """Run until SIGINT/SIGTERM, then stop cleanly (faust's Worker handles the signals).
+
+    The monitor and the web server start before the app and stop after it."""
+    monitor = Monitor(settings)
+    app = create_app(settings, monitor)
+    web = WebServer(settings, monitor)
+    json_logs = settings.log_format == "json"
+    worker = faust.Worker(
+        app,
+        monitor,
+        web,
+        loglevel=settings.log_level.lower(),
+        logging_config=logging_config(settings),
+        quiet=json_logs,  # no banner on stdout: every line is JSON
+    )
     worker.execute_from_commandline()

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Ho_Chi_Minh"
     topic_prefix: str = Field(default="vanphong", pattern=r"^[A-Za-z0-9._-]+$")
     web_port: int = Field(default=6066, ge=1, le=65535)
+    # The worker's metrics/health/operator page listen here; 0.0.0.0 to expose them.
+    web_host: str = "127.0.0.1"
     stall_seconds: float = Field(default=60.0, gt=0)
     log_format: str = Field(default="console", pattern=r"^(console|json)$")
     log_level: str = "INFO"
