@@ -44,7 +44,7 @@ from vanphong.settings import Settings
 
 log = get_logger("vanphong.worker")
 
-_RETRY_WAIT = wait_exponential_jitter(initial=0.2, max=10.0)
+_RETRY_WAIT = wait_exponential_jitter(multiplier=0.2, max=10.0, jitter=0.5)
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -149,6 +149,7 @@ def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
     monitor = Monitor(settings) if monitor is None else monitor
     app = faust.App(
         settings.consumer_group,
+        datadir=str(settings.worker_data_dir),  # faust's default is the current directory
         broker=_broker_urls(settings.kafka_bootstrap),
         key_serializer="raw",
         value_serializer="raw",

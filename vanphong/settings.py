@@ -8,6 +8,7 @@ variable.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def worker_data_dir(self) -> Path:
+        """faust's data directory (it holds nothing but faust's own bookkeeping: no tables)."""
+        return Path(self.stack_dir).expanduser() / "worker-data" / self.topic_prefix
 
     @property
     def consumer_group(self) -> str:
