@@ -14,6 +14,8 @@ first use and returns once both services accept real clients:
   port of ``VANPHONG_DATABASE_URL``, with the roles of CONTRACT.md §1 (password auth on TCP).
 
 What ``up`` started is recorded in ``<stack_dir>/stack.json`` so that ``down`` stops only that.
+``stop_kafka``/``start_kafka`` and ``stop_postgres``/``start_postgres`` stop and start one
+component of a stack ``up`` set up, on the same data (the fault-tolerance tests use them).
 Nothing sleeps blindly: every wait polls a condition against a deadline.
 """
 
@@ -1352,6 +1354,31 @@ def _running_line(st: StackStatus) -> str:
     )
 
 
+def _kafka_state(cfg: StackConfig, pid: int) -> dict[str, Any]:
+    """What ``stack.json`` records about a broker we started."""
+    return {
+        "pid": pid,
+        "version": KAFKA_VERSION,
+        "bootstrap": cfg.bootstrap,
+        "controller": f"{LISTEN_HOST}:{cfg.controller_port}",
+        "log": str(cfg.paths.kafka_log),
+        "started_at": _now(),
+    }
+
+
+def _pg_state(cfg: StackConfig, dirs: PgDirs, runner: PgRunner, pid: int) -> dict[str, Any]:
+    """What ``stack.json`` records about the PostgreSQL cluster we started."""
+    return {
+        "pid": pid,
+        "data_dir": str(dirs.data),
+        "socket_dir": str(dirs.run),
+        "address": cfg.pg_address,
+        "os_user": runner.os_user,
+        "log": str(dirs.log),
+        "started_at": _now(),
+    }
+
+
 # ----------------------------------------------------------------------------------------------
 # the commands
 
@@ -1422,14 +1449,7 @@ def up(
                 progress.step(f"starting Kafka {KAFKA_VERSION}")
                 kafka_pid = _start_kafka(java, paths)
                 progress.done()
-                state["kafka"] = {
-                    "pid": kafka_pid,
-                    "version": KAFKA_VERSION,
-                    "bootstrap": cfg.bootstrap,
-                    "controller": f"{LISTEN_HOST}:{cfg.controller_port}",
-                    "log": str(paths.kafka_log),
-                    "started_at": _now(),
-                }
+                state["kafka"] = _kafka_state(cfg, kafka_pid)
                 _write_state(paths, state)
             deadline = time.monotonic() + timeout  # Kafka's JVM starts while PostgreSQL does
 
@@ -1440,15 +1460,7 @@ def up(
                 _write_pg_conf(dirs, cfg.pg.port, runner)
                 progress.step(f"starting PostgreSQL {PG_MAJOR}")
                 pg_pid = _start_pg(dirs, runner, max(5.0, deadline - time.monotonic()))
-                state["postgres"] = {
-                    "pid": pg_pid,
-                    "data_dir": str(dirs.data),
-                    "socket_dir": str(dirs.run),
-                    "address": cfg.pg_address,
-                    "os_user": runner.os_user,
-                    "log": str(dirs.log),
-                    "started_at": _now(),
-                }
+                state["postgres"] = _pg_state(cfg, dirs, runner, pg_pid)
                 _write_state(paths, state)
             assert dirs is not None
             progress.step(f"creating roles {cfg.pg.user!r}, {REPORTING_ROLE!r} and database")
@@ -1526,6 +1538,103 @@ def status(*, settings: Settings | None = None, console: Console | None = None) 
             label = "log" if comp.running else "note"
             console.print(Text(f"{comp.name} {label}: {comp.detail}"), soft_wrap=True)
     return st.exit_code
+
+
+# ----------------------------------------------------------------------------------------------
+# one component at a time (the fault-tolerance tests stop and start them under running workers)
+
+
+def _not_set_up(component: str, paths: StackPaths) -> StackError:
+    return StackError(
+        f"{component} was never set up in {paths.root}",
+        hint="run `vanphong stack up` first: these functions only stop and start what it set up",
+    )
+
+
+def stop_kafka(timeout: float = STOP_TIMEOUT, *, settings: Settings | None = None) -> int:
+    """Stop only the broker ``up`` started (SIGTERM: a controlled shutdown, SIGKILL after
+    ``timeout``); return its pid. Its data stays; :func:`start_kafka` starts it again."""
+    paths = StackConfig.from_settings(settings or get_settings()).paths
+    with _stack_lock(paths):
+        state = _read_state(paths)
+        pid = _our_kafka_pid(paths, state)
+        if pid is None:
+            raise StackError(f"the stack's Kafka is not running (stack dir {paths.root})")
+        _stop_pid(pid, timeout)
+        state.pop("kafka", None)
+        _write_state(paths, state)
+    return pid
+
+
+def start_kafka(timeout: float = DEFAULT_TIMEOUT, *, settings: Settings | None = None) -> int:
+    """Start the broker of a stack ``up`` set up before, on the same data, unless it runs;
+    return its pid once it answers a metadata request."""
+    cfg = StackConfig.from_settings(settings or get_settings())
+    paths = cfg.paths
+    with _stack_lock(paths):
+        state = _read_state(paths)
+        pid = _our_kafka_pid(paths, state)
+        if pid is None:
+            if not (kafka_jars_cached(paths) and (paths.kafka_data / "meta.properties").exists()):
+                raise _not_set_up("Kafka", paths)
+            for port in (cfg.kafka_port, cfg.controller_port):
+                holder = foreign_port_holder(port, own_marker=str(paths.server_properties))
+                if holder is not None:
+                    raise StackError(
+                        f"Kafka: {holder.describe()}",
+                        hint=_port_hint(holder, "VANPHONG_KAFKA_BOOTSTRAP"),
+                    )
+            java = _java()
+            _write_kafka_config(cfg)
+            pid = _start_kafka(java, paths)
+            state["kafka"] = _kafka_state(cfg, pid)
+            _write_state(paths, state)
+        _wait_kafka(cfg, pid, time.monotonic() + timeout, timeout)
+    return pid
+
+
+def stop_postgres(timeout: float = STOP_TIMEOUT, *, settings: Settings | None = None) -> int:
+    """Stop only the stack's PostgreSQL cluster (``pg_ctl stop -m fast``: clients are cut off,
+    then ``immediate`` after ``timeout``); return the postmaster's pid."""
+    paths = StackConfig.from_settings(settings or get_settings()).paths
+    with _stack_lock(paths):
+        dirs = _existing_pg_dirs(paths)
+        pid = _pg_pid(dirs)
+        if pid is None or dirs is None:
+            raise StackError(f"the stack's PostgreSQL is not running (stack dir {paths.root})")
+        _stop_pg(dirs, _pg_runner(), timeout)
+        state = _read_state(paths)
+        state.pop("postgres", None)
+        _write_state(paths, state)
+    return pid
+
+
+def start_postgres(timeout: float = DEFAULT_TIMEOUT, *, settings: Settings | None = None) -> int:
+    """Start the stack's PostgreSQL cluster again unless it runs; return the postmaster's pid
+    once the workers' role can log in."""
+    cfg = StackConfig.from_settings(settings or get_settings())
+    paths = cfg.paths
+    with _stack_lock(paths):
+        dirs = _existing_pg_dirs(paths)
+        if dirs is None or not (dirs.data / "PG_VERSION").exists():
+            raise _not_set_up("PostgreSQL", paths)
+        deadline = time.monotonic() + timeout
+        pid = _pg_pid(dirs)
+        if pid is None:
+            holder = foreign_port_holder(cfg.pg.port, own_marker=str(dirs.data))
+            if holder is not None:
+                raise StackError(
+                    f"PostgreSQL: {holder.describe()}",
+                    hint=_port_hint(holder, "VANPHONG_DATABASE_URL"),
+                )
+            runner = _pg_runner()
+            _write_pg_conf(dirs, cfg.pg.port, runner)
+            pid = _start_pg(dirs, runner, timeout)
+            state = _read_state(paths)
+            state["postgres"] = _pg_state(cfg, dirs, runner, pid)
+            _write_state(paths, state)
+        _wait_pg(cfg, dirs, deadline, timeout)
+    return pid
 
 
 # ----------------------------------------------------------------------------------------------

@@ -43,7 +43,16 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         state = exc.sqlstate or ""
         return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_CODES
-    return isinstance(exc, OSError | asyncpg.InterfaceError | ConnectionError | TimeoutError)
+    # InternalClientError: a connection the server cut off while idle (shutdown), caught by the
+    # pool's reset or the next query mid-way through reading the server's FATAL message.
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | ConnectionError
+        | TimeoutError,
+    )
 
 
 def dead_letter_partition(source_partition: int) -> int:

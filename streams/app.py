@@ -147,6 +147,7 @@ def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
     """The faust app: one agent per input topic, the sink as a service. ``monitor`` (created if
     not given) learns the assignment from the app's consumer once the sink is ready."""
     monitor = Monitor(settings) if monitor is None else monitor
+    settings.worker_data_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the leaf
     app = faust.App(
         settings.consumer_group,
         datadir=str(settings.worker_data_dir),  # faust's default is the current directory

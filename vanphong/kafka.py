@@ -20,8 +20,8 @@ async def standalone_consumer(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
-    await consumer.start()
     try:
+        await consumer.start()
         await asyncio.sleep(0)
         yield consumer
     finally:
