@@ -28,13 +28,17 @@ err = Console(stderr=True)
 
 
 @app.command()
-def init() -> None:
+def init(
+    replication_factor: Annotated[
+        int, typer.Option("--replication-factor", min=1, help="for topics created now")
+    ] = 1,
+) -> None:
     """Create the topics and apply the database migrations (idempotent)."""
     from sinks.migrate import migrate
     from streams.topics import create_topics
 
     settings = get_settings()
-    for topic, state in asyncio.run(create_topics(settings)).items():
+    for topic, state in asyncio.run(create_topics(settings, replication_factor)).items():
         out.print(f"topic {topic}: {state}")
     applied = migrate(settings.database_url, settings.timezone)
     out.print(f"migrations: {', '.join(applied) if applied else 'up to date'}")
