@@ -28,11 +28,13 @@ from typing import Any
 import faust
 import mode
 import structlog
+from faust.sensors.monitor import Monitor as FaustMonitor
+from faust.types import Message
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from schemas.catalog import EVENT_TYPES, EventType
 from sinks.postgres import PostgresSink
-from streams.batching import batches
+from streams.batching import take_unacked
 from streams.deadletters import DeadLetterRelay
 from streams.monitor import TP, Monitor
 from streams.pipeline import prepare
@@ -143,6 +145,34 @@ class Runtime(mode.Service):
             log.warning("dead letters not relayed yet", error=f"{type(exc).__name__}: {exc}")
 
 
+class _QuietFaustMonitor(FaustMonitor):
+    """faust's main sensor without its per-message bookkeeping.
+
+    faust's Monitor records every message in and out for its own web pages and statistics,
+    which vanphong does not use (streams/monitor.py counts per batch)."""
+
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
+        return None
+
+    def on_stream_event_in(
+        self, tp: TP, offset: int, stream: faust.StreamT, event: faust.EventT
+    ) -> dict[str, Any] | None:
+        return None
+
+    def on_stream_event_out(
+        self,
+        tp: TP,
+        offset: int,
+        stream: faust.StreamT,
+        event: faust.EventT,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        return None
+
+    def on_message_out(self, tp: TP, offset: int, message: Message) -> None:
+        return None
+
+
 def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
     """The faust app: one agent per input topic, the sink as a service. ``monitor`` (created if
     not given) learns the assignment from the app's consumer once the sink is ready."""
@@ -171,6 +201,7 @@ def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
         # skipped by the next one (tests/test_faults.py). A restart re-reads it from Kafka.
         agent_supervisor=mode.CrashingSupervisor,
     )
+    app.monitor = _QuietFaustMonitor()
     runtime = Runtime(settings, monitor)
     app.service(runtime)  # type: ignore[arg-type]  # faust takes an instance too
 
@@ -196,9 +227,8 @@ def _add_agent(app: faust.App, runtime: Runtime, settings: Settings, event_type:
 
     async def apply(stream: faust.StreamT) -> None:
         await runtime.ready.wait()
-        manual = stream.noack()  # type: ignore[attr-defined]
-        async for events in batches(
-            manual.events(), settings.batch_max_events, settings.batch_max_wait_s
+        async for events in take_unacked(
+            stream, settings.batch_max_events, settings.batch_max_wait_s
         ):
             items = [_item(event, event_type) for event in events]
             try:
@@ -224,7 +254,7 @@ def _add_agent(app: faust.App, runtime: Runtime, settings: Settings, event_type:
             if plan.dead_letters:
                 await runtime.relay_dead_letters()
             for event in events:
-                await manual.ack(event)
+                await stream.ack(event)
 
     apply.__name__ = f"apply_{event_type.record}"
     app.agent(topic, name=f"vanphong.apply.{event_type.record}", concurrency=1)(apply)
