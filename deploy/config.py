@@ -1,0 +1,178 @@
+"""The local stack's configuration: versions, addresses and paths derived from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from deploy.errors import StackError
+from vanphong.settings import Settings
+
+KAFKA_VERSION = "4.1.2"
+PG_MAJOR = 15
+
+REPORTING_ROLE = "vanphong_reporting"
+REPORTING_PASSWORD = "vanphong_reporting"
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LISTEN_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class PgTarget:
+    """Where and as whom the workers log in (from ``VANPHONG_DATABASE_URL``)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+
+def parse_database_url(url: str) -> PgTarget:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise StackError(
+            f"VANPHONG_DATABASE_URL {url!r} is not a postgresql:// URL",
+            hint="use postgresql://vanphong:vanphong@127.0.0.1:5432/vanphong",
+        )
+    user = unquote(parts.username or "vanphong")
+    password = unquote(parts.password or "")
+    if not password:
+        raise StackError(
+            "VANPHONG_DATABASE_URL has no password; the local stack uses password auth on TCP",
+            hint="use postgresql://vanphong:vanphong@127.0.0.1:5432/vanphong",
+        )
+    return PgTarget(
+        host=parts.hostname or LISTEN_HOST,
+        port=parts.port or 5432,
+        user=user,
+        password=password,
+        database=unquote(parts.path.lstrip("/")) or user,
+    )
+
+
+def parse_kafka_bootstrap(bootstrap: str) -> tuple[str, int]:
+    """Host and port of the first bootstrap server (``host:port[,...]``, ``kafka://`` allowed)."""
+    first = bootstrap.split(",")[0].strip()
+    if "://" in first:
+        first = first.split("://", 1)[1]
+    host, sep, port = first.rpartition(":")
+    if not sep:
+        host, port = first, "9092"
+    host = host.strip("[]") or LISTEN_HOST
+    try:
+        return host, int(port)
+    except ValueError:
+        raise StackError(
+            f"VANPHONG_KAFKA_BOOTSTRAP {bootstrap!r} is not host:port",
+            hint="use 127.0.0.1:9092",
+        ) from None
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    """Everything ``up`` writes lives under ``root`` (the stack dir), outside the repository."""
+
+    root: Path
+
+    @property
+    def kafka_home(self) -> Path:  # cache of one Kafka version, reusable across stacks
+        return self.root / f"kafka-{KAFKA_VERSION}"
+
+    @property
+    def libs(self) -> Path:
+        return self.kafka_home / "libs"
+
+    @property
+    def libs_marker(self) -> Path:
+        return self.libs / ".complete"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.root / "kafka"
+
+    @property
+    def kafka_data(self) -> Path:
+        return self.kafka_dir / "data"
+
+    @property
+    def kafka_logs(self) -> Path:
+        return self.kafka_dir / "logs"
+
+    @property
+    def kafka_log(self) -> Path:
+        return self.kafka_logs / "server.log"
+
+    @property
+    def kafka_out(self) -> Path:
+        return self.kafka_dir / "kafka.out"
+
+    @property
+    def server_properties(self) -> Path:
+        return self.kafka_dir / "server.properties"
+
+    @property
+    def log4j(self) -> Path:
+        return self.kafka_dir / "log4j2.properties"
+
+    @property
+    def pgdata(self) -> Path:  # the data dir, or a symlink to it (see _prepare_pg_dirs)
+        return self.root / "pgdata"
+
+    @property
+    def pgrun(self) -> Path:  # socket dir and server log, or a symlink to it
+        return self.root / "pgrun"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "stack.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    paths: StackPaths
+    kafka_host: str
+    kafka_port: int
+    controller_port: int
+    pg: PgTarget
+    database_url: str
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{LISTEN_HOST}:{self.kafka_port}"
+
+    @property
+    def pg_address(self) -> str:
+        return f"{LISTEN_HOST}:{self.pg.port}"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StackConfig:
+        host, port = parse_kafka_bootstrap(settings.kafka_bootstrap)
+        if host not in LOCAL_HOSTS:
+            raise StackError(
+                f"VANPHONG_KAFKA_BOOTSTRAP points at {host}, not this machine; the local stack "
+                f"only runs a broker on {LISTEN_HOST}",
+                hint="unset VANPHONG_KAFKA_BOOTSTRAP (or set 127.0.0.1:9092) to use the local "
+                "stack, or leave the stack alone when you use an existing cluster",
+            )
+        pg = parse_database_url(settings.database_url)
+        if pg.host not in LOCAL_HOSTS:
+            raise StackError(
+                f"VANPHONG_DATABASE_URL points at {pg.host}, not this machine; the local stack "
+                f"only runs PostgreSQL on {LISTEN_HOST}",
+                hint="unset VANPHONG_DATABASE_URL to use the local stack",
+            )
+        return cls(
+            paths=StackPaths(Path(settings.stack_dir).expanduser().absolute()),
+            kafka_host=host,
+            kafka_port=port,
+            controller_port=port + 1,
+            pg=pg,
+            database_url=settings.database_url,
+        )

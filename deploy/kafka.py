@@ -1,0 +1,349 @@
+"""Kafka: the jars from Maven Central, ``server.properties``, storage format, start, wait, probe."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from deploy.config import KAFKA_VERSION, LISTEN_HOST, StackConfig, StackPaths
+from deploy.errors import StackError, _describe_exc
+from deploy.processes import POLL_INTERVAL, _accepts_tcp, _alive, _cmdline, _reap
+from deploy.progress import _Progress
+from deploy.state import _now
+
+DOWNLOAD_TIMEOUT = 900.0  # the first jar download (Maven Central)
+
+DEPLOY_DIR = Path(__file__).resolve().parent
+KAFKA_POM = DEPLOY_DIR / "kafka" / "pom.xml"
+KAFKA_LOG4J = DEPLOY_DIR / "kafka" / "log4j2.properties"
+KAFKA_MAIN_JAR = f"org.apache.kafka.kafka_2.13-{KAFKA_VERSION}.jar"
+KAFKA_JVM_OPTS = (
+    "-Xms512m",
+    "-Xmx512m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+)
+
+# Popen objects of brokers started by this process: kept so they are not collected (and warned
+# about) while they run; `down` reaps them.
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    old = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def kafka_probe(bootstrap: str, timeout: float = 5.0) -> list[str]:
+    """One metadata round trip with aiokafka's admin client; returns the topic names."""
+    from aiokafka.admin import AIOKafkaAdminClient  # slow import: only when probing
+
+    async def probe() -> list[str]:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="vanphong-stack",
+            request_timeout_ms=max(1000, int(timeout * 1000)),
+        )
+        try:
+            await admin.start()
+            return list(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    with _quiet("aiokafka"):
+        return asyncio.run(asyncio.wait_for(probe(), timeout))
+
+
+def _java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home) / "bin" / "java" if java_home else None
+    exe = str(candidate) if candidate and candidate.exists() else shutil.which("java")
+    if exe is None:
+        raise StackError(
+            f"java is not installed; the Kafka {KAFKA_VERSION} broker needs Java 17 or newer",
+            hint="apt-get install -y openjdk-17-jre-headless",
+        )
+    try:
+        out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=60).stderr
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise StackError(f"cannot run {exe}: {exc}", hint="check the Java installation") from exc
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if match:
+        major = int(match.group(1))
+        if major == 1 and match.group(2):  # "1.8.0_392"
+            major = int(match.group(2))
+        if major < 17:
+            raise StackError(
+                f"{exe} is Java {major}; Kafka {KAFKA_VERSION} needs Java 17 or newer",
+                hint="apt-get install -y openjdk-17-jre-headless (or set JAVA_HOME to a JDK 17+)",
+            )
+    return exe
+
+
+def _pom_digest() -> str:
+    return hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
+
+
+def kafka_jars_cached(paths: StackPaths) -> bool:
+    try:
+        marker = json.loads(paths.libs_marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(marker, dict)
+        and marker.get("pom_sha256") == _pom_digest()
+        and (paths.libs / KAFKA_MAIN_JAR).exists()
+    )
+
+
+def _fetch_kafka_jars(paths: StackPaths, progress: _Progress) -> None:
+    if kafka_jars_cached(paths):
+        return
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError(
+            f"Maven (mvn) is not installed; it fetches the Kafka {KAFKA_VERSION} jars from "
+            "Maven Central on first use",
+            hint="apt-get install -y maven",
+        )
+    progress.step(f"fetching Kafka {KAFKA_VERSION} jars from Maven Central (first run only)")
+    build = paths.kafka_home / "build"
+    build.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(KAFKA_POM, build / "pom.xml")
+    partial = paths.kafka_home / "libs.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    log = paths.kafka_home / "mvn.log"
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(build / "pom.xml"),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        "-Dmdep.prependGroupId=true",
+        f"-DoutputDirectory={partial}",
+    ]
+    try:
+        with log.open("wb") as out:
+            rc = subprocess.run(
+                cmd,
+                cwd=build,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=DOWNLOAD_TIMEOUT,
+            ).returncode
+    except subprocess.TimeoutExpired:
+        raise StackError(
+            f"fetching the Kafka jars took longer than {DOWNLOAD_TIMEOUT:.0f} s",
+            hint="check the connection to Maven Central (repo.maven.apache.org), then run "
+            "`vanphong stack up` again",
+            logs=[log],
+        ) from None
+    if rc != 0:
+        raise StackError(
+            f"Maven could not fetch the Kafka {KAFKA_VERSION} jars (exit {rc})",
+            hint="Maven Central (repo.maven.apache.org) must be reachable; behind a proxy, "
+            "configure it in ~/.m2/settings.xml; then run `vanphong stack up` again",
+            logs=[log],
+        )
+    if not (partial / KAFKA_MAIN_JAR).exists():
+        raise StackError(
+            f"Maven finished but {KAFKA_MAIN_JAR} is missing from {partial}",
+            hint=f"check {KAFKA_POM}",
+            logs=[log],
+        )
+    shutil.rmtree(paths.libs, ignore_errors=True)
+    partial.rename(paths.libs)
+    jars = sorted(p.name for p in paths.libs.glob("*.jar"))
+    marker = {
+        "kafka_version": KAFKA_VERSION,
+        "pom_sha256": _pom_digest(),
+        "fetched_at": _now(),
+        "jars": jars,
+    }
+    paths.libs_marker.write_text(json.dumps(marker, indent=2) + "\n")
+
+
+def kafka_server_properties(cfg: StackConfig) -> str:
+    """The broker configuration: single-node KRaft, broker and controller in one process."""
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{LISTEN_HOST}:{cfg.controller_port}",
+        "listeners": (
+            f"PLAINTEXT://{LISTEN_HOST}:{cfg.kafka_port},CONTROLLER://{LISTEN_HOST}:"
+            f"{cfg.controller_port}"
+        ),
+        "advertised.listeners": f"PLAINTEXT://{LISTEN_HOST}:{cfg.kafka_port}",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "log.dirs": str(cfg.paths.kafka_data),
+        "num.partitions": "1",
+        "auto.create.topics.enable": "false",
+        "default.replication.factor": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+    lines = [
+        "# written by `vanphong stack up` (deploy/stack.py) on every start: edit that, not this",
+        *(f"{k}={v}" for k, v in props.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _kafka_cmd(java: str, paths: StackPaths, main: str, *args: str) -> list[str]:
+    return [
+        java,
+        *KAFKA_JVM_OPTS,
+        f"-Dlog4j2.configurationFile={paths.log4j}",
+        f"-Dkafka.logs.dir={paths.kafka_logs}",
+        "-cp",
+        f"{paths.libs}/*",
+        main,
+        *args,
+    ]
+
+
+def _write_kafka_config(cfg: StackConfig) -> None:
+    paths = cfg.paths
+    paths.kafka_logs.mkdir(parents=True, exist_ok=True)
+    paths.kafka_data.mkdir(parents=True, exist_ok=True)
+    paths.server_properties.write_text(kafka_server_properties(cfg))
+    shutil.copyfile(KAFKA_LOG4J, paths.log4j)
+
+
+def _format_kafka(java: str, paths: StackPaths, progress: _Progress) -> None:
+    if (paths.kafka_data / "meta.properties").exists():
+        return
+    progress.step("formatting Kafka storage (first run only)")
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid: never a leading dash
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    cmd = _kafka_cmd(
+        java,
+        paths,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(paths.server_properties),
+    )
+    # the storage tool needs no big heap
+    cmd = [c for c in cmd if not c.startswith(("-Xms", "-Xmx"))]
+    result = subprocess.run(
+        cmd,
+        cwd=paths.kafka_dir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    with paths.kafka_out.open("a") as out:
+        out.write(f"--- {_now()} storage format\n{result.stdout}{result.stderr}")
+    if result.returncode != 0:
+        raise StackError(
+            f"formatting the Kafka storage in {paths.kafka_data} failed",
+            detail=(result.stdout + result.stderr)[-3000:],
+            hint=f"remove {paths.kafka_data} and run `vanphong stack up` again",
+        )
+
+
+def _is_our_kafka(pid: int, paths: StackPaths) -> bool:
+    cmd = _cmdline(pid)
+    return _alive(pid) and "kafka.Kafka" in cmd and str(paths.server_properties) in cmd
+
+
+def _our_kafka_pid(paths: StackPaths, state: dict[str, Any]) -> int | None:
+    pid = (state.get("kafka") or {}).get("pid")
+    if isinstance(pid, int) and _is_our_kafka(pid, paths):
+        return pid
+    return None
+
+
+def _start_kafka(java: str, paths: StackPaths) -> int:
+    cmd = _kafka_cmd(java, paths, "kafka.Kafka", str(paths.server_properties))
+    with paths.kafka_out.open("ab") as out:
+        out.write(f"--- {_now()} starting Kafka {KAFKA_VERSION}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=paths.kafka_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _CHILDREN.append(proc)
+    return proc.pid
+
+
+def _wait_kafka(cfg: StackConfig, pid: int, deadline: float, timeout: float) -> None:
+    paths = cfg.paths
+    last = "not listening yet"
+    while True:
+        _reap(pid)
+        if not _alive(pid):
+            raise StackError(
+                f"Kafka (pid {pid}) exited during start-up",
+                hint=f"read the logs above; if the data is damaged, remove {paths.kafka_data} "
+                "and run `vanphong stack up` again",
+                logs=[paths.kafka_out, paths.kafka_log],
+            )
+        if _accepts_tcp(cfg.kafka_port):
+            try:
+                kafka_probe(cfg.bootstrap, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+                return
+            except Exception as exc:
+                last = _describe_exc(exc)
+        if time.monotonic() >= deadline:
+            raise StackError(
+                f"Kafka (pid {pid}) did not answer a metadata request at {cfg.bootstrap} within "
+                f"{timeout:.0f} s (last: {last})",
+                hint="read the log; `vanphong stack down` stops it; `vanphong stack up "
+                "--timeout 300` waits longer on a slow machine",
+                logs=[paths.kafka_out, paths.kafka_log],
+            )
+        time.sleep(POLL_INTERVAL)
+
+
+def _kafka_state(cfg: StackConfig, pid: int) -> dict[str, Any]:
+    """What ``stack.json`` records about a broker we started."""
+    return {
+        "pid": pid,
+        "version": KAFKA_VERSION,
+        "bootstrap": cfg.bootstrap,
+        "controller": f"{LISTEN_HOST}:{cfg.controller_port}",
+        "log": str(cfg.paths.kafka_log),
+        "started_at": _now(),
+    }
