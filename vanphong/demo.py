@@ -178,50 +178,55 @@ class Demo:
             "btgdvtu", "Ban Tuyên giáo và Dân vận Tỉnh ủy", "BOARD", "tu", day=date(2025, 3, 1)
         )
 
-    def mergers(self) -> None:
+    def merge(
+        self,
+        merge_id: str,
+        announced: date,
+        absorbed: list[str],
+        into: str,
+        effective: str,
+        legal_basis: list[str],
+    ) -> None:
         self.emit(
             "office.merged",
             "merge",
+            merge_id,
+            announced,
+            merge_id=merge_id,
+            absorbed_unit_ids=absorbed,
+            into_unit_id=into,
+            effective_date=effective,
+            legal_basis=legal_basis,
+        )
+
+    def mergers(self) -> None:
+        boards_offices = [f"vp-{b}" for b in BOARDS]
+        self.merge(
             "2019-vp-ban",
             date(2018, 12, 20),
-            merge_id="2019-vp-ban",
-            absorbed_unit_ids=[f"vp-{b}" for b in BOARDS],
-            into_unit_id=OFFICE,
-            effective_date="2019-01-01",
-            legal_basis=["18-NQ/TW", "86-KH/TU"],
+            boards_offices,
+            OFFICE,
+            "2019-01-01",
+            ["18-NQ/TW", "86-KH/TU"],
         )
-        self.emit(
-            "office.merged",
-            "merge",
+        self.merge(
             "2025-btg-bdv",
             date(2025, 2, 27),
-            merge_id="2025-btg-bdv",
-            absorbed_unit_ids=["btgtu", "bdvtu"],
-            into_unit_id="btgdvtu",
-            effective_date="2025-03-01",
-            legal_basis=["18-NQ/TW", "137-KH/TW"],
+            ["btgtu", "bdvtu"],
+            "btgdvtu",
+            "2025-03-01",
+            ["18-NQ/TW", "137-KH/TW"],
         )
-        self.emit(
-            "office.merged",
-            "merge",
-            "2025-cap-huyen",
-            date(2025, 6, 30),
-            merge_id="2025-cap-huyen",
-            absorbed_unit_ids=list(DISTRICTS),
-            into_unit_id="tu",
-            effective_date="2025-07-01",
-            legal_basis=["60-NQ/TW"],
+        self.merge(
+            "2025-cap-huyen", date(2025, 6, 30), list(DISTRICTS), "tu", "2025-07-01", ["60-NQ/TW"]
         )
-        self.emit(
-            "office.merged",
-            "merge",
+        self.merge(
             "2025-hop-nhat-tinh",
             date(2025, 6, 30),
-            merge_id="2025-hop-nhat-tinh",
-            absorbed_unit_ids=["tu-bentre", "tu-travinh"],
-            into_unit_id="tu",
-            effective_date="2025-07-01",
-            legal_basis=["60-NQ/TW"],
+            ["tu-bentre", "tu-travinh"],
+            "tu",
+            "2025-07-01",
+            ["60-NQ/TW"],
         )
 
     def document(self, unit: str, organ: str, day: date) -> None:
