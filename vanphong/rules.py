@@ -24,7 +24,8 @@ Record = dict[str, Any]
 def normalise(value: Any) -> Any:
     """Every string, also inside lists, in Unicode NFC (upstream systems send NFD too)."""
     if isinstance(value, str):
-        return unicodedata.normalize("NFC", value)
+        # ASCII is NFC already (most ids and codes): skip the lookup.
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
     if isinstance(value, list):
         return [normalise(item) for item in value]
     if isinstance(value, dict):
