@@ -77,5 +77,25 @@ test-sweep: venv stack
 	$(VP) init
 	VANPHONG_MODEL_EXAMPLES=200 $(BIN)/pytest -q -p no:cacheprovider tests/test_model_based.py
 
+# Throughput, latency and memory beside a ceiling, a naive service and a peer (bench/README.md).
+# BENCH_EVENTS (500000), BENCH_LATENCY_S (60), BENCH_SYSTEMS, BENCH_PROFILE=1 ... tune a run.
+# The peer (Quix Streams) gets its own virtualenv: its pins would downgrade the product's pydantic.
+PEER_VENV := bench/.venv-peer
+
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
+
+$(PEER_VENV)/.installed: bench/requirements-peer.txt
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q --upgrade pip
+	$(PEER_VENV)/bin/pip install -q -r bench/requirements-peer.txt
+	touch $@
+
+bench: venv stack
+	$(VP) init
+	$(MAKE) --no-print-directory $(VENV)/.bench-installed $(PEER_VENV)/.installed
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
