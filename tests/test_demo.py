@@ -50,3 +50,11 @@ def test_the_reorganisations_of_the_seeds_are_in_the_demo() -> None:
     assert merges["2019-vp-ban"]["legal_basis"] == ["18-NQ/TW", "86-KH/TU"]
     assert merges["2025-cap-huyen"]["effective_date"] == "2025-07-01"
     assert set(merges["2025-btg-bdv"]["absorbed_unit_ids"]) == {"btgtu", "bdvtu"}
+
+
+def test_every_publication_has_its_own_event_id_and_a_retry_repeats_it() -> None:
+    events = demo_events(2024)
+    by_id: dict[str, dict[str, object]] = {}
+    for event in events:
+        first = by_id.setdefault(str(event["event_id"]), event)
+        assert first == event, f"two different events share the event_id {event['event_id']}"

@@ -133,7 +133,7 @@ class Demo:
     ) -> dict[str, Any]:
         record = {
             "type": event_type,
-            "event_id": f"{entity}-{key}-r1",
+            "event_id": f"{event_type}-{key}-r1",
             "occurred_at": _at(day, self.rnd),
             "source": SOURCE[entity],
             **fields,
