@@ -1,16 +1,22 @@
-"""The faust-streaming worker: one agent per input topic, each moving batches into the sink.
+"""The faust-streaming worker: whole fetches in, one PostgreSQL transaction per batch out.
 
-Why the agents look the way they do:
+How a message travels: faust's consumer (streams/transport.py) hands each fetch to
+:meth:`Runtime.on_fetched`, which decodes, validates and normalises it (streams/pipeline.py)
+into the :class:`~streams.backlog.Backlog`; one writer takes batches from it and commits each in
+one PostgreSQL transaction with its offsets (sinks/postgres.py); then the offsets go to Kafka.
 
-* ``concurrency=1`` and manual acks: events are acked only after the PostgreSQL transaction that
-  applied them has committed, so the offset faust commits to Kafka never passes what PostgreSQL
-  holds. (``Stream.take_events`` acks in a ``finally``, even when the batch failed or was
-  cancelled, so it is not used.)
+Why it looks the way it does:
+
+* One writer, one batch in flight (the ``concurrency=1`` of a faust agent): the Kafka commit
+  follows PostgreSQL's, so it never passes what PostgreSQL holds. A batch spans topics, so the
+  two halves of a task usually meet in one transaction.
+* The next fetch is prepared while the writer's transaction is in PostgreSQL, on the other core.
 * PostgreSQL, not Kafka, decides what was applied: redeliveries after a crash or rebalance are
   dropped by the sink's stored offsets, under a row lock.
 * No faust tables: all state lives in PostgreSQL, so a restart rebuilds nothing from changelogs.
-* A transient failure (database or broker down) is retried with backoff, never dead-lettered and
-  never acked, so nothing is lost while it lasts.
+* A transient failure (database or broker down) is retried with backoff, never dead-lettered,
+  and the batch is kept, so nothing is lost while it lasts. Any other failure is a bug: the
+  writer crashes the worker, and a restart reads the batch again from the committed offsets.
 * Observability (streams/monitor.py, streams/web.py): ``Runtime.write`` reports each committed
   batch to the :class:`~streams.monitor.Monitor` (once per batch, never per event); the monitor
   and the web server are services of the faust Worker, started before the app and stopped after
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,10 +41,11 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 
 from schemas.catalog import EVENT_TYPES, EventType
 from sinks.postgres import PostgresSink
-from streams.batching import take_unacked
+from streams.backlog import Backlog
 from streams.deadletters import DeadLetterRelay
 from streams.monitor import TP, Monitor
 from streams.pipeline import prepare
+from streams.transport import BatchApp, Fetched, commit_offsets
 from streams.web import WebServer
 from vanphong.batch import Coordinates, Item, Plan
 from vanphong.logs import get_logger
@@ -61,15 +69,20 @@ def _settled(items: Sequence[Item]) -> dict[TP, int]:
 
 
 class Runtime(mode.Service):
-    """The worker's connections: PostgreSQL pool and dead-letter relay, started once."""
+    """The worker's moving parts: the backlog, its writer, the PostgreSQL sink, the dead-letter
+    relay and the Kafka commits."""
 
     def __init__(self, settings: Settings, monitor: Monitor, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.monitor = monitor
+        self.app: faust.App | None = None
         self.sink: PostgresSink | None = None
         self.relay: DeadLetterRelay | None = None
         self.ready = asyncio.Event()
+        self.backlog = Backlog(settings.batch_max_events)
+        self.event_types = {settings.topic(e.topic): e for e in EVENT_TYPES}
+        self._to_commit: dict[TP, int] = {}
 
     async def on_start(self) -> None:
         def retrying(s: Any) -> None:
@@ -98,14 +111,59 @@ class Runtime(mode.Service):
         if self.sink is not None:
             await self.sink.close()
 
+    async def on_fetched(self, fetched: Fetched) -> None:
+        """decode → validate → normalise one fetch into the backlog (waits while it is full)."""
+        items: list[Item] = []
+        for (topic, partition), records in fetched.items():
+            event_type = self.event_types[topic]
+            items.extend(
+                prepare(Coordinates(topic, partition, r.offset), r.key, r.value, event_type)
+                for r in records
+            )
+        await self.backlog.put(items)
+
+    @mode.Service.task
+    async def _write_batches(self) -> None:
+        """The one writer. An exception here is a bug: it crashes the worker (module docstring)."""
+        await self.ready.wait()
+        while not self.should_stop:
+            items = await self.backlog.take()
+            try:
+                plan = await self.write(items)
+            except Exception:
+                log.exception(
+                    "batch failed", topic=items[0].at.topic, partitions=_offset_ranges(items)
+                )
+                raise
+            for item, rejection in plan.dead_letters:
+                log.warning(
+                    "rejected",
+                    reason=str(rejection.reason),
+                    detail=rejection.detail,
+                    topic=item.at.topic,
+                    partition=item.at.partition,
+                    offset=item.at.offset,
+                )
+            if plan.dead_letters:
+                await self.relay_dead_letters()
+            self._to_commit.update(_settled(items))
+
+    @mode.Service.timer(1.0)
+    async def _commit_to_kafka(self) -> None:
+        """What PostgreSQL holds, told to Kafka once a second (for lag tools and restarts)."""
+        if self._to_commit and self.app is not None:
+            offsets, self._to_commit = self._to_commit, {}
+            if not await commit_offsets(self.app, offsets):
+                self._to_commit = {**offsets, **self._to_commit}
+
     @mode.Service.timer(5.0)
     async def _relay_periodically(self) -> None:
         if self.ready.is_set():
             await self.relay_dead_letters()
 
     async def write(self, items: Sequence[Item]) -> Plan:
-        """Write a batch (one agent's, so one topic), retrying transient failures for as long as
-        they last; report it to the monitor once committed."""
+        """Write a batch, retrying transient failures for as long as they last; report it to
+        the monitor once committed."""
         assert self.sink is not None
         sink = self.sink
         settled = _settled(items)
@@ -116,9 +174,7 @@ class Runtime(mode.Service):
             log.warning(
                 "batch not written, retrying",
                 error=str(s.outcome.exception()) if s.outcome else "",
-                topic=items[0].at.topic,
-                partition=items[0].at.partition,
-                offset=items[0].at.offset,
+                partitions=_offset_ranges(items),
                 attempt=s.attempt_number,
             )
 
@@ -132,7 +188,8 @@ class Runtime(mode.Service):
                 break
         else:
             raise AssertionError("unreachable")
-        self.monitor.on_batch_committed(items[0].at.topic, len(items), plan, settled, elapsed)
+        consumed = Counter(i.at.topic for i in items)
+        self.monitor.on_batch_committed(consumed, plan, settled, elapsed)
         return plan
 
     async def relay_dead_letters(self) -> None:
@@ -174,12 +231,15 @@ class _QuietFaustMonitor(FaustMonitor):
 
 
 def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
-    """The faust app: one agent per input topic, the sink as a service. ``monitor`` (created if
-    not given) learns the assignment from the app's consumer once the sink is ready."""
+    """The faust app: subscribed to every input topic, the runtime as a service. ``monitor``
+    (created if not given) learns the assignment from the app's consumer once the sink is
+    ready."""
     monitor = Monitor(settings) if monitor is None else monitor
     settings.worker_data_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the leaf
-    app = faust.App(
+    runtime = Runtime(settings, monitor)
+    app = BatchApp(
         settings.consumer_group,
+        on_fetched=runtime.on_fetched,
         datadir=str(settings.worker_data_dir),  # faust's default is the current directory
         broker=_broker_urls(settings.kafka_bootstrap),
         key_serializer="raw",
@@ -195,14 +255,11 @@ def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_max_poll_records=settings.batch_max_events,
         producer_acks=-1,
-        # An agent that dies with a batch in hand must take the worker down: faust's default
-        # (OneForOneSupervisor) restarts it, and the batch it held, never written nor acked, is
-        # skipped by the next one (tests/test_faults.py). A restart re-reads it from Kafka.
-        agent_supervisor=mode.CrashingSupervisor,
     )
     app.monitor = _QuietFaustMonitor()
-    runtime = Runtime(settings, monitor)
+    runtime.app = app
     app.service(runtime)  # type: ignore[arg-type]  # faust takes an instance too
 
     def assignment() -> set[TP]:
@@ -213,66 +270,31 @@ def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
 
     monitor.assignment = assignment
     for event_type in EVENT_TYPES:
-        _add_agent(app, runtime, settings, event_type)
+        _subscribe(app, settings, event_type)
     return app
 
 
-def _add_agent(app: faust.App, runtime: Runtime, settings: Settings, event_type: EventType) -> None:
+def _subscribe(app: faust.App, settings: Settings, event_type: EventType) -> None:
+    """Subscribe the consumer to the type's topic. ``acks=False``: faust tracks no acks for it,
+    the Runtime commits (and faust's ack-based stall warnings stay quiet)."""
     topic = app.topic(
         settings.topic(event_type.topic),
         key_serializer="raw",
         value_serializer="raw",
         partitions=event_type.partitions,
+        acks=False,
     )
-
-    async def apply(stream: faust.StreamT) -> None:
-        await runtime.ready.wait()
-        async for events in take_unacked(
-            stream, settings.batch_max_events, settings.batch_max_wait_s
-        ):
-            items = [_item(event, event_type) for event in events]
-            try:
-                plan = await runtime.write(items)
-            except Exception:  # a bug, not a transient failure: name the batch, let faust crash
-                log.exception(
-                    "batch failed",
-                    topic=items[0].at.topic,
-                    partition=items[0].at.partition,
-                    offset=items[0].at.offset,
-                    partitions=_offset_ranges(items),
-                )
-                raise
-            for item, rejection in plan.dead_letters:
-                log.warning(
-                    "rejected",
-                    reason=str(rejection.reason),
-                    detail=rejection.detail,
-                    topic=item.at.topic,
-                    partition=item.at.partition,
-                    offset=item.at.offset,
-                )
-            if plan.dead_letters:
-                await runtime.relay_dead_letters()
-            for event in events:
-                await stream.ack(event)
-
-    apply.__name__ = f"apply_{event_type.record}"
-    app.agent(topic, name=f"vanphong.apply.{event_type.record}", concurrency=1)(apply)
+    app.topics.add(topic)
 
 
 def _offset_ranges(items: Sequence[Item]) -> dict[str, str]:
-    """``{"3": "120-180"}``: the offsets of a batch per partition, for a failure's log line."""
-    ranges: dict[int, tuple[int, int]] = {}
+    """``{"document-issued.v1/3": "120-180"}``: a batch's offsets per partition, for a log line."""
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
     for i in items:
-        low, high = ranges.get(i.at.partition, (i.at.offset, i.at.offset))
-        ranges[i.at.partition] = (min(low, i.at.offset), max(high, i.at.offset))
-    return {str(p): f"{low}-{high}" for p, (low, high) in sorted(ranges.items())}
-
-
-def _item(event: faust.EventT, event_type: EventType) -> Item:
-    message = event.message
-    at = Coordinates(message.topic, message.partition, message.offset)
-    return prepare(at, message.key, message.value, event_type)
+        key = (i.at.topic, i.at.partition)
+        low, high = ranges.get(key, (i.at.offset, i.at.offset))
+        ranges[key] = (min(low, i.at.offset), max(high, i.at.offset))
+    return {f"{t}/{p}": f"{low}-{high}" for (t, p), (low, high) in sorted(ranges.items())}
 
 
 def logging_config(settings: Settings) -> dict[str, Any] | None:

@@ -5,8 +5,9 @@ app and stops after it, so ``/healthz`` answers while the app joins the group or
 Kafka. It learns from three sources:
 
 * **Batches.** ``Runtime.write`` calls :meth:`Monitor.on_batch_committed` once per committed
-  batch (never per event): counters, histograms, the last commit time, and the next offset per
-  partition that the batch settled. That is the worker's *applied* offset, in memory.
+  batch (never per event; a batch spans topics, the series are per topic): counters,
+  histograms, the last commit time, and the next offset per partition that the batch settled.
+  That is the worker's *applied* offset, in memory.
 * **Assignment.** Once a second, :meth:`Monitor.update` reads the partitions this worker owns
   (from faust's consumer, through the ``assignment`` callable the app installs).
 * **Kafka offsets.** Every :data:`OFFSETS_EVERY_S`, a standalone aiokafka consumer and admin
@@ -17,7 +18,8 @@ Kafka. It learns from three sources:
   is full, which is what a hanging worker looks like. The committed offset (or the beginning
   offset when the group has none) is a floor under the applied offset: it makes a partition
   that was just assigned, and has applied nothing yet, measurable. Commits trail PostgreSQL by
-  at most ``broker_commit_interval``, because events are acked only after the sink commits.
+  at most ``broker_commit_interval``, because the worker commits to Kafka only what the sink
+  has committed.
 
 The stall rule is the pure :func:`assess`; everything else here is bookkeeping around it.
 """
@@ -340,28 +342,16 @@ class Monitor(mode.Service):
                 self._received[tp] = offset
 
     def on_batch_committed(
-        self, topic: str, consumed: int, plan: Plan, settled: Mapping[TP, int], seconds: float
+        self,
+        consumed: Mapping[str, int],
+        plan: Plan,
+        settled: Mapping[TP, int],
+        seconds: float,
     ) -> None:
-        """Count one committed batch of ``consumed`` messages from ``topic`` (one agent, one
-        topic). ``settled`` maps each partition in the batch to the next offset after it."""
-        (c_consumed, c_applied, c_unchanged, c_dead, c_redelivered, h_size, h_commit) = (
-            self._batch_series(topic)
-        )
-        applied, unchanged = plan.applied.get(topic, 0), plan.unchanged.get(topic, 0)
-        rejected = plan.rejected.get(topic, 0)
-        totals = self.totals.setdefault(topic, TopicTotals())
-        totals.consumed += consumed
-        totals.applied += applied
-        totals.unchanged += unchanged
-        totals.dead_lettered += rejected
-        totals.redelivered += plan.skipped
-        c_consumed.inc(consumed)
-        c_applied.inc(applied)
-        c_unchanged.inc(unchanged)
-        c_dead.inc(rejected)
-        c_redelivered.inc(plan.skipped)
-        h_size.observe(consumed)
-        h_commit.observe(seconds)
+        """Count one committed batch: ``consumed`` messages per topic (a batch spans topics);
+        ``settled`` maps each partition in the batch to the next offset after it."""
+        for topic, n in consumed.items():
+            self._count_topic(topic, n, plan, seconds)
         for item, rejection in plan.dead_letters:
             reason = str(rejection.reason)
             self.metrics.dead_letters.labels(item.at.topic, reason).inc()
@@ -371,6 +361,26 @@ class Monitor(mode.Service):
                 self._applied[tp] = offset
         self._last_commit_mono = time.monotonic()
         self._last_commit_wall = time.time()
+
+    def _count_topic(self, topic: str, consumed: int, plan: Plan, seconds: float) -> None:
+        (c_consumed, c_applied, c_unchanged, c_dead, c_redelivered, h_size, h_commit) = (
+            self._batch_series(topic)
+        )
+        applied, unchanged = plan.applied.get(topic, 0), plan.unchanged.get(topic, 0)
+        rejected, redelivered = plan.rejected.get(topic, 0), plan.redelivered.get(topic, 0)
+        totals = self.totals.setdefault(topic, TopicTotals())
+        totals.consumed += consumed
+        totals.applied += applied
+        totals.unchanged += unchanged
+        totals.dead_lettered += rejected
+        totals.redelivered += redelivered
+        c_consumed.inc(consumed)
+        c_applied.inc(applied)
+        c_unchanged.inc(unchanged)
+        c_dead.inc(rejected)
+        c_redelivered.inc(redelivered)
+        h_size.observe(consumed)
+        h_commit.observe(seconds)
 
     def on_transient_failure(self, kind: str) -> None:
         self.metrics.transient.labels(kind).inc()

@@ -38,6 +38,18 @@ def test_offsets_below_the_stored_ones_are_skipped_and_counted_as_skipped() -> N
     assert plan.next_offsets == {(DOCS, 0): 5}
 
 
+def test_an_offset_delivered_twice_in_one_batch_is_applied_once() -> None:
+    """After a rebalance Kafka restarts from the committed offset, which may be behind what the
+    batch already holds: the repeated offsets are skipped, another partition's are not."""
+    first = [item(DOCS, 0, o, "document.issued", document_id=f"d{o}") for o in range(3, 6)]
+    again = [item(DOCS, 0, o, "document.issued", document_id=f"d{o}") for o in range(3, 8)]
+    other = [item(MERGES, 0, 0, "office.merged")]
+    plan = plan_batch(first + again + other, {(DOCS, 0): 3}, {}, ZONE)
+    assert plan.applied[DOCS] == 5  # 3, 4, 5, then 6 and 7 of the second delivery
+    assert plan.skipped == 3 and plan.redelivered == {DOCS: 3}
+    assert plan.next_offsets == {(DOCS, 0): 8, (MERGES, 0): 1}
+
+
 def test_the_same_batch_twice_is_applied_once() -> None:
     items = [item(DOCS, 1, o, "document.issued", document_id=f"d{o}") for o in range(4)]
     first = plan_batch(items, {}, {}, ZONE)

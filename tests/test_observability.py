@@ -142,7 +142,7 @@ def batch(
 
 def report(monitor: Monitor, items: list[Item], plan: Plan, seconds: float = 0.05) -> None:
     settled = {(i.at.topic, i.at.partition): i.at.offset + 1 for i in items}
-    monitor.on_batch_committed(items[0].at.topic, len(items), plan, settled, seconds)
+    monitor.on_batch_committed({items[0].at.topic: len(items)}, plan, settled, seconds)
 
 
 def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -170,6 +170,7 @@ def test_batches_are_counted_per_topic_outcome_and_reason(monitor: Monitor) -> N
     report(monitor, items, plan, 0.2)
     items, plan = batch(docs, 0, 11, 3, 0, [Reason.INVALID_FIELD])
     plan.skipped = 2  # two redelivered messages were in the batch too
+    plan.redelivered[docs] = 2
     items += batch(docs, 0, 15, 2, 0, [])[0]
     report(monitor, items, plan, 0.01)
     m = monitor.metrics

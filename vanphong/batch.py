@@ -63,11 +63,21 @@ class Plan:
     unchanged: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
+    redelivered: Counter[str] = field(default_factory=Counter)  # ``skipped``, per topic
 
 
 def fresh_items(items: Sequence[Item], next_offsets: Mapping[tuple[str, int], int]) -> list[Item]:
-    """The items not applied yet: offsets at or past the stored next offset of their partition."""
-    return [i for i in items if i.at.offset >= next_offsets.get((i.at.topic, i.at.partition), 0)]
+    """The items not applied yet: offsets at or past the stored next offset of their partition,
+    and past every earlier item of the batch from that partition. After a rebalance, Kafka
+    delivers again from the committed offset, so one batch may hold an offset twice."""
+    expected = dict(next_offsets)
+    fresh: list[Item] = []
+    for item in items:
+        key = (item.at.topic, item.at.partition)
+        if item.at.offset >= expected.get(key, 0):
+            fresh.append(item)
+            expected[key] = item.at.offset + 1
+    return fresh
 
 
 def refs_needed(items: Sequence[Item]) -> set[EntityRef]:
@@ -111,6 +121,8 @@ def plan_batch(
     fresh = fresh_items(items, stored_offsets)
     fold = Fold(zone, dict(stored))
     plan = Plan(fold.entities, fold.changed, fold.deltas, skipped=len(items) - len(fresh))
+    if plan.skipped:
+        plan.redelivered = Counter(i.at.topic for i in items) - Counter(i.at.topic for i in fresh)
     for item in fresh:
         topic, outcome = item.at.topic, item.outcome
         key = (item.at.topic, item.at.partition)
