@@ -55,7 +55,7 @@ def to_message(text: str, settings: Settings) -> Outgoing:
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     try:
         event_type, datum = parse_line(obj)
-        accept(event_type, datum)
+        accept(event_type, dict(datum))  # validated on a copy: the line is sent as given
         value = encode(event_type, datum)
     except (JsonInputError, CodecError) as exc:
         raise ValueError(str(exc)) from exc

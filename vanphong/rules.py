@@ -33,6 +33,19 @@ def normalise(value: Any) -> Any:
     return value
 
 
+def normalise_record(record: Record) -> Record:
+    """:func:`normalise` for a freshly decoded record, in place: only its non-ASCII strings
+    and its lists are replaced (this runs for every event; most fields are ASCII or not text)."""
+    for key, value in record.items():
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                record[key] = unicodedata.normalize("NFC", value)
+        elif kind is list or kind is dict:
+            record[key] = normalise(value)
+    return record
+
+
 def _invalid(detail: str) -> Rejection:
     return Rejection(Reason.INVALID_FIELD, detail)
 
@@ -108,7 +121,8 @@ def validate(event_type: EventType, record: Record) -> None:
 
 
 def accept(event_type: EventType, record: Record) -> Record:
-    """Normalise then validate: the record as vanphong stores it, or a :class:`Rejection`."""
-    normalised: Record = normalise(record)
+    """Normalise (in place) then validate: the record as vanphong stores it, or a
+    :class:`Rejection`. ``record`` must be the caller's own, as a decoder's result is."""
+    normalised = normalise_record(record)
     validate(event_type, normalised)
     return normalised

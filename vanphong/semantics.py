@@ -171,10 +171,15 @@ class Fold:
 
     def _replace(self, entity: Entity) -> None:
         """Store ``entity``; the aggregates lose the old contributions and gain the new."""
+        deltas = self.deltas  # plain loops: this runs for every applied event
         old = self.entities.get(entity.ref)
         if old is not None:
-            self.deltas.update(net(old.contributions, -1))
-        self.deltas.update(net(entity.contributions))
+            for c in old.contributions:
+                cell = (c.unit_id, c.day, c.metric, c.dimension)
+                deltas[cell] = deltas.get(cell, 0) - c.amount
+        for c in entity.contributions:
+            cell = (c.unit_id, c.day, c.metric, c.dimension)
+            deltas[cell] = deltas.get(cell, 0) + c.amount
         self._put(entity)
 
     def _retarget_task(self, task_id: str) -> None:
