@@ -24,9 +24,9 @@ import asyncpg
 from schemas.catalog import DEAD_LETTER_PARTITIONS
 from sinks.records import (
     contributions_from_json,
-    contributions_to_json,
+    entities_to_json,
     record_from_json,
-    record_to_json,
+    rows_to_json,
 )
 from vanphong.batch import Accepted, Item, Plan, plan_batch, refs_needed
 from vanphong.rejection import TransientError
@@ -159,11 +159,11 @@ async def _lock_entities(
         "SELECT e.entity_type, e.entity_id, e.revision, e.voided, e.event_id,"
         " e.record::text AS record, e.contributions::text AS contributions"
         " FROM core.entities e"
-        " WHERE (e.entity_type, e.entity_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
-        "    OR ($3 AND e.entity_type = 'office.merged')"
+        " WHERE (e.entity_type, e.entity_id) IN"
+        "       (SELECT r ->> 0, r ->> 1 FROM jsonb_array_elements($1::jsonb) AS r)"
+        "    OR ($2 AND e.entity_type = 'office.merged')"
         " ORDER BY e.entity_type, e.entity_id FOR UPDATE OF e",
-        [r.entity_type for r in ordered],
-        [r.entity_id for r in ordered],
+        rows_to_json(ordered),
         with_all_merges,
     )
     return {
@@ -198,19 +198,12 @@ async def _write_entities(conn: asyncpg.Connection, entities: Sequence[Entity]) 
     await conn.execute(
         "INSERT INTO core.entities"
         " (entity_type, entity_id, revision, voided, event_id, record, contributions)"
-        " SELECT t, i, r, v, e, rec::jsonb, c::jsonb"
-        " FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[], $5::text[], $6::text[],"
-        "             $7::text[]) AS x(t, i, r, v, e, rec, c)"
+        " SELECT t, i, r, v, e, rec, c FROM jsonb_to_recordset($1::jsonb)"
+        "   AS x(t text, i text, r int, v bool, e text, rec jsonb, c jsonb)"
         " ON CONFLICT (entity_type, entity_id) DO UPDATE SET revision = excluded.revision,"
         " voided = excluded.voided, event_id = excluded.event_id, record = excluded.record,"
         " contributions = excluded.contributions, updated_at = now()",
-        [e.ref.entity_type for e in entities],
-        [e.ref.entity_id for e in entities],
-        [e.revision for e in entities],
-        [e.voided for e in entities],
-        [e.event_id for e in entities],
-        [record_to_json(e.record) for e in entities],
-        [contributions_to_json(e.contributions) for e in entities],
+        entities_to_json(entities),
     )
 
 
@@ -221,14 +214,11 @@ async def _write_deltas(conn: asyncpg.Connection, plan: Plan) -> None:
         return
     await conn.execute(
         "INSERT INTO core.metric_daily (unit_id, day, metric, dimension, value)"
-        " SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[])"
+        " SELECT c ->> 0, (c ->> 1)::date, c ->> 2, c ->> 3, (c ->> 4)::bigint"
+        " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(c, n) ORDER BY n"
         " ON CONFLICT (unit_id, day, metric, dimension)"
         " DO UPDATE SET value = core.metric_daily.value + excluded.value",
-        [c[0] for c, _ in cells],
-        [c[1] for c, _ in cells],
-        [c[2] for c, _ in cells],
-        [c[3] for c, _ in cells],
-        [n for _, n in cells],
+        rows_to_json((*cell, n) for cell, n in cells),
     )
 
 
