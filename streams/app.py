@@ -2,15 +2,20 @@
 
 How a message travels: faust's consumer (streams/transport.py) hands each fetch to
 :meth:`Runtime.on_fetched`, which decodes, validates and normalises it (streams/pipeline.py)
-into the :class:`~streams.backlog.Backlog`; one writer takes batches from it and commits each in
-one PostgreSQL transaction with its offsets (sinks/postgres.py); then the offsets go to Kafka.
+into a :class:`~streams.backlog.Backlog`; that backlog's writer takes batches from it and
+commits each in one PostgreSQL transaction with its offsets (sinks/postgres.py); then the
+offsets go to Kafka.
 
 Why it looks the way it does:
 
-* One writer, one batch in flight (the ``concurrency=1`` of a faust agent): the Kafka commit
-  follows PostgreSQL's, so it never passes what PostgreSQL holds. A batch spans topics, so the
-  two halves of a task usually meet in one transaction.
-* The next fetch is prepared while the writer's transaction is in PostgreSQL, on the other core.
+* Per partition, one writer and one batch in flight (the ``concurrency=1`` of a faust agent):
+  ``VANPHONG_WRITERS`` writers (2) each own the partitions whose number modulo the count is
+  theirs, so a partition's batches commit in order, and the Kafka commit follows PostgreSQL's
+  and never passes what it holds. A batch spans topics; both halves of a task share the
+  partition number (the same key), so they meet in one writer.
+* While one writer's transaction is in PostgreSQL (on the other core), Python plans the other's
+  and prepares the next fetch. Two writers touching the same aggregate row take turns on its
+  row lock; the per-task advisory locks keep a task's halves apart when they do not meet.
 * PostgreSQL, not Kafka, decides what was applied: redeliveries after a crash or rebalance are
   dropped by the sink's stored offsets, under a row lock.
 * No faust tables: all state lives in PostgreSQL, so a restart rebuilds nothing from changelogs.
@@ -81,7 +86,7 @@ class Runtime(mode.Service):
         self.sink: PostgresSink | None = None
         self.relay: DeadLetterRelay | None = None
         self.ready = asyncio.Event()
-        self.backlog = Backlog(settings.batch_max_events)
+        self.backlogs = [Backlog(settings.batch_max_events) for _ in range(settings.writers)]
         self.event_types = {settings.topic(e.topic): e for e in EVENT_TYPES}
         self._to_commit: dict[TP, int] = {}
 
@@ -112,23 +117,29 @@ class Runtime(mode.Service):
         if self.sink is not None:
             await self.sink.close()
 
+    async def on_started(self) -> None:
+        for backlog in self.backlogs:
+            self.add_future(self._write_batches(backlog))
+
     async def on_fetched(self, fetched: Fetched) -> None:
-        """decode → validate → normalise one fetch into the backlog (waits while it is full)."""
-        items: list[Item] = []
+        """decode → validate → normalise one fetch into the backlogs (waits while one is full).
+        A partition always goes to the same backlog, so its batches commit in offset order."""
+        shares: list[list[Item]] = [[] for _ in self.backlogs]
         for (topic, partition), records in fetched.items():
             event_type = self.event_types[topic]
-            items.extend(
+            shares[partition % len(shares)].extend(
                 prepare(Coordinates(topic, partition, r.offset), r.key, r.value, event_type)
                 for r in records
             )
-        await self.backlog.put(items)
+        for backlog, items in zip(self.backlogs, shares, strict=True):
+            if items:
+                await backlog.put(items)
 
-    @mode.Service.task
-    async def _write_batches(self) -> None:
-        """The one writer. An exception here is a bug: it crashes the worker (module docstring)."""
+    async def _write_batches(self, backlog: Backlog) -> None:
+        """One writer. An exception here is a bug: it crashes the worker (module docstring)."""
         await self.ready.wait()
         while not self.should_stop:
-            items = await self.backlog.take()
+            items = await backlog.take()
             try:
                 plan = await self.write(items)
             except Exception:
