@@ -181,13 +181,23 @@ class Runtime(mode.Service):
         settled = _settled(items)
         self.monitor.on_batch_received(settled)
 
+        # Only a few scalars for the callback: tenacity's objects form reference cycles, which
+        # would keep the whole batch alive until a full garbage collection.
+        first = items[0].at
+        where = {
+            "topic": first.topic,
+            "partition": first.partition,
+            "offset": first.offset,
+            "events": len(items),
+        }
+
         def retrying(s: Any) -> None:
             self.monitor.on_transient_failure("database")
             log.warning(
                 "batch not written, retrying",
                 error=str(s.outcome.exception()) if s.outcome else "",
-                partitions=_offset_ranges(items),
                 attempt=s.attempt_number,
+                **where,
             )
 
         async for attempt in AsyncRetrying(
@@ -354,7 +364,7 @@ def tune_garbage_collector() -> None:
     whole backlog each time (about 15 % of the worker's CPU, docs/performance.md). What was
     allocated at start-up (modules, faust's objects) is frozen out of the collector's view."""
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.set_threshold(50_000, 20, 10)
 
 
 def run_worker(settings: Settings) -> None:
