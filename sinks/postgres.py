@@ -101,7 +101,9 @@ class PostgresSink:
         refs = refs_needed(items)
         stored = await _lock_entities(conn, refs, with_all_merges=_has_merges(items))
         plan = plan_batch(items, offsets, stored, self.zone)
-        await _write_entities(conn, [plan.entities[r] for r in sorted(plan.changed)])
+        changed = [plan.entities[r] for r in sorted(plan.changed)]
+        await _update_entities(conn, [e for e in changed if e.ref in stored])
+        await _insert_entities(conn, [e for e in changed if e.ref not in stored])
         await _write_deltas(conn, plan)
         await _write_dead_letters(conn, plan)
         await _write_counters(conn, plan)
@@ -200,17 +202,33 @@ async def _lock_tasks(conn: asyncpg.Connection, task_ids: list[str]) -> None:
         )
 
 
-async def _write_entities(conn: asyncpg.Connection, entities: Sequence[Entity]) -> None:
+async def _update_entities(conn: asyncpg.Connection, entities: Sequence[Entity]) -> None:
+    """Entities that were stored: their rows are locked since :func:`_lock_entities`."""
+    if not entities:
+        return
+    await conn.execute(
+        "UPDATE core.entities e SET revision = x.r, voided = x.v, event_id = x.e,"
+        " record = x.rec, contributions = x.c, updated_at = now()"
+        " FROM jsonb_to_recordset($1::jsonb)"
+        "   AS x(t text, i text, r int, v bool, e text, rec jsonb, c jsonb)"
+        " WHERE e.entity_type = x.t AND e.entity_id = x.i",
+        entities_to_json(entities),
+    )
+
+
+async def _insert_entities(conn: asyncpg.Connection, entities: Sequence[Entity]) -> None:
+    """Entities that were not stored when the batch locked its keys. A plain INSERT on purpose:
+    the key decides nothing about the partition (CONTRACT.md), so another writer may be inserting
+    the same entity right now, planned from the same "not stored". Its commit makes this INSERT
+    fail with a unique violation, which is transient: the batch is retried and then finds the
+    row. (``ON CONFLICT DO UPDATE`` would overwrite it and count both contributions.)"""
     if not entities:
         return
     await conn.execute(
         "INSERT INTO core.entities"
         " (entity_type, entity_id, revision, voided, event_id, record, contributions)"
         " SELECT t, i, r, v, e, rec, c FROM jsonb_to_recordset($1::jsonb)"
-        "   AS x(t text, i text, r int, v bool, e text, rec jsonb, c jsonb)"
-        " ON CONFLICT (entity_type, entity_id) DO UPDATE SET revision = excluded.revision,"
-        " voided = excluded.voided, event_id = excluded.event_id, record = excluded.record,"
-        " contributions = excluded.contributions, updated_at = now()",
+        "   AS x(t text, i text, r int, v bool, e text, rec jsonb, c jsonb)",
         entities_to_json(entities),
     )
 
