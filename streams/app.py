@@ -141,7 +141,7 @@ class Runtime(mode.Service):
         while not self.should_stop:
             items = await backlog.take()
             try:
-                plan = await self.write(items)
+                plan, settled = await self.write(items)
             except Exception:
                 log.exception(
                     "batch failed", topic=items[0].at.topic, partitions=_offset_ranges(items)
@@ -158,7 +158,7 @@ class Runtime(mode.Service):
                 )
             if plan.dead_letters:
                 await self.relay_dead_letters()
-            self._to_commit.update(_settled(items))
+            self._to_commit.update(settled)
 
     @mode.Service.timer(1.0)
     async def _commit_to_kafka(self) -> None:
@@ -173,9 +173,9 @@ class Runtime(mode.Service):
         if self.ready.is_set():
             await self.relay_dead_letters()
 
-    async def write(self, items: Sequence[Item]) -> Plan:
+    async def write(self, items: Sequence[Item]) -> tuple[Plan, dict[TP, int]]:
         """Write a batch, retrying transient failures for as long as they last; report it to
-        the monitor once committed."""
+        the monitor once committed. Returns the plan and the next offset per partition."""
         assert self.sink is not None
         sink = self.sink
         settled = _settled(items)
@@ -210,9 +210,9 @@ class Runtime(mode.Service):
                 break
         else:
             raise AssertionError("unreachable")
-        consumed = Counter(i.at.topic for i in items)
+        consumed = Counter([i.at.topic for i in items])
         self.monitor.on_batch_committed(consumed, plan, settled, elapsed)
-        return plan
+        return plan, settled
 
     async def relay_dead_letters(self) -> None:
         """Best effort: a dead letter that cannot be sent now stays in the outbox for later."""

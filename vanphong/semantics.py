@@ -50,9 +50,11 @@ class EntityRef(NamedTuple):
     entity_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entity:
-    """The stored, current revision of one entity and what it contributes now."""
+    """The stored, current revision of one entity and what it contributes now. Never mutated:
+    a new revision is a new Entity (not ``frozen`` only because one is built per event, and
+    frozen dataclasses are slow to build)."""
 
     ref: EntityRef
     revision: int

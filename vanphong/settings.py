@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(default=30.0, ge=6, le=1800)
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
     # A batch is what gathered while the writer's previous transaction ran, at most this many.
-    batch_max_events: int = Field(default=2000, ge=1)
+    batch_max_events: int = Field(default=4000, ge=1)
     # Transactions in flight at once, each for a fixed share of the partitions (partition number
     # modulo writers): one is planned in Python while the other is in PostgreSQL.
     writers: int = Field(default=2, ge=1, le=16)
