@@ -36,19 +36,20 @@ def contributions_from_json(text: str) -> tuple[Contribution, ...]:
 
 
 def entities_to_json(entities: Iterable[Entity]) -> str:
-    """Rows for ``jsonb_to_recordset`` (sinks/postgres.py): one JSON parameter per batch costs
-    far less in asyncpg than seven arrays, whose encoder checks every element's type."""
+    """Rows ``[type, id, revision, voided, event_id, record, contributions]`` for
+    ``jsonb_array_elements`` (sinks/postgres.py): one JSON parameter per batch costs far less in
+    asyncpg than seven arrays, whose encoder checks every element's type."""
     return orjson.dumps(
         [
-            {
-                "t": e.ref.entity_type,
-                "i": e.ref.entity_id,
-                "r": e.revision,
-                "v": e.voided,
-                "e": e.event_id,
-                "rec": e.record,
-                "c": [tuple(c) for c in e.contributions],
-            }
+            (
+                e.ref.entity_type,
+                e.ref.entity_id,
+                e.revision,
+                e.voided,
+                e.event_id,
+                e.record,
+                [tuple(c) for c in e.contributions],
+            )
             for e in entities
         ]
     ).decode()

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, TypeGuard
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.catalog import EventType
@@ -101,16 +101,6 @@ def _current_merges(entities: Mapping[EntityRef, Entity]) -> dict[str, Mapping[s
     }
 
 
-def _is_new_merger_revision(
-    outcome: Accepted | Rejection, entities: Mapping[EntityRef, Entity]
-) -> TypeGuard[Accepted]:
-    """Only a merger revision that would take effect is checked; a stale one changes nothing."""
-    if not isinstance(outcome, Accepted) or outcome.event_type.type != "office.merged":
-        return False
-    stored = entities.get(EntityRef("office.merged", outcome.key))
-    return supersedes(outcome.record["revision"], stored)
-
-
 def plan_batch(
     items: Sequence[Item],
     stored_offsets: Mapping[tuple[str, int], int],
@@ -129,13 +119,8 @@ def plan_batch(
         plan.redelivered = Counter(i.at.topic for i in items) - Counter(i.at.topic for i in fresh)
     for item in fresh:
         topic, outcome = item.at.topic, item.outcome
-        key = (item.at.topic, item.at.partition)
-        plan.next_offsets[key] = max(plan.next_offsets.get(key, 0), item.at.offset + 1)
-        if _is_new_merger_revision(outcome, fold.entities):
-            try:
-                check_merge(outcome.record, _current_merges(fold.entities))
-            except Rejection as rejection:
-                outcome = rejection
+        if isinstance(outcome, Accepted) and outcome.event_type.type == "office.merged":
+            outcome = _checked_merger(outcome, fold.entities)
         if isinstance(outcome, Rejection):
             plan.dead_letters.append((item, outcome))
             plan.rejected[topic] += 1
@@ -143,4 +128,22 @@ def plan_batch(
             plan.applied[topic] += 1
         else:
             plan.unchanged[topic] += 1
+    for item in fresh:  # in offset order per partition: the last one wins
+        plan.next_offsets[(item.at.topic, item.at.partition)] = item.at.offset + 1
     return plan
+
+
+def _checked_merger(
+    outcome: Accepted, entities: Mapping[EntityRef, Entity]
+) -> Accepted | Rejection:
+    """A merger revision that would take effect is checked against the other mergers (§5.4);
+    a stale one changes nothing, so it is not checked."""
+    if not supersedes(
+        outcome.record["revision"], entities.get(EntityRef("office.merged", outcome.key))
+    ):
+        return outcome
+    try:
+        check_merge(outcome.record, _current_merges(entities))
+    except Rejection as rejection:
+        return rejection
+    return outcome
