@@ -30,7 +30,7 @@ def record_from_json(text: str) -> dict[str, Any]:
 
 def contributions_from_json(text: str) -> tuple[Contribution, ...]:
     return tuple(
-        Contribution(unit, date.fromisoformat(day), metric, dim, amount)
+        (unit, date.fromisoformat(day), metric, dim, amount)
         for unit, day, metric, dim, amount in orjson.loads(text)
     )
 
@@ -48,7 +48,7 @@ def entities_to_json(entities: Iterable[Entity]) -> str:
                 e.voided,
                 e.event_id,
                 e.record,
-                [tuple(c) for c in e.contributions],
+                e.contributions,
             )
             for e in entities
         ]

@@ -34,15 +34,11 @@ METRICS: tuple[str, ...] = (
 TASK_TYPES = ("task.assigned", "task.completed")
 
 
-class Contribution(NamedTuple):
-    """What one entity adds to one aggregate cell. ``dimension`` is the doc type or meeting kind
-    where a report breaks the metric down, else ''."""
-
-    unit_id: str
-    day: date
-    metric: str
-    dimension: str
-    amount: int
+#: What one entity adds to one aggregate cell: ``(unit_id, day, metric, dimension, amount)``.
+#: ``dimension`` is the doc type or meeting kind where a report breaks the metric down, else ''.
+#: A plain tuple, not a NamedTuple: every applied event makes one or two, and they are written
+#: to JSON as they are (orjson takes tuples, not their subclasses).
+Contribution = tuple[str, date, str, str, int]
 
 
 class EntityRef(NamedTuple):
@@ -79,27 +75,27 @@ def contributions(
     day = local_day(record["occurred_at"], zone)
     if entity_type == "document.issued":
         unit, kind = record["unit_id"], record["doc_type"]
-        out = [Contribution(unit, day, "documents_issued", kind, 1)]
+        out = [(unit, day, "documents_issued", kind, 1)]
         if record["appraised"]:
-            out.append(Contribution(unit, day, "documents_appraised", kind, 1))
+            out.append((unit, day, "documents_appraised", kind, 1))
         return out
     if entity_type == "meeting.held":
         unit, kind = record["unit_id"], record["kind"]
         return [
-            Contribution(unit, day, "meetings_held", kind, 1),
-            Contribution(unit, day, "meeting_attendees", kind, record["attendees"]),
+            (unit, day, "meetings_held", kind, 1),
+            (unit, day, "meeting_attendees", kind, record["attendees"]),
         ]
     if entity_type == "citizens.received":
         unit = record["unit_id"]
         return [
-            Contribution(unit, day, "receptions_held", "", 1),
-            Contribution(unit, day, "citizens_received", "", record["citizens"]),
-            Contribution(unit, day, "petitions_received", "", record["petitions"]),
+            (unit, day, "receptions_held", "", 1),
+            (unit, day, "citizens_received", "", record["citizens"]),
+            (unit, day, "petitions_received", "", record["petitions"]),
         ]
     if entity_type == "award.granted":
-        out = [Contribution(record["recipient_unit_id"], day, "awards_received", "", 1)]
+        out = [(record["recipient_unit_id"], day, "awards_received", "", 1)]
         if record.get("granted_by_unit_id") is not None:
-            out.append(Contribution(record["granted_by_unit_id"], day, "awards_granted", "", 1))
+            out.append((record["granted_by_unit_id"], day, "awards_granted", "", 1))
         return out
     return []  # unit.registered and office.merged contribute no metric
 
@@ -113,12 +109,12 @@ def task_contributions(
     if assigned is None:
         return []
     unit = assigned["unit_id"]
-    out = [Contribution(unit, local_day(assigned["occurred_at"], zone), "tasks_assigned", "", 1)]
+    out = [(unit, local_day(assigned["occurred_at"], zone), "tasks_assigned", "", 1)]
     if completed is not None:
         done_on = local_day(completed["occurred_at"], zone)
         on_time = done_on <= assigned["due_date"]
         metric = "tasks_completed_on_time" if on_time else "tasks_completed_late"
-        out.append(Contribution(unit, done_on, metric, "", 1))
+        out.append((unit, done_on, metric, "", 1))
     return out
 
 
@@ -126,7 +122,7 @@ def net(contribs: Iterable[Contribution], sign: int = 1) -> Counter[tuple[str, d
     """Contributions summed per cell, multiplied by ``sign`` (-1 takes them back)."""
     cells: Counter[tuple[str, date, str, str]] = Counter()
     for c in contribs:
-        cells[(c.unit_id, c.day, c.metric, c.dimension)] += sign * c.amount
+        cells[c[:4]] += sign * c[4]
     return cells
 
 
@@ -177,11 +173,11 @@ class Fold:
         old = self.entities.get(entity.ref)
         if old is not None:
             for c in old.contributions:
-                cell = (c.unit_id, c.day, c.metric, c.dimension)
-                deltas[cell] = deltas.get(cell, 0) - c.amount
+                cell = c[:4]
+                deltas[cell] = deltas.get(cell, 0) - c[4]
         for c in entity.contributions:
-            cell = (c.unit_id, c.day, c.metric, c.dimension)
-            deltas[cell] = deltas.get(cell, 0) + c.amount
+            cell = c[:4]
+            deltas[cell] = deltas.get(cell, 0) + c[4]
         self._put(entity)
 
     def _retarget_task(self, task_id: str) -> None:
