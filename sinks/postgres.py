@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import orjson
 
 from schemas.catalog import DEAD_LETTER_PARTITIONS
 from sinks.records import (
@@ -240,7 +241,7 @@ async def _insert_entities(conn: asyncpg.Connection, entities: Sequence[Entity])
 
 async def _write_deltas(conn: asyncpg.Connection, plan: Plan) -> None:
     # Sorted, so concurrent batches lock aggregate rows in one order and cannot deadlock.
-    cells = sorted((cell, n) for cell, n in plan.deltas.items() if n != 0)
+    cells = [(*cell, n) for cell, n in sorted(plan.deltas.items()) if n != 0]
     if not cells:
         return
     await conn.execute(
@@ -249,7 +250,7 @@ async def _write_deltas(conn: asyncpg.Connection, plan: Plan) -> None:
         " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(c, n) ORDER BY n"
         " ON CONFLICT (unit_id, day, metric, dimension)"
         " DO UPDATE SET value = core.metric_daily.value + excluded.value",
-        rows_to_json((*cell, n) for cell, n in cells),
+        orjson.dumps(cells).decode(),
     )
 
 

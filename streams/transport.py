@@ -29,6 +29,7 @@ from typing import Any, ClassVar, cast
 import faust
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import ConsumerT, ServiceT, TransportT
 
@@ -62,12 +63,22 @@ class BatchTransport(faust_aiokafka.Transport):
     Consumer: ClassVar[type[ConsumerT]] = BatchConsumer
 
 
+class NoTablesManager(TableManager):
+    """faust's table manager without its one-second wait at start "for tables to be
+    registered": vanphong declares no tables, and the wait was 40 % of a worker's start-up."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 class BatchApp(faust.App):
     """A faust app whose consumer is :class:`BatchConsumer` (the producer stays faust's);
     ``on_fetched`` receives every fetch."""
 
     def __init__(self, *args: Any, on_fetched: OnFetched, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, TableManager=NoTablesManager, **kwargs)
         self.on_fetched = on_fetched
 
     def _new_transport(self) -> TransportT:
