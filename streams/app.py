@@ -139,7 +139,7 @@ class Runtime(mode.Service):
         """One writer. An exception here is a bug: it crashes the worker (module docstring)."""
         await self.ready.wait()
         while not self.should_stop:
-            items = await backlog.take()
+            items = await backlog.take(self.settings.batch_max_wait_s)
             try:
                 plan, settled = await self.write(items)
             except Exception:

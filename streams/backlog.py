@@ -2,13 +2,16 @@
 
 The fetch side decodes and validates the next fetch while the writer's transaction is in
 PostgreSQL, so Python's CPU and PostgreSQL's work overlap. The writer takes what has gathered,
-up to a batch's size: under load the batches fill while the previous one commits, and when
-events trickle in a batch is written as soon as the writer is free, without a fixed linger.
+up to a batch's size: under load the batches fill while the previous one commits. Under a
+moderate load a part-full batch waits up to ``linger`` seconds for more: each transaction costs
+PostgreSQL about ten statements whatever its size, and without the wait a steady 5,000 events/s
+became ~200 transactions a second that kept two PostgreSQL backends half busy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 
 from vanphong.batch import Item
@@ -23,6 +26,7 @@ class Backlog:
         self._not_empty = asyncio.Event()
         self._not_full = asyncio.Event()
         self._not_full.set()
+        self._full = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -33,10 +37,14 @@ class Backlog:
         self._items.extend(items)
         self._changed()
 
-    async def take(self) -> list[Item]:
-        """The oldest items, at most ``max_items``, once there are any."""
+    async def take(self, linger: float = 0.0) -> list[Item]:
+        """The oldest items, at most ``max_items``, once there are any and either there are
+        ``max_items`` or ``linger`` seconds have passed since there were some."""
         while not self._items:
             await self._not_empty.wait()
+        if linger > 0 and not self._full.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), linger)
         batch = self._items[: self.max_items]
         del self._items[: self.max_items]
         self._changed()
@@ -49,5 +57,7 @@ class Backlog:
             self._not_empty.clear()
         if len(self._items) < self.max_items:
             self._not_full.set()
+            self._full.clear()
         else:
             self._not_full.clear()
+            self._full.set()

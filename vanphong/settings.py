@@ -34,8 +34,10 @@ class Settings(BaseSettings):
     # SIGKILLed worker's partitions stall this long. Kafka accepts 6–1800 s by default.
     session_timeout_s: float = Field(default=30.0, ge=6, le=1800)
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
-    # A batch is what gathered while the writer's previous transaction ran, at most this many.
+    # A batch is what gathered while the writer's previous transaction ran, at most this many;
+    # a part-full one waits up to batch_max_wait_s for more (streams/backlog.py).
     batch_max_events: int = Field(default=4000, ge=1)
+    batch_max_wait_s: float = Field(default=0.05, ge=0, le=10)
     # Transactions in flight at once, each for a fixed share of the partitions (partition number
     # modulo writers): one is planned in Python while the other is in PostgreSQL.
     writers: int = Field(default=2, ge=1, le=16)
