@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import orjson
 
 from schemas.catalog import DEAD_LETTER_PARTITIONS
 from sinks.records import (
@@ -250,7 +249,7 @@ async def _write_deltas(conn: asyncpg.Connection, plan: Plan) -> None:
         " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(c, n) ORDER BY n"
         " ON CONFLICT (unit_id, day, metric, dimension)"
         " DO UPDATE SET value = core.metric_daily.value + excluded.value",
-        orjson.dumps(cells).decode(),
+        rows_to_json(cells),
     )
 
 

@@ -10,7 +10,7 @@ arrives years late still re-attributes. Nothing here imports Kafka or PostgreSQL
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -116,14 +116,6 @@ def task_contributions(
         metric = "tasks_completed_on_time" if on_time else "tasks_completed_late"
         out.append((unit, done_on, metric, "", 1))
     return out
-
-
-def net(contribs: Iterable[Contribution], sign: int = 1) -> Counter[tuple[str, date, str, str]]:
-    """Contributions summed per cell, multiplied by ``sign`` (-1 takes them back)."""
-    cells: Counter[tuple[str, date, str, str]] = Counter()
-    for c in contribs:
-        cells[c[:4]] += sign * c[4]
-    return cells
 
 
 def supersedes(incoming_revision: int, stored: Entity | None) -> bool:

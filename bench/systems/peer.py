@@ -42,21 +42,8 @@ from quixstreams.sinks.community.postgresql import PostgreSQLSink
 
 from schemas.catalog import BY_TYPE
 from schemas.codec import decode
+from vanphong.semantics import METRICS  # the names only; the peer folds on its own
 
-METRICS = (
-    "documents_issued",
-    "documents_appraised",
-    "meetings_held",
-    "meeting_attendees",
-    "receptions_held",
-    "citizens_received",
-    "petitions_received",
-    "awards_granted",
-    "awards_received",
-    "tasks_assigned",
-    "tasks_completed_on_time",
-    "tasks_completed_late",
-)
 # "unit|day" -> metric -> amount: what an entity contributes now (JSON-friendly for the state).
 Cells = dict[str, dict[str, int]]
 
