@@ -75,8 +75,8 @@ def _settled(items: Sequence[Item]) -> dict[TP, int]:
 
 
 class Runtime(mode.Service):
-    """The worker's moving parts: the backlog, its writer, the PostgreSQL sink, the dead-letter
-    relay and the Kafka commits."""
+    """The worker's moving parts: the backlogs and their writers, the PostgreSQL sink, the
+    dead-letter relay and the Kafka commits."""
 
     def __init__(self, settings: Settings, monitor: Monitor, **kwargs: Any) -> None:
         super().__init__(**kwargs)
