@@ -1,38 +1,78 @@
-"""Specialised Avro binary decoders, generated once per schema, for the decode hot path.
+"""Strict Avro binary decoders, generated once per schema: the one verdict on a message's bytes.
 
 fastavro's ``schemaless_reader`` reads from a file object one ``read()`` call at a time and
 re-walks the schema on every message; for our flat records that costs ~0.4 µs a field. Here a
 record schema is compiled once into straight-line Python over the ``bytes`` (one function, no
 per-field calls, one-byte varints inlined), which reads the same bodies ~1.5x faster.
 
-Only what the shipped schemas need is supported: primitives, enums, arrays, unions, fixed and the
-logical types ``timestamp-millis`` and ``date``. For anything else ``compile_decoder`` returns
-None and the caller uses fastavro, which also stays in charge of schema resolution (reading with
-a different writer schema). The tests check this decoder against fastavro on random data.
+These decoders are also *strict*, and they are the only judge of whether bytes are well-formed:
+the codec runs the writer schema's decoder on every message, also when fastavro then resolves an
+older writer schema to the current one, so the same bytes get the same verdict whatever the
+schema version. fastavro is lenient where the Avro specification leaves no room:
 
-Decoders raise ``DecodeError`` (or IndexError, KeyError, UnicodeDecodeError, OverflowError on
-garbage); the caller turns any exception into its own "undecodable" error, and checks that the
-record ends where the message does.
+- a boolean is the byte 00 or 01; 02..ff are refused (fastavro reads them as true);
+- an enum index or union branch must name a symbol or branch (fastavro takes -1 as the last);
+- an ``int`` must fit 32 bits (fastavro returns the long it read);
+- a varint has at most 10 bytes and 64 bits;
+- a string is valid UTF-8; a length, or an array or map block count, never exceeds the bytes
+  left, so nothing is allocated or looped over by a number just read (every item of a supported
+  array or map takes at least one byte); a negative block count's byte size must be the size of
+  the block's items, as a reader that skips blocks by their size would see them.
+
+A value that is well-formed Avro but cannot be represented (a ``timestamp-millis`` or ``date``
+outside the years 1–9999 that Python's ``datetime`` and ``date`` hold) does not fail the decode:
+the field decodes as None and the decoder returns an :class:`OutOfRange` naming it, which the
+codec turns into ``invalid_field`` once the whole body has proven well-formed (a malformed body
+stays ``undecodable``).
+
+Supported: primitives, enums, arrays, maps, unions, fixed, nested records (written inline, not
+referenced by name) and the logical types ``timestamp-millis`` and ``date``. For anything else
+``compile_decoder`` returns None and :func:`unsupported` says why; the codec refuses to load such a
+schema rather than read it with fastavro alone.
+
+A decoder raises anything on garbage (``DecodeError``, IndexError at the end of the data,
+UnicodeDecodeError, struct.error); the *traced* variant of the same decoder (``traced=True``, only
+run on that error path) raises a ``DecodeError`` naming the field instead.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from struct import Struct
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["DecodeError", "compile_decoder"]
+__all__ = ["DecodeError", "Decoder", "OutOfRange", "compile_decoder", "unsupported"]
 
-Decoder = Callable[[bytes, int], tuple[dict[str, Any], int]]
+
+class OutOfRange(NamedTuple):
+    """A well-formed value that no Python value can hold: ``detail`` names the field."""
+
+    field: str
+    detail: str
+
+
+Decoder = Callable[[bytes, int], tuple[dict[str, Any], int, OutOfRange | None]]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAYS_SHIFT = date(1970, 1, 1).toordinal()
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+# what datetime and date hold, in the units Avro writes (ms and days since 1970-01-01)
+_MS_MIN = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+_MS_MAX = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // timedelta(
+    milliseconds=1
+)
+_DAY_MIN = date.min.toordinal() - _DAYS_SHIFT
+_DAY_MAX = date.max.toordinal() - _DAYS_SHIFT
 
 
 class DecodeError(ValueError):
-    """The body does not decode with the schema."""
+    """The body does not decode with the schema; ``field`` names where, when known."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message if field is None else f"field {field}: {message}")
+        self.field = field
 
 
 class _Unsupported(Exception):
@@ -60,8 +100,10 @@ def _read_long(data: bytes, pos: int) -> tuple[int, int]:
 def _read_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
     n, pos = _read_long(data, pos)
     end = pos + n
-    if n < 0 or end > len(data):
-        raise DecodeError("truncated bytes or string")
+    if n < 0:
+        raise DecodeError(f"negative length {n}")
+    if end > len(data):
+        raise DecodeError(f"length {n:,} but only {len(data) - pos:,} byte(s) left")
     return data[pos:end], end
 
 
@@ -70,10 +112,56 @@ def _read_string(data: bytes, pos: int) -> tuple[str, int]:
     return raw.decode(), pos
 
 
+def _bad_boolean(b: int) -> DecodeError:
+    return DecodeError(f"boolean byte {b:#04x} (only 0x00 and 0x01 are booleans)")
+
+
+def _bad_enum(index: int, name: str, count: int) -> DecodeError:
+    return DecodeError(f"enum index {index} but {name} has {count} symbols (0–{count - 1})")
+
+
+def _bad_branch(index: int, count: int) -> DecodeError:
+    return DecodeError(f"union branch {index} but the union has {count} branches (0–{count - 1})")
+
+
+def _bad_int(value: int) -> DecodeError:
+    return DecodeError(f"int {value:,} does not fit 32 bits")
+
+
+def _bad_count(count: int, left: int, what: str) -> DecodeError:
+    return DecodeError(f"{what} block of {count:,} items but only {left:,} byte(s) left")
+
+
+def _bad_block_size(size: int, actual: int, what: str) -> DecodeError:
+    return DecodeError(f"{what} block says {size:,} bytes but its items take {actual:,}")
+
+
+def _ms_out_of_range(field: str, ms: int) -> OutOfRange:
+    return OutOfRange(
+        field, f"{field} is outside the years 1–9999 ({ms:,} ms from 1970-01-01T00:00:00Z)"
+    )
+
+
+def _days_out_of_range(field: str, days: int) -> OutOfRange:
+    return OutOfRange(field, f"{field} is outside the years 1–9999 ({days:,} days from 1970-01-01)")
+
+
+def _located(at: str | None, exc: Exception) -> DecodeError:
+    """Any exception of a traced decoder as a ``DecodeError`` naming the field being read."""
+    if isinstance(exc, DecodeError):
+        return DecodeError(str(exc), at)
+    if isinstance(exc, IndexError | struct.error):
+        return DecodeError("the body ends inside this field (truncated message)", at)
+    if isinstance(exc, UnicodeDecodeError):
+        return DecodeError(f"string is not valid UTF-8 ({exc.reason} at byte {exc.start})", at)
+    return DecodeError(f"{type(exc).__name__}: {exc}", at)
+
+
 class _Gen:
     """Emits the body of one decoder function."""
 
-    def __init__(self) -> None:
+    def __init__(self, traced: bool) -> None:
+        self.traced = traced
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
         self.counter = 0
@@ -96,40 +184,33 @@ class _Gen:
         self.emit(indent, f"if b < 128: {target} = (b >> 1) ^ -(b & 1); pos += 1")
         self.emit(indent, f"else: {target}, pos = _read_long(data, pos)")
 
-    def value(self, schema: Any, indent: int, target: str) -> None:
-        """Emit code that reads one value of ``schema`` into the local ``target``."""
+    def int32(self, indent: int, target: str) -> None:
+        self.long(indent, target)
+        self.emit(indent, f"if not {_INT_MIN} <= {target} <= {_INT_MAX}: raise _bad_int({target})")
+
+    def value(self, schema: Any, indent: int, target: str, label: str) -> None:
+        """Emit code that reads one value of ``schema`` into the local ``target``; ``label`` is
+        a Python expression naming the value in messages (the field, ``name[i]`` for items)."""
         if isinstance(schema, list):
-            self.union(schema, indent, target)
+            self.union(schema, indent, target, label)
             return
         if isinstance(schema, Mapping):
             logical = schema.get("logicalType")
             kind = schema.get("type")
             if logical is not None:
-                if logical == "timestamp-millis" and kind == "long":
-                    self.long(indent, target)
-                    self.emit(
-                        indent, f"{target} = _EPOCH + _timedelta(microseconds={target} * 1000)"
-                    )
-                    return
-                if logical == "date" and kind == "int":
-                    self.long(indent, target)
-                    self.emit(indent, f"{target} = _fromordinal({target} + _DAYS_SHIFT)")
-                    return
-                raise _Unsupported(f"logical type {logical}")
+                self.logical(logical, kind, indent, target, label)
+                return
             if kind == "enum":
-                symbols = self.const(dict(enumerate(schema["symbols"])), "symbols")
-                # keyed by the zig-zag byte of indexes 0..63, so no arithmetic on the fast path
-                by_byte = self.const(
-                    {2 * i: v for i, v in enumerate(schema["symbols"][:64])}, "byte"
-                )
-                self.emit(indent, "b = data[pos]")
-                self.emit(indent, f"if b < 128: {target} = {by_byte}[b]; pos += 1")
-                self.emit(indent, "else:")
-                self.emit(indent + 1, f"{target}, pos = _read_long(data, pos)")
-                self.emit(indent + 1, f"{target} = {symbols}[{target}]")
+                self.enum(schema, indent, target)
                 return
             if kind == "array":
-                self.array(schema["items"], indent, target)
+                self.blocks(schema["items"], None, indent, target, label)
+                return
+            if kind == "map":
+                self.blocks(schema["values"], "string", indent, target, label)
+                return
+            if kind == "record":
+                self.record(schema, indent, target, label)
                 return
             if kind == "fixed":
                 size = int(schema["size"])
@@ -139,28 +220,30 @@ class _Gen:
                 self.emit(indent, "pos = e")
                 return
             if isinstance(kind, str) and kind in _PRIMITIVES:
-                self.value(kind, indent, target)
+                self.value(kind, indent, target, label)
                 return
             raise _Unsupported(f"type {kind!r}")
         if schema == "null":
             self.emit(indent, f"{target} = None")
         elif schema == "boolean":
-            self.emit(indent, f"{target} = _BOOL[data[pos]]")
+            self.emit(indent, "b = data[pos]")
+            self.emit(indent, "if b > 1: raise _bad_boolean(b)")
+            self.emit(indent, f"{target} = b == 1")
             self.emit(indent, "pos += 1")
-        elif schema in ("int", "long"):
+        elif schema == "int":
+            self.int32(indent, target)
+        elif schema == "long":
             self.long(indent, target)
-            if schema == "int":
-                self.emit(
-                    indent,
-                    f"if not {_INT_MIN} <= {target} <= {_INT_MAX}: "
-                    "raise _DecodeError('int out of range')",
-                )
         elif schema in ("string", "bytes"):
             # a one-byte, even varint is a length of 0..63: the common case, inlined
             self.emit(indent, "b = data[pos]")
             self.emit(indent, "if b < 128 and not b & 1:")
             self.emit(indent + 1, "e = pos + 1 + (b >> 1)")
-            self.emit(indent + 1, f"if e > end: raise _DecodeError('truncated {schema}')")
+            self.emit(
+                indent + 1,
+                "if e > end: raise _DecodeError(f'length {b >> 1} but only {end - pos - 1} "
+                "byte(s) left')",
+            )
             if schema == "string":
                 self.emit(indent + 1, f"{target} = data[pos + 1:e].decode()")
             else:
@@ -175,77 +258,220 @@ class _Gen:
         else:
             raise _Unsupported(f"type {schema!r}")
 
-    def union(self, branches: list[Any], indent: int, target: str) -> None:
-        idx = self.tmp("u")
-        if len(branches) <= 64:  # the branch index is one zig-zag byte: 2 * i
-            self.emit(indent, f"{idx} = data[pos]")
-            self.emit(indent, "pos += 1")
-            for i, branch in enumerate(branches):
-                self.emit(indent, f"{'if' if i == 0 else 'elif'} {idx} == {2 * i}:")
-                self.value(branch, indent + 1, target)
+    def logical(self, logical: str, kind: Any, indent: int, target: str, label: str) -> None:
+        """timestamp-millis and date; a value beyond the years 1–9999 decodes as None and is
+        reported once the body has decoded (see the module docstring)."""
+        if logical == "timestamp-millis" and kind == "long":
+            self.long(indent, target)
+            self.emit(indent, f"if {_MS_MIN} <= {target} <= {_MS_MAX}:")
+            self.emit(indent + 1, f"{target} = _EPOCH + _timedelta(microseconds={target} * 1000)")
+            self.emit(indent, "else:")
+            self.emit(indent + 1, f"if bad is None: bad = _ms_out_of_range({label}, {target})")
+            self.emit(indent + 1, f"{target} = None")
+        elif logical == "date" and kind == "int":
+            self.int32(indent, target)
+            self.emit(indent, f"if {_DAY_MIN} <= {target} <= {_DAY_MAX}:")
+            self.emit(indent + 1, f"{target} = _fromordinal({target} + {_DAYS_SHIFT})")
+            self.emit(indent, "else:")
+            self.emit(indent + 1, f"if bad is None: bad = _days_out_of_range({label}, {target})")
+            self.emit(indent + 1, f"{target} = None")
         else:
-            raise _Unsupported("union of more than 64 branches")
-        self.emit(indent, "else: raise _DecodeError('union branch out of range')")
+            raise _Unsupported(f"logical type {logical}")
 
-    def array(self, items: Any, indent: int, target: str) -> None:
-        if items == "null" or (isinstance(items, Mapping) and items.get("type") == "null"):
-            raise _Unsupported("array of null")  # zero-byte items: counts cannot be bounded
-        count, item = self.tmp("c"), self.tmp("x")
-        self.emit(indent, f"{target} = []")
+    def enum(self, schema: Mapping[str, Any], indent: int, target: str) -> None:
+        symbols = list(schema["symbols"])
+        name, count = str(schema["name"]), len(symbols)
+        table = self.const(tuple(symbols), "symbols")
+        # indexed by the zig-zag byte 0..127: even bytes are indexes 0..63, odd ones negative
+        by_byte = self.const(
+            tuple(symbols[b >> 1] if not b & 1 and b >> 1 < count else None for b in range(128)),
+            "byte",
+        )
+        self.emit(indent, "b = data[pos]")
+        self.emit(indent, "if b < 128:")
+        self.emit(indent + 1, f"{target} = {by_byte}[b]")
+        self.emit(
+            indent + 1,
+            f"if {target} is None: raise _bad_enum((b >> 1) ^ -(b & 1), {name!r}, {count})",
+        )
+        self.emit(indent + 1, "pos += 1")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"{target}, pos = _read_long(data, pos)")
+        self.emit(
+            indent + 1,
+            f"if not 0 <= {target} < {count}: raise _bad_enum({target}, {name!r}, {count})",
+        )
+        self.emit(indent + 1, f"{target} = {table}[{target}]")
+
+    def union(self, branches: list[Any], indent: int, target: str, label: str) -> None:
+        if len(branches) > 64:
+            raise _Unsupported("union of more than 64 branches")
+        idx = self.tmp("u")
+        # the branch index is one zig-zag byte, 2 * i, unless written with redundant varint bytes
+        self.emit(indent, f"{idx} = data[pos]")
+        self.emit(indent, f"if {idx} < 128: pos += 1")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"{idx}, pos = _read_long(data, pos)")
+        self.emit(indent + 1, f"{idx} = ({idx} << 1) ^ ({idx} >> 63)  # zig-zag again")
+        for i, branch in enumerate(branches):
+            self.emit(indent, f"{'if' if i == 0 else 'elif'} {idx} == {2 * i}:")
+            self.value(branch, indent + 1, target, label)
+        self.emit(indent, f"else: raise _bad_branch(({idx} >> 1) ^ -({idx} & 1), {len(branches)})")
+
+    def blocks(self, items: Any, key: str | None, indent: int, target: str, label: str) -> None:
+        """An array (``key`` None) or a map (``key`` "string"): blocks of items until a zero
+        count; a negative count is followed by the block's size in bytes, which must be right."""
+        what = "array" if key is None else "map"
+        if key is None and _min_size(items) == 0:
+            # zero-byte items: a count could not be bounded by the bytes left
+            raise _Unsupported(f"array of zero-byte items ({items!r})")
+        count, item, size, start = self.tmp("c"), self.tmp("x"), self.tmp("s"), self.tmp("p")
+        self.emit(indent, f"{target} = {'[]' if key is None else '{}'}")
         self.emit(indent, "while True:")
         self.long(indent + 1, count)
         self.emit(indent + 1, f"if {count} == 0: break")
+        self.emit(indent + 1, f"{size} = -1")
         self.emit(indent + 1, f"if {count} < 0:")
         self.emit(indent + 2, f"{count} = -{count}")
-        self.long(indent + 2, "_")
+        self.long(indent + 2, size)
+        self.emit(
+            indent + 2, f"if {size} < 0: raise _DecodeError(f'{what} block size {{{size}}} < 0')"
+        )
         # every item takes at least one byte, so a larger count is garbage, not a long array
-        self.emit(indent + 1, f"if {count} > end - pos: raise _DecodeError('truncated array')")
+        self.emit(
+            indent + 1,
+            f"if {count} > end - pos: raise _bad_count({count}, end - pos, {what!r})",
+        )
+        self.emit(indent + 1, f"{start} = pos")
         self.emit(indent + 1, f"for _ in range({count}):")
-        self.value(items, indent + 2, item)
-        self.emit(indent + 2, f"{target}.append({item})")
+        if key is None:
+            item_label = f"{label} + '[' + str(len({target})) + ']'"
+            if self.traced:
+                self.emit(indent + 2, f"at = {item_label}")
+            self.value(items, indent + 2, item, item_label)
+            self.emit(indent + 2, f"{target}.append({item})")
+        else:
+            k = self.tmp("k")
+            self.value("string", indent + 2, k, label)
+            item_label = f"{label} + '[' + repr({k}) + ']'"
+            if self.traced:
+                self.emit(indent + 2, f"at = {item_label}")
+            self.value(items, indent + 2, item, item_label)
+            self.emit(indent + 2, f"{target}[{k}] = {item}")
+        if self.traced:
+            self.emit(indent + 1, f"at = {label}")
+        self.emit(
+            indent + 1,
+            f"if {size} >= 0 and pos - {start} != {size}: "
+            f"raise _bad_block_size({size}, pos - {start}, {what!r})",
+        )
+
+    def record(self, schema: Mapping[str, Any], indent: int, target: str, label: str) -> None:
+        """A record written inline: its fields, then one dict (as fastavro returns it)."""
+        names: list[tuple[str, str]] = []
+        for field in schema["fields"]:
+            local = self.tmp("r")
+            name = str(field["name"])
+            sub = f"{label} + {'.' + name!r}"
+            if self.traced:
+                self.emit(indent, f"at = {sub}")
+            self.value(field["type"], indent, local, sub)
+            names.append((name, local))
+        self.emit(indent, f"{target} = {{{', '.join(f'{n!r}: {v}' for n, v in names)}}}")
 
 
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
 
-def compile_decoder(schema: Mapping[str, Any]) -> Decoder | None:
-    """A function ``(data, pos) -> (record, end_pos)`` decoding one record of this schema from
-    ``data`` (``bytes``) at ``pos``, or None when the schema uses something not supported here."""
+def _min_size(schema: Any) -> int:
+    """The fewest bytes a value of ``schema`` takes (0 for null, empty fixed or records)."""
+    if isinstance(schema, list):
+        return 1
+    if isinstance(schema, Mapping):
+        kind = schema.get("type")
+        if kind == "record":
+            return sum(_min_size(f["type"]) for f in schema["fields"])
+        if kind == "fixed":
+            return int(schema["size"])
+        if isinstance(kind, str) and kind in _PRIMITIVES:
+            return _min_size(kind)
+        return 1  # enum, array, map: at least one varint
+    return 0 if schema == "null" else 1  # anything unsupported fails later, by name
+
+
+def _generate(schema: Mapping[str, Any], traced: bool) -> tuple[str, dict[str, Any]]:
+    """The Python source of the decoder and the constants it names; raises ``_Unsupported``."""
     if schema.get("type") != "record":
-        return None
-    gen = _Gen()
+        raise _Unsupported("not a record schema")
+    gen = _Gen(traced)
     names: list[tuple[str, str]] = []
-    try:
-        for i, field in enumerate(schema["fields"]):
-            local = f"f{i}"
-            gen.value(field["type"], 1, local)
-            names.append((str(field["name"]), local))
-    except _Unsupported:
-        return None
+    indent = 2 if traced else 1
+    for i, field in enumerate(schema["fields"]):
+        local = f"f{i}"
+        name = str(field["name"])
+        if traced:
+            gen.emit(indent, f"at = {name!r}")
+        gen.value(field["type"], indent, local, repr(name))
+        names.append((name, local))
     record = ", ".join(f"{name!r}: {local}" for name, local in names)
+    head = ["def decode(data, pos):", "    end = len(data)", "    bad = None"]
+    if not traced:
+        return "\n".join([*head, *gen.lines, f"    return {{{record}}}, pos, bad"]), gen.consts
     source = "\n".join(
         [
-            "def decode(data, pos):",
-            "    end = len(data)",
+            *head,
+            "    at = None",
+            "    try:",
             *gen.lines,
-            f"    return {{{record}}}, pos",
+            "    except Exception as exc:",
+            "        raise _located(at, exc) from exc",
+            f"    return {{{record}}}, pos, bad",
         ]
     )
+    return source, gen.consts
+
+
+def unsupported(schema: Mapping[str, Any]) -> str | None:
+    """Why no decoder can be generated for ``schema``, or None when one can."""
+    try:
+        _generate(schema, traced=False)
+    except _Unsupported as exc:
+        return str(exc)
+    return None
+
+
+def compile_decoder(schema: Mapping[str, Any], *, traced: bool = False) -> Decoder | None:
+    """A function ``(data, pos) -> (record, end_pos, out_of_range)`` decoding one record of this
+    schema from ``data`` (``bytes``) at ``pos``, or None when the schema uses something not
+    supported here. ``traced``: the slower variant whose every error is a ``DecodeError`` naming
+    the field (run it on bytes the fast one failed on, to say where)."""
+    try:
+        source, consts = _generate(schema, traced)
+    except _Unsupported:
+        return None
     namespace: dict[str, Any] = {
         "_read_long": _read_long,
         "_read_bytes": _read_bytes,
         "_read_string": _read_string,
         "_DecodeError": DecodeError,
+        "_bad_boolean": _bad_boolean,
+        "_bad_enum": _bad_enum,
+        "_bad_branch": _bad_branch,
+        "_bad_int": _bad_int,
+        "_bad_count": _bad_count,
+        "_bad_block_size": _bad_block_size,
+        "_ms_out_of_range": _ms_out_of_range,
+        "_days_out_of_range": _days_out_of_range,
+        "_located": _located,
         "_EPOCH": _EPOCH,
         "_timedelta": timedelta,
         "_fromordinal": date.fromordinal,
-        "_DAYS_SHIFT": _DAYS_SHIFT,
-        "_BOOL": (False, True),
         "_unpack_f": Struct("<f").unpack_from,
         "_unpack_d": Struct("<d").unpack_from,
-        **gen.consts,
     }
-    exec(compile(source, f"<avro decoder {schema.get('name')}>", "exec"), namespace)
+    namespace.update(consts)
+    kind = "traced decoder" if traced else "decoder"
+    exec(compile(source, f"<avro {kind} {schema.get('name')}>", "exec"), namespace)
     decoder: Decoder = namespace["decode"]
     decoder.__doc__ = source  # for debugging: the generated code
     return decoder

@@ -8,10 +8,21 @@ one in the highest version directory that has it) as reader schema, so new optio
 defaults can be added without breaking producers or old data.
 
 Decoding is the workers' hot path: schemas are parsed once at import and each fingerprint maps
-to a ready entry, so a decode is one dict lookup plus the body. Bodies written with the current
-schema (nearly all of them) are read by a decoder generated for that schema (``_fastdecode``,
-~1.6x fastavro); older writer schemas go through fastavro's schema resolution. Encoding is rarer
-(``vanphong publish``, the demo) and uses fastavro's validation and writer.
+to a ready entry, so a decode is one dict lookup plus the body. Every body is first read by the
+strict decoder generated for its *writer* schema (``_fastdecode``, ~1.6x fastavro), which alone
+decides whether the bytes are well-formed; for the current schema (nearly all messages) its
+record is the result, and an older writer schema's record then goes through fastavro's schema
+resolution. So the same bytes get the same verdict whatever the version, and fastavro never sees
+bytes that were not checked (it would read a boolean byte 02 as true, an enum index -1 as the
+last symbol, an int beyond 32 bits as it is). A schema the strict decoder cannot read is refused
+when the registry loads. Encoding is rarer (``vanphong publish``, the demo) and uses fastavro's
+validation and writer.
+
+Verdicts: a body that is not well-formed (truncated, trailing bytes, a boolean byte 02..ff, an
+enum index or union branch out of range, an int beyond 32 bits, a length or block count beyond
+the bytes left, invalid UTF-8, an over-long varint) is ``UndecodableError`` (``undecodable``); a
+well-formed body with a timestamp-millis or date outside the years 1–9999 is
+``OutOfRangeError`` (``invalid_field``), naming the field.
 
 ``VANPHONG_EXTRA_SCHEMAS_DIR`` (directories separated by ``os.pathsep``, each laid out like
 ``schemas/``: ``v<N>/<Record>.avsc``) adds schema versions to the shipped ones when the module is
@@ -35,7 +46,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.validation import ValidationError, validate
 
-from schemas._fastdecode import Decoder, compile_decoder
+from schemas._fastdecode import DecodeError, Decoder, compile_decoder, unsupported
 from schemas.catalog import BY_RECORD, EVENT_TYPES, EventType
 
 __all__ = [
@@ -46,6 +57,7 @@ __all__ = [
     "CodecError",
     "Decoded",
     "InvalidDatumError",
+    "OutOfRangeError",
     "SchemaRegistry",
     "SchemaVersion",
     "UndecodableError",
@@ -156,6 +168,18 @@ class UnknownSchemaError(CodecError):
         )
 
 
+class OutOfRangeError(CodecError):
+    """A well-formed body with a value outside what vanphong can hold (CONTRACT.md §4): a
+    timestamp or date beyond the years 1–9999. Dead-letter ``invalid_field``; ``field`` names
+    the culprit."""
+
+    reason = "invalid_field"
+
+    def __init__(self, field: str, detail: str) -> None:
+        self.field = field
+        super().__init__(detail)
+
+
 class UnknownEventTypeError(CodecError):
     """``encode`` was asked for a record or event type that the catalog does not know."""
 
@@ -219,9 +243,10 @@ class Decoded:
 @dataclass(frozen=True, slots=True)
 class _Reader:
     event_type: EventType
-    writer: Any
+    writer: Any  # fastavro's parsed writer schema
     reader: Any  # None when the writer is the current schema: no resolution needed
-    fast: Decoder | None  # generated decoder, when no resolution is needed and it compiles
+    strict: Decoder  # the writer schema's generated decoder: the verdict on every body
+    traced: Decoder  # the same, naming the field on error (run only on the error path)
     fingerprint: int
     version: int
 
@@ -267,22 +292,27 @@ class SchemaRegistry:
                 continue  # an unchanged copy in a later version: the older entry stands
             by_fp[sv.fingerprint] = sv
             cur = current[sv.event_type]
-            if cur.fingerprint == sv.fingerprint:
-                # same canonical form as the current schema: read with the current file, whose
-                # logical types (not part of the canonical form) are the ones that count
-                entry = _Reader(
-                    sv.event_type,
-                    cur.parsed,
-                    None,
-                    compile_decoder(cur.schema),
-                    sv.fingerprint,
-                    sv.version,
+            # same canonical form as the current schema: read with the current file, whose
+            # logical types (not part of the canonical form) are the ones that count
+            same = cur.fingerprint == sv.fingerprint
+            written = cur if same else sv
+            strict = compile_decoder(written.schema)
+            traced = compile_decoder(written.schema, traced=True)
+            if strict is None or traced is None:
+                raise RuntimeError(
+                    f"{written.path}: the strict decoder (schemas/_fastdecode.py) cannot read "
+                    f"this schema ({unsupported(written.schema)}), so its messages would get "
+                    f"a different verdict than other versions'"
                 )
-            else:
-                entry = _Reader(
-                    sv.event_type, sv.parsed, cur.parsed, None, sv.fingerprint, sv.version
-                )
-            readers[sv.fingerprint.to_bytes(8, "little")] = entry
+            readers[sv.fingerprint.to_bytes(8, "little")] = _Reader(
+                sv.event_type,
+                written.parsed,
+                None if same else cur.parsed,
+                strict,
+                traced,
+                sv.fingerprint,
+                sv.version,
+            )
         self._by_fingerprint = by_fp
         self._readers = readers
 
@@ -349,7 +379,8 @@ class SchemaRegistry:
         return out.getvalue()
 
     def decode(self, data: bytes | bytearray | memoryview | None) -> Decoded:
-        """Decode one message value; raises ``UndecodableError`` or ``UnknownSchemaError``."""
+        """Decode one message value; raises ``UndecodableError``, ``UnknownSchemaError`` or
+        ``OutOfRangeError`` (nothing else, whatever the bytes)."""
         if data is None:
             raise UndecodableError("no value (a null message)")
         if type(data) is not bytes:
@@ -370,24 +401,45 @@ class SchemaRegistry:
         if entry is None:
             raise UnknownSchemaError(int.from_bytes(key, "little"))
         try:
-            if entry.fast is not None:
-                record, end = entry.fast(data, HEADER_LENGTH)
-            else:  # an older writer schema: fastavro resolves it to the current one
-                fo = BytesIO(data)
-                fo.seek(HEADER_LENGTH)
-                record = cast(dict[str, Any], schemaless_reader(fo, entry.writer, entry.reader))
-                end = fo.tell()
+            record, end, out_of_range = entry.strict(data, HEADER_LENGTH)
         except Exception as exc:  # garbage raises anything: IndexError, UnicodeDecodeError, ...
-            raise UndecodableError(
-                f"body does not decode as {entry.event_type.record} v{entry.version} "
-                f"(fingerprint {fingerprint_hex(entry.fingerprint)}): {_why(exc)}"
-            ) from exc
+            raise _undecodable(entry, data, exc) from exc
         if end != size:
             raise UndecodableError(
                 f"{size - end} trailing byte(s) after the {entry.event_type.record} record "
                 f"(fingerprint {fingerprint_hex(entry.fingerprint)})"
             )
+        if out_of_range is not None:  # only once the whole body proved well-formed
+            raise OutOfRangeError(out_of_range.field, out_of_range.detail)
+        if entry.reader is not None:  # an older writer schema: fastavro resolves it
+            try:
+                fo = BytesIO(data)
+                fo.seek(HEADER_LENGTH)
+                record = cast(dict[str, Any], schemaless_reader(fo, entry.writer, entry.reader))
+            except Exception as exc:  # e.g. an enum symbol the current schema dropped
+                raise UndecodableError(
+                    f"{entry.event_type.record} v{entry.version} "
+                    f"(fingerprint {fingerprint_hex(entry.fingerprint)}) does not resolve to "
+                    f"the current schema: {_why(exc)}"
+                ) from exc
         return Decoded(entry.event_type, record, entry.fingerprint, entry.version)
+
+
+def _undecodable(entry: _Reader, data: bytes, exc: Exception) -> UndecodableError:
+    """Why a body failed the strict decoder, naming the field: its traced twin reads the same
+    bytes down the same path and says where (this runs only on the error path)."""
+    try:
+        entry.traced(data, HEADER_LENGTH)
+    except DecodeError as located:
+        why = str(located)
+    except Exception as other:  # the traced decoder turns everything into a DecodeError
+        why = _why(other)
+    else:  # cannot happen: both decoders are generated from one schema
+        why = _why(exc)
+    return UndecodableError(
+        f"body does not decode as {entry.event_type.record} v{entry.version} "
+        f"(fingerprint {fingerprint_hex(entry.fingerprint)}): {why}"
+    )
 
 
 def _why(exc: Exception) -> str:
@@ -586,8 +638,9 @@ def encode(target: EventType | str, datum: Mapping[str, Any]) -> bytes:
 def decode(data: bytes | bytearray | memoryview | None) -> Decoded:
     """Decode one message value with its writer schema, resolved to the current schema.
 
-    Raises ``UndecodableError`` (dead-letter reason ``undecodable``) or ``UnknownSchemaError``
-    (``unknown_schema``); both are ``CodecError``s with ``reason`` set accordingly.
+    Raises ``UndecodableError`` (dead-letter reason ``undecodable``), ``UnknownSchemaError``
+    (``unknown_schema``) or ``OutOfRangeError`` (``invalid_field``: a well-formed timestamp or
+    date beyond the years 1–9999); all are ``CodecError``s with ``reason`` set accordingly.
     """
     return registry.decode(data)
 

@@ -6,9 +6,11 @@ An object is ``type`` plus the fields of §4. Timestamps are ISO 8601 strings *w
 left out and take their schema defaults (``revision`` 1, ``voided`` false, nullable fields null).
 
 The conversion is driven by the *current* Avro schema of each event type, so a field added in a
-later schema version is accepted here without code changes. The checks are structural only:
-business rules (lengths, document numbers, doc type vs number) and Unicode NFC normalisation
-belong to the rules module, so text passes through exactly as given.
+later schema version is accepted here without code changes. The checks are structural only
+(also: a string must be Unicode text, without the lone surrogates that JSON's ``\ud800``
+escapes can produce): business rules (lengths, U+0000, document numbers, doc type vs number) and
+Unicode NFC normalisation belong to the rules module, which ``vanphong publish`` applies to every
+line before it publishes anything, so text passes through exactly as given.
 """
 
 from __future__ import annotations
@@ -100,6 +102,15 @@ def _expected(what: str, value: Any) -> str:
 def _string(path: str, value: Any) -> str:
     if not isinstance(value, str):
         raise JsonInputError(path, _expected("a string", value))
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # "\ud800" escapes that pair with nothing
+            raise JsonInputError(
+                path,
+                f"contains a lone surrogate U+{ord(value[exc.start]):04X} at character "
+                f"{exc.start + 1:,}, which is not Unicode text",
+            ) from None
     return value
 
 

@@ -8,7 +8,7 @@ The Kafka key plays no part: a message with another key, or none, is processed t
 from __future__ import annotations
 
 from schemas.catalog import EventType
-from schemas.codec import CodecError, UnknownSchemaError, decode
+from schemas.codec import CodecError, OutOfRangeError, UnknownSchemaError, decode
 from vanphong.batch import Accepted, Coordinates, Item
 from vanphong.rejection import Reason, Rejection
 from vanphong.rules import accept
@@ -24,6 +24,8 @@ def _outcome(at: Coordinates, value: bytes | None, expected: EventType) -> Accep
         decoded = decode(value)
     except UnknownSchemaError as exc:
         return Rejection(Reason.UNKNOWN_SCHEMA, str(exc))
+    except OutOfRangeError as exc:  # well-formed, but e.g. a timestamp beyond the year 9999
+        return Rejection(Reason.INVALID_FIELD, str(exc))
     except CodecError as exc:
         return Rejection(Reason.UNDECODABLE, str(exc))
     if decoded.event_type != expected:

@@ -17,13 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import codec
-from schemas._fastdecode import compile_decoder
+from schemas._fastdecode import DecodeError, compile_decoder, unsupported
 from schemas.catalog import BY_TYPE, EVENT_TYPES, NAMESPACE, EventType
 from schemas.codec import (
     MAGIC,
     CodecError,
     Decoded,
     InvalidDatumError,
+    OutOfRangeError,
     SchemaRegistry,
     UndecodableError,
     UnknownEventTypeError,
@@ -459,11 +460,12 @@ def test_property_garbage_body_is_undecodable_or_agrees_with_fastavro(
     body: bytes, et: EventType
 ) -> None:
     """Any body after a valid header either decodes (then exactly as fastavro reads it) or
-    raises UndecodableError -- never another exception."""
+    raises UndecodableError (or OutOfRangeError: well-formed, but a timestamp or date beyond the
+    years 1–9999) -- never another exception."""
     message = registry.current(et).header + body
     try:
         got = decode(message).record
-    except UndecodableError:
+    except (UndecodableError, OutOfRangeError):
         return
     fo = BytesIO(body)
     assert fastavro.schemaless_reader(fo, registry.current(et).parsed, None) == got
@@ -518,9 +520,22 @@ SYNTHETIC = {
         },
         {"name": "a", "type": {"type": "array", "items": {"type": "array", "items": "int"}}},
         {"name": "o", "type": ["null", {"type": "int", "logicalType": "date"}]},
+        {"name": "m", "type": {"type": "map", "values": ["null", "long"]}},
+        {
+            "name": "r",
+            "type": {
+                "type": "record",
+                "name": "Inner",
+                "fields": [
+                    {"name": "n", "type": "string"},
+                    {"name": "t", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+                ],
+            },
+        },
     ],
 }
 SYNTHETIC_DECODER = compile_decoder(SYNTHETIC)
+SYNTHETIC_TIMESTAMP = {"type": "long", "logicalType": "timestamp-millis"}
 
 
 @settings(max_examples=200)
@@ -539,32 +554,55 @@ SYNTHETIC_DECODER = compile_decoder(SYNTHETIC)
             "e": st.sampled_from([f"S{i}" for i in range(100)]),
             "a": st.lists(st.lists(st.integers(-(2**31), 2**31 - 1), max_size=5), max_size=5),
             "o": st.none() | st.dates(),
+            "m": st.dictionaries(
+                st.text(max_size=10), st.none() | st.integers(-(2**63), 2**63 - 1)
+            ),
+            "r": st.fixed_dictionaries(
+                {"n": st.text(max_size=20), "t": strategy_for(SYNTHETIC_TIMESTAMP)}
+            ),
         }
     )
 )
 def test_property_fast_decoder_covers_types_the_shipped_schemas_do_not_use(
     datum: dict[str, Any],
 ) -> None:
-    """float, double, bytes, fixed, wide unions and enums past 64 symbols have generated code
-    too: it must read exactly what fastavro writes."""
+    """float, double, bytes, fixed, wide unions, enums past 64 symbols, maps and nested records
+    have generated code too: it must read exactly what fastavro writes."""
     assert SYNTHETIC_DECODER is not None
     body = fastavro_bytes(SYNTHETIC, datum)
-    record, end = SYNTHETIC_DECODER(body, 0)
-    assert end == len(body)
+    record, end, out_of_range = SYNTHETIC_DECODER(body, 0)
+    assert end == len(body) and out_of_range is None
     assert record == fastavro.schemaless_reader(
         BytesIO(body), fastavro.parse_schema(SYNTHETIC), None
     )
 
 
 def test_fast_decoder_declines_what_it_does_not_support() -> None:
-    for field_type in (
-        {"type": "map", "values": "string"},
-        {"type": "string", "logicalType": "uuid"},
-        {"type": "array", "items": "null"},
-        {"type": "record", "name": "Inner", "fields": []},
+    for field_type, why in (
+        ({"type": "string", "logicalType": "uuid"}, "logical type uuid"),
+        ({"type": "array", "items": "null"}, "zero-byte items"),
+        (
+            {"type": "array", "items": {"type": "record", "name": "Inner", "fields": []}},
+            "zero-byte items",
+        ),
+        ({"type": "array", "items": "Named"}, "type 'Named'"),  # a reference by name
     ):
         schema = {"type": "record", "name": "R", "fields": [{"name": "f", "type": field_type}]}
         assert compile_decoder(schema) is None, field_type
+        assert why in str(unsupported(schema))
+    assert unsupported(SYNTHETIC) is None
+
+
+def test_registry_refuses_a_schema_the_strict_decoder_cannot_read(tmp_path: Path) -> None:
+    """Otherwise that version's bytes would be judged by fastavro alone, more leniently."""
+    shutil.copytree(codec.SCHEMAS_DIR / "v1", tmp_path / "v1")
+    (tmp_path / "v2").mkdir()
+    shipped = json.loads((tmp_path / "v1" / "TaskCompleted.avsc").read_text(encoding="utf-8"))
+    odd = {"name": "odd", "type": {"type": "string", "logicalType": "uuid"}, "default": ""}
+    new = {**shipped, "fields": [*shipped["fields"], odd]}
+    (tmp_path / "v2" / "TaskCompleted.avsc").write_text(json.dumps(new), encoding="utf-8")
+    with pytest.raises(RuntimeError, match=r"TaskCompleted\.avsc: the strict decoder .* uuid"):
+        SchemaRegistry(tmp_path)
 
 
 def zigzag(n: int) -> bytes:
@@ -802,3 +840,41 @@ def test_registry_rejects_inconsistent_schema_files(tmp_path: Path) -> None:
         RuntimeError, match=r"no schema shipped for vanphong\.events\.TaskCompleted"
     ):
         SchemaRegistry(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Strictness of the generated decoder on the types the shipped schemas do not use
+# ---------------------------------------------------------------------------------------------
+
+CLAIMS = {
+    "type": "record",
+    "name": "Claims",
+    "fields": [
+        {"name": "b", "type": "bytes"},
+        {"name": "m", "type": {"type": "map", "values": "string"}},
+        {"name": "a", "type": {"type": "array", "items": {"type": "array", "items": "long"}}},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (zigzag(2**40) + b"xyz", "field b: length 1,099,511,627,776 but only 3 byte(s) left"),
+        (b"\x00" + zigzag(2**40) + b"\x02k\x02v\x00", "field m: map block of 1,099,511,627,776"),
+        (b"\x00" + zigzag(-(2**40)) + zigzag(4) + b"\x02k\x02v\x00", "field m: map block of"),
+        (b"\x00\x00" + zigzag(1) + zigzag(2**40) + b"\x02\x00\x00", "field a[0]: array block of"),
+        (b"\x00" + zigzag(-1) + zigzag(3) + b"\x02k\x02v\x00", "field m: map block says 3 bytes"),
+        (b"\x00" + zigzag(-1) + zigzag(-4) + b"\x02k\x02v\x00", "field m: map block size -4 < 0"),
+    ],
+)
+def test_claims_beyond_the_bytes_left_fail_before_anything_is_allocated(
+    body: bytes, words: str
+) -> None:
+    strict, traced = compile_decoder(CLAIMS), compile_decoder(CLAIMS, traced=True)
+    assert strict is not None and traced is not None
+    with pytest.raises(Exception):  # noqa: B017 -- the fast variant may raise anything
+        strict(body, 0)
+    with pytest.raises(DecodeError) as info:
+        traced(body, 0)
+    assert words in str(info.value)

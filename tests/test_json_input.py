@@ -12,6 +12,8 @@ import pytest
 from schemas.catalog import BY_TYPE, EVENT_TYPES
 from schemas.codec import decode, encode
 from schemas.json_input import JsonInputError, parse_json_line, parse_line
+from vanphong.publish import prepare_all
+from vanphong.settings import Settings
 
 COMMON = {"event_id": "e-1", "occurred_at": "2024-09-30T18:30:00Z", "source": "test"}
 LINES: dict[str, dict[str, Any]] = {
@@ -305,3 +307,54 @@ def test_parse_json_line_errors(text: str, message: str) -> None:
     with pytest.raises(JsonInputError) as info:
         parse_json_line(text)
     assert str(info.value).startswith(message)
+
+
+# -- `vanphong publish` refuses what the worker would dead-letter, naming the line -------------
+
+
+def test_publish_rejects_the_limits_of_section_4_by_line_before_publishing() -> None:
+    """vanphong.publish.prepare_all (what `vanphong publish` runs before it sends anything)
+    applies the same rules as the worker: the same inputs are refused, with their line."""
+    nfd = unicodedata.normalize("NFD", "ắ")
+    objects = [
+        line("document.issued"),
+        line("document.issued", title="Kế hoạch\x00"),
+        line("document.issued", document_id="d\x00"),
+        line("document.issued", document_id="d" * 6000),
+        line("document.issued", title="T" * 10_001),
+        line("document.issued", event_id="e" * 129),
+        line("office.merged", absorbed_unit_ids=["BTG", "u" * 200]),
+        line("office.merged", legal_basis=["18-NQ/TW", "\x00"]),
+        line("document.issued", title=nfd * 10_000),  # 30,000 as sent, 10,000 after NFC: valid
+        line("meeting.held", occurred_at="0001-01-01T10:00:00Z"),
+        line("meeting.held", title="\ud800"),  # JSON's "\ud800": not Unicode text
+        line("document.issued", source=" "),
+    ]
+    lines = [("in.jsonl", i, json.dumps(obj)) for i, obj in enumerate(objects, start=1)]
+    messages, errors = prepare_all(lines, Settings())
+    assert len(messages) == 2
+    assert [(e.line, e.reason) for e in errors] == [
+        (2, "invalid_field: title contains U+0000 (NUL) at character 9"),
+        (3, "invalid_field: document_id contains U+0000 (NUL) at character 2"),
+        (4, "invalid_field: document_id has 6,000 characters, 1–128 allowed"),
+        (5, "invalid_field: title has 10,001 characters, at most 10,000 allowed"),
+        (6, "invalid_field: event_id has 129 characters, 1–128 allowed"),
+        (7, "invalid_field: absorbed_unit_ids[1] has 200 characters, 1–128 allowed"),
+        (8, "invalid_field: legal_basis[1] contains U+0000 (NUL) at character 1"),
+        (
+            10,
+            "invalid_field: occurred_at 0001-01-01T10:00:00+00:00 is too close to the ends of "
+            "the years 1–9999: 0001-01-02 to 9999-12-30 (UTC) allowed, so that its day exists "
+            "in every time zone",
+        ),
+        (11, "title: contains a lone surrogate U+D800 at character 1, which is not Unicode text"),
+        (12, "invalid_field: source is blank (only white space)"),
+    ]
+    # what is published is the line as given (NFD stays NFD on the wire)
+    assert decode(messages[1].value).record["title"] == nfd * 10_000
+
+
+def test_lone_surrogates_are_refused_in_arrays_too() -> None:
+    assert str(error(line("office.merged", legal_basis=["18-NQ/TW", "x\udc00"]))) == (
+        "legal_basis[1]: contains a lone surrogate U+DC00 at character 2, which is not Unicode text"
+    )
