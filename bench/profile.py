@@ -18,7 +18,17 @@ from pathlib import Path
 
 # (part, path fragments) in no particular order; a frame's file decides its part.
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("decode: schemas.codec (Avro)", ("schemas/codec.py", "schemas/_fastdecode.py", "fastavro/")),
+    (
+        "decode: schemas (Avro)",
+        (
+            "schemas/codec.py",
+            "schemas/wire.py",
+            "schemas/registry.py",
+            "schemas/_fastdecode.py",
+            "schemas/_decoderuntime.py",
+            "fastavro/",
+        ),
+    ),
     (
         "validate + normalise: vanphong.rules",
         ("vanphong/rules.py", "vanphong/docnumber.py", "unicodedata"),

@@ -30,6 +30,9 @@ referenced by name) and the logical types ``timestamp-millis`` and ``date``. For
 ``compile_decoder`` returns None and :func:`unsupported` says why; the codec refuses to load such a
 schema rather than read it with fastavro alone.
 
+What the generated code calls at run time (the out-of-line readers, the bounds, the errors) is
+in ``_decoderuntime``; this module writes and compiles the code.
+
 A decoder raises anything on garbage (``DecodeError``, IndexError at the end of the data,
 UnicodeDecodeError, struct.error); the *traced* variant of the same decoder (``traced=True``, only
 run on that error path) raises a ``DecodeError`` naming the field instead.
@@ -37,124 +40,29 @@ run on that error path) raises a ``DecodeError`` naming the field instead.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
-from struct import Struct
-from typing import Any, NamedTuple
+from typing import Any
+
+from schemas._decoderuntime import (
+    DAY_MAX,
+    DAY_MIN,
+    DAYS_SHIFT,
+    GENERATED_NAMES,
+    INT_MAX,
+    INT_MIN,
+    MS_MAX,
+    MS_MIN,
+    DecodeError,
+    OutOfRange,
+)
 
 __all__ = ["DecodeError", "Decoder", "OutOfRange", "compile_decoder", "unsupported"]
 
-
-class OutOfRange(NamedTuple):
-    """A well-formed value that no Python value can hold: ``detail`` names the field."""
-
-    field: str
-    detail: str
-
-
 Decoder = Callable[[bytes, int], tuple[dict[str, Any], int, OutOfRange | None]]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DAYS_SHIFT = date(1970, 1, 1).toordinal()
-_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
-# what datetime and date hold, in the units Avro writes (ms and days since 1970-01-01)
-_MS_MIN = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
-_MS_MAX = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // timedelta(
-    milliseconds=1
-)
-_DAY_MIN = date.min.toordinal() - _DAYS_SHIFT
-_DAY_MAX = date.max.toordinal() - _DAYS_SHIFT
-
-
-class DecodeError(ValueError):
-    """The body does not decode with the schema; ``field`` names where, when known."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message if field is None else f"field {field}: {message}")
-        self.field = field
 
 
 class _Unsupported(Exception):
     pass
-
-
-def _read_long(data: bytes, pos: int) -> tuple[int, int]:
-    """Read a zig-zag varint at ``pos``: the multi-byte case, out of line."""
-    n = 0
-    shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        n |= (b & 0x7F) << shift
-        if b < 0x80:
-            break
-        shift += 7
-        if shift > 63:
-            raise DecodeError("varint longer than 10 bytes")
-    if n >= 1 << 64:
-        raise DecodeError("varint exceeds 64 bits")
-    return (n >> 1) ^ -(n & 1), pos
-
-
-def _read_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
-    n, pos = _read_long(data, pos)
-    end = pos + n
-    if n < 0:
-        raise DecodeError(f"negative length {n}")
-    if end > len(data):
-        raise DecodeError(f"length {n:,} but only {len(data) - pos:,} byte(s) left")
-    return data[pos:end], end
-
-
-def _read_string(data: bytes, pos: int) -> tuple[str, int]:
-    raw, pos = _read_bytes(data, pos)
-    return raw.decode(), pos
-
-
-def _bad_boolean(b: int) -> DecodeError:
-    return DecodeError(f"boolean byte {b:#04x} (only 0x00 and 0x01 are booleans)")
-
-
-def _bad_enum(index: int, name: str, count: int) -> DecodeError:
-    return DecodeError(f"enum index {index} but {name} has {count} symbols (0–{count - 1})")
-
-
-def _bad_branch(index: int, count: int) -> DecodeError:
-    return DecodeError(f"union branch {index} but the union has {count} branches (0–{count - 1})")
-
-
-def _bad_int(value: int) -> DecodeError:
-    return DecodeError(f"int {value:,} does not fit 32 bits")
-
-
-def _bad_count(count: int, left: int, what: str) -> DecodeError:
-    return DecodeError(f"{what} block of {count:,} items but only {left:,} byte(s) left")
-
-
-def _bad_block_size(size: int, actual: int, what: str) -> DecodeError:
-    return DecodeError(f"{what} block says {size:,} bytes but its items take {actual:,}")
-
-
-def _ms_out_of_range(field: str, ms: int) -> OutOfRange:
-    return OutOfRange(
-        field, f"{field} is outside the years 1–9999 ({ms:,} ms from 1970-01-01T00:00:00Z)"
-    )
-
-
-def _days_out_of_range(field: str, days: int) -> OutOfRange:
-    return OutOfRange(field, f"{field} is outside the years 1–9999 ({days:,} days from 1970-01-01)")
-
-
-def _located(at: str | None, exc: Exception) -> DecodeError:
-    """Any exception of a traced decoder as a ``DecodeError`` naming the field being read."""
-    if isinstance(exc, DecodeError):
-        return DecodeError(str(exc), at)
-    if isinstance(exc, IndexError | struct.error):
-        return DecodeError("the body ends inside this field (truncated message)", at)
-    if isinstance(exc, UnicodeDecodeError):
-        return DecodeError(f"string is not valid UTF-8 ({exc.reason} at byte {exc.start})", at)
-    return DecodeError(f"{type(exc).__name__}: {exc}", at)
 
 
 class _Gen:
@@ -186,7 +94,7 @@ class _Gen:
 
     def int32(self, indent: int, target: str) -> None:
         self.long(indent, target)
-        self.emit(indent, f"if not {_INT_MIN} <= {target} <= {_INT_MAX}: raise _bad_int({target})")
+        self.emit(indent, f"if not {INT_MIN} <= {target} <= {INT_MAX}: raise _bad_int({target})")
 
     def value(self, schema: Any, indent: int, target: str, label: str) -> None:
         """Emit code that reads one value of ``schema`` into the local ``target``; ``label`` is
@@ -263,15 +171,15 @@ class _Gen:
         reported once the body has decoded (see the module docstring)."""
         if logical == "timestamp-millis" and kind == "long":
             self.long(indent, target)
-            self.emit(indent, f"if {_MS_MIN} <= {target} <= {_MS_MAX}:")
+            self.emit(indent, f"if {MS_MIN} <= {target} <= {MS_MAX}:")
             self.emit(indent + 1, f"{target} = _EPOCH + _timedelta(microseconds={target} * 1000)")
             self.emit(indent, "else:")
             self.emit(indent + 1, f"if bad is None: bad = _ms_out_of_range({label}, {target})")
             self.emit(indent + 1, f"{target} = None")
         elif logical == "date" and kind == "int":
             self.int32(indent, target)
-            self.emit(indent, f"if {_DAY_MIN} <= {target} <= {_DAY_MAX}:")
-            self.emit(indent + 1, f"{target} = _fromordinal({target} + {_DAYS_SHIFT})")
+            self.emit(indent, f"if {DAY_MIN} <= {target} <= {DAY_MAX}:")
+            self.emit(indent + 1, f"{target} = _fromordinal({target} + {DAYS_SHIFT})")
             self.emit(indent, "else:")
             self.emit(indent + 1, f"if bad is None: bad = _days_out_of_range({label}, {target})")
             self.emit(indent + 1, f"{target} = None")
@@ -449,26 +357,7 @@ def compile_decoder(schema: Mapping[str, Any], *, traced: bool = False) -> Decod
         source, consts = _generate(schema, traced)
     except _Unsupported:
         return None
-    namespace: dict[str, Any] = {
-        "_read_long": _read_long,
-        "_read_bytes": _read_bytes,
-        "_read_string": _read_string,
-        "_DecodeError": DecodeError,
-        "_bad_boolean": _bad_boolean,
-        "_bad_enum": _bad_enum,
-        "_bad_branch": _bad_branch,
-        "_bad_int": _bad_int,
-        "_bad_count": _bad_count,
-        "_bad_block_size": _bad_block_size,
-        "_ms_out_of_range": _ms_out_of_range,
-        "_days_out_of_range": _days_out_of_range,
-        "_located": _located,
-        "_EPOCH": _EPOCH,
-        "_timedelta": timedelta,
-        "_fromordinal": date.fromordinal,
-        "_unpack_f": Struct("<f").unpack_from,
-        "_unpack_d": Struct("<d").unpack_from,
-    }
+    namespace: dict[str, Any] = dict(GENERATED_NAMES)
     namespace.update(consts)
     kind = "traced decoder" if traced else "decoder"
     exec(compile(source, f"<avro {kind} {schema.get('name')}>", "exec"), namespace)

@@ -5,8 +5,9 @@ An object is ``type`` plus the fields of §4. Timestamps are ISO 8601 strings *w
 ``YYYY-MM-DD`` and become ``datetime.date``; enums are given by symbol; optional fields may be
 left out and take their schema defaults (``revision`` 1, ``voided`` false, nullable fields null).
 
-The conversion is driven by the *current* Avro schema of each event type, so a field added in a
-later schema version is accepted here without code changes. The checks are structural only
+The conversion is driven by the *current* Avro schema of each event type (of the registry given,
+else the default one), so a field added in a later schema version is accepted here without code
+changes. The checks are structural only
 (also: a string must be Unicode text, without the lone surrogates that JSON's ``\ud800``
 escapes can produce): business rules (lengths, U+0000, document numbers, doc type vs number) and
 Unicode NFC normalisation belong to the rules module, which ``vanphong publish`` applies to every
@@ -19,10 +20,12 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any, Final
+from functools import lru_cache
+from typing import Any, Final, NamedTuple
 
 from schemas.catalog import BY_TYPE, EVENT_TYPES, EventType
-from schemas.codec import registry
+from schemas.codec import default_registry
+from schemas.registry import SchemaRegistry
 
 __all__ = ["JsonInputError", "parse_json_line", "parse_line"]
 
@@ -246,7 +249,8 @@ _PRIMITIVE: Final[dict[str, tuple[Converter, str]]] = {
 
 def _converter(schema: Any) -> tuple[Converter, str]:
     """A converter for one Avro type, and what it expects in words; raises TypeError for types
-    JSON input does not support, at import, so a new schema version cannot be half-supported."""
+    JSON input does not support, when a registry's tables are built (before its first line), so
+    a new schema version cannot be half-supported."""
     if isinstance(schema, list):
         branches = [b for b in schema if b != "null"]
         if len(branches) != 1 or len(schema) != 2:
@@ -284,10 +288,10 @@ class _Field:
         self.default = default
 
 
-def _fields_of(event_type: EventType) -> tuple[_Field, ...]:
+def _fields_of(schemas: SchemaRegistry, event_type: EventType) -> tuple[_Field, ...]:
     """The fields of the current schema, in schema order, with converters and defaults."""
     out = []
-    for f in registry.current(event_type).schema["fields"]:
+    for f in schemas.current(event_type).schema["fields"]:
         convert, what = _converter(f["type"])
         nullable = isinstance(f["type"], list)
         if not nullable:
@@ -300,15 +304,29 @@ def _fields_of(event_type: EventType) -> tuple[_Field, ...]:
     return tuple(out)
 
 
-_FIELDS: Final[dict[str, tuple[_Field, ...]]] = {e.type: _fields_of(e) for e in EVENT_TYPES}
-_NAMES: Final[dict[str, frozenset[str]]] = {
-    t: frozenset(f.name for f in fs) for t, fs in _FIELDS.items()
-}
+class _Table(NamedTuple):
+    """The fields of one event type's current schema, and their names."""
+
+    fields: tuple[_Field, ...]
+    names: frozenset[str]
+
+
+@lru_cache(maxsize=8)
+def _tables(schemas: SchemaRegistry) -> dict[EventType, _Table]:
+    """Per event type, how to read it, for one registry (built once per registry)."""
+    out = {}
+    for e in EVENT_TYPES:
+        fields = _fields_of(schemas, e)
+        out[e] = _Table(fields, frozenset(f.name for f in fields))
+    return out
+
+
 _TYPES_LISTING: Final = ", ".join(e.type for e in EVENT_TYPES)
 
 
-def parse_line(obj: Any) -> tuple[EventType, dict[str, Any]]:
-    """One decoded JSON object to (event type, Avro datum for its current schema).
+def parse_line(obj: Any, schemas: SchemaRegistry | None = None) -> tuple[EventType, dict[str, Any]]:
+    """One decoded JSON object to (event type, Avro datum for its current schema in
+    ``schemas``, by default the default registry).
 
     Raises ``JsonInputError`` for the first problem found: the ``type``, then unknown fields,
     then each field in schema order.
@@ -325,12 +343,13 @@ def parse_line(obj: Any) -> tuple[EventType, dict[str, Any]]:
         raise JsonInputError(
             "type", f"unknown event type {type_name!r} (expected one of {_TYPES_LISTING})"
         )
-    names = _NAMES[type_name]
+    table = _tables(schemas or default_registry())[event_type]
+    names = table.names
     for key in obj:
         if key != "type" and key not in names:
             raise JsonInputError.unknown_field(str(key))
     datum: dict[str, Any] = {}
-    for field in _FIELDS[type_name]:
+    for field in table.fields:
         value = obj.get(field.name, _MISSING)
         if value is _MISSING:
             if field.default is _MISSING:
@@ -355,7 +374,9 @@ def _reject_constant(name: str) -> Any:
     raise JsonInputError(None, f"{name} is not valid JSON")
 
 
-def parse_json_line(line: str | bytes) -> tuple[EventType, dict[str, Any]]:
+def parse_json_line(
+    line: str | bytes, schemas: SchemaRegistry | None = None
+) -> tuple[EventType, dict[str, Any]]:
     """One line of JSON Lines text to (event type, datum); JSON syntax errors, duplicate keys
     and NaN/Infinity (which ``json.loads`` would accept) are ``JsonInputError``s too."""
     try:
@@ -366,4 +387,4 @@ def parse_json_line(line: str | bytes) -> tuple[EventType, dict[str, Any]]:
         raise
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise JsonInputError(None, f"not valid JSON: {exc}") from None
-    return parse_line(obj)
+    return parse_line(obj, schemas)

@@ -1,31 +1,87 @@
 """Records and contributions to and from the JSON stored in ``core.entities``.
 
-JSON has no dates, so the few temporal fields are written as ISO 8601 and read back by name.
-orjson writes dates and aware datetimes as ``date.isoformat()`` and ``datetime.isoformat()``
-would, and is several times faster than :mod:`json`: every applied event writes one row.
+JSON has no dates, so temporal fields are written as ISO 8601 and read back as ``datetime`` or
+``date``. Which fields those are comes from the logical types of the current schemas
+(``timestamp-millis``: datetime, ``date``: date; also nullable, also each item of an array), so
+a date field added in a later schema version comes back as a date, not as a string. orjson
+writes dates and aware datetimes as ``date.isoformat()`` and ``datetime.isoformat()`` would, and
+is several times faster than :mod:`json`: every applied event writes one row.
+
+The entity type is stored as its string (``core.entities.entity_type``): an ``EventType`` is
+that string, so it is written as it always was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
+from schemas.catalog import EVENT_TYPES, EventType
+from schemas.codec import default_registry
+from schemas.logical import Temporal
+from schemas.registry import SchemaRegistry
 from vanphong.semantics import Contribution, Entity
 
-_TIMESTAMP_FIELDS = frozenset({"occurred_at"})
-_DATE_FIELDS = frozenset({"due_date", "effective_date"})
+#: How a temporal field is read back from its ISO 8601 text: (name, parse, is an array).
+_Reading = tuple[str, Callable[[str], Any], bool]
+_PARSE: dict[str, Callable[[str], Any]] = {
+    "timestamp": datetime.fromisoformat,
+    "date": date.fromisoformat,
+}
 
 
-def record_from_json(text: str) -> dict[str, Any]:
+def record_from_json(
+    text: str, entity_type: EventType | str | None = None, schemas: SchemaRegistry | None = None
+) -> dict[str, Any]:
+    """A stored record with its timestamps and dates as ``datetime`` and ``date`` again, by the
+    current schema of ``entity_type`` in ``schemas`` (by default the default registry). Without
+    an entity type, the temporal fields of every event type are read by name."""
     record: dict[str, Any] = orjson.loads(text)
-    for name in _TIMESTAMP_FIELDS & record.keys():
-        record[name] = datetime.fromisoformat(record[name])
-    for name in _DATE_FIELDS & record.keys():
-        record[name] = date.fromisoformat(record[name])
+    for name, parse, array in _readings(schemas or default_registry(), entity_type):
+        value = record.get(name)
+        if value is None:
+            continue
+        record[name] = [None if v is None else parse(v) for v in value] if array else parse(value)
     return record
+
+
+@lru_cache(maxsize=64)
+def _readings(schemas: SchemaRegistry, entity_type: EventType | str | None) -> tuple[_Reading, ...]:
+    """The temporal fields of one event type (or of all, by name), worked out once."""
+    if entity_type is not None:
+        fields: Iterable[Temporal] = schemas.temporal_fields(entity_type)
+    else:
+        fields = _by_name(schemas)
+    return tuple((f.name, _PARSE[f.kind], f.array) for f in fields)
+
+
+def _by_name(schemas: SchemaRegistry) -> list[Temporal]:
+    """The temporal fields of every event type, by name. A name that two event types read
+    differently (a date in one, a timestamp or anything else in another) can only be read with
+    the entity type."""
+    found: dict[str, Temporal] = {}
+    ambiguous: set[str] = set()
+    plain: set[str] = set()
+    for et in EVENT_TYPES:
+        temporal = {f.name: f for f in schemas.temporal_fields(et)}
+        for spec in schemas.current(et).schema["fields"]:
+            name = str(spec["name"])
+            field = temporal.get(name)
+            if field is None:
+                plain.add(name)
+            elif found.setdefault(name, field) != field:
+                ambiguous.add(name)
+    ambiguous |= plain & found.keys()
+    if ambiguous:
+        raise RuntimeError(
+            f"{', '.join(sorted(ambiguous))}: temporal in one event type and not, or not alike, "
+            f"in another; record_from_json needs the entity type to read them"
+        )
+    return list(found.values())
 
 
 def contributions_from_json(text: str) -> tuple[Contribution, ...]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from schemas import codec
 from schemas._fastdecode import DecodeError, compile_decoder, unsupported
-from schemas.catalog import BY_TYPE, EVENT_TYPES, NAMESPACE, EventType
+from schemas.catalog import EVENT_TYPES, NAMESPACE, EventType
 from schemas.codec import (
     MAGIC,
     CodecError,
@@ -160,8 +160,8 @@ def test_shipped_fingerprints_agree_with_fastavro() -> None:
 
 COMMON = ["event_id", "occurred_at", "source", "revision", "voided"]
 CONTRACT_FIELDS = {
-    "unit.registered": ["unit_id", "name", "kind", "parent_unit_id", "province"],
-    "document.issued": [
+    EventType.UNIT_REGISTERED: ["unit_id", "name", "kind", "parent_unit_id", "province"],
+    EventType.DOCUMENT_ISSUED: [
         "document_id",
         "unit_id",
         "number",
@@ -172,7 +172,7 @@ CONTRACT_FIELDS = {
         "secrecy",
         "urgency",
     ],
-    "meeting.held": [
+    EventType.MEETING_HELD: [
         "meeting_id",
         "unit_id",
         "kind",
@@ -182,14 +182,14 @@ CONTRACT_FIELDS = {
         "mode",
         "duration_minutes",
     ],
-    "office.merged": [
+    EventType.OFFICE_MERGED: [
         "merge_id",
         "absorbed_unit_ids",
         "into_unit_id",
         "effective_date",
         "legal_basis",
     ],
-    "award.granted": [
+    EventType.AWARD_GRANTED: [
         "award_id",
         "kind",
         "granted_by_unit_id",
@@ -199,9 +199,16 @@ CONTRACT_FIELDS = {
         "recipient_name",
         "decision_number",
     ],
-    "citizens.received": ["reception_id", "unit_id", "citizens", "petitions", "led_by"],
-    "task.assigned": ["task_id", "unit_id", "assigned_by", "title", "source_document", "due_date"],
-    "task.completed": ["task_id", "unit_id"],
+    EventType.CITIZENS_RECEIVED: ["reception_id", "unit_id", "citizens", "petitions", "led_by"],
+    EventType.TASK_ASSIGNED: [
+        "task_id",
+        "unit_id",
+        "assigned_by",
+        "title",
+        "source_document",
+        "due_date",
+    ],
+    EventType.TASK_COMPLETED: ["task_id", "unit_id"],
 }
 NULLABLE = {
     "parent_unit_id",
@@ -225,7 +232,7 @@ def test_schema_matches_contract(et: EventType) -> None:
     assert sv.path.name == f"{et.record}.avsc"
     assert schema["doc"]
     names = [f["name"] for f in schema["fields"]]
-    assert names == COMMON + CONTRACT_FIELDS[et.type]
+    assert names == COMMON + CONTRACT_FIELDS[et]
     for field in schema["fields"]:
         assert field.get("doc"), field["name"]
         if field["name"] in NULLABLE:
@@ -242,20 +249,28 @@ def test_enum_symbols_match_contract() -> None:
         fields = registry.current(record).schema["fields"]
         return next(f["type"] for f in fields if f["name"] == field)
 
-    assert enum("document.issued", "doc_type")["name"] == "DocType"
-    assert len(enum("document.issued", "doc_type")["symbols"]) == 19
-    assert enum("document.issued", "secrecy")["symbols"] == ["NONE", "MAT", "TOI_MAT", "TUYET_MAT"]
-    assert enum("document.issued", "urgency")["symbols"] == [
+    assert enum(EventType.DOCUMENT_ISSUED, "doc_type")["name"] == "DocType"
+    assert len(enum(EventType.DOCUMENT_ISSUED, "doc_type")["symbols"]) == 19
+    assert enum(EventType.DOCUMENT_ISSUED, "secrecy")["symbols"] == [
+        "NONE",
+        "MAT",
+        "TOI_MAT",
+        "TUYET_MAT",
+    ]
+    assert enum(EventType.DOCUMENT_ISSUED, "urgency")["symbols"] == [
         "NONE",
         "KHAN",
         "THUONG_KHAN",
         "HOA_TOC",
     ]
-    assert enum("meeting.held", "mode")["symbols"] == ["IN_PERSON", "ONLINE", "HYBRID"]
-    assert enum("award.granted", "recipient_kind")["symbols"] == ["COLLECTIVE", "INDIVIDUAL"]
-    assert enum("unit.registered", "kind")["name"] == "UnitKind"
-    assert enum("meeting.held", "kind")["name"] == "MeetingKind"
-    assert enum("award.granted", "kind")["name"] == "AwardKind"
+    assert enum(EventType.MEETING_HELD, "mode")["symbols"] == ["IN_PERSON", "ONLINE", "HYBRID"]
+    assert enum(EventType.AWARD_GRANTED, "recipient_kind")["symbols"] == [
+        "COLLECTIVE",
+        "INDIVIDUAL",
+    ]
+    assert enum(EventType.UNIT_REGISTERED, "kind")["name"] == "UnitKind"
+    assert enum(EventType.MEETING_HELD, "kind")["name"] == "MeetingKind"
+    assert enum(EventType.AWARD_GRANTED, "kind")["name"] == "AwardKind"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,15 +285,15 @@ COMMON_DATUM = {
     "revision": 3,
     "voided": False,
 }
-SAMPLES: dict[str, dict[str, Any]] = {
-    "unit.registered": {
+SAMPLES: dict[EventType, dict[str, Any]] = {
+    EventType.UNIT_REGISTERED: {
         "unit_id": "VPTU",
         "name": "Văn phòng Tỉnh ủy",
         "kind": "OFFICE",
         "parent_unit_id": "TU",
         "province": None,
     },
-    "document.issued": {
+    EventType.DOCUMENT_ISSUED: {
         "document_id": "d-1",
         "unit_id": "VPTU",
         "number": "86-KH/TU",
@@ -289,7 +304,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "secrecy": "MAT",
         "urgency": "HOA_TOC",
     },
-    "meeting.held": {
+    EventType.MEETING_HELD: {
         "meeting_id": "m-1",
         "unit_id": "VPTU",
         "kind": "HOI_NGHI_BTV",
@@ -299,14 +314,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "mode": "HYBRID",
         "duration_minutes": 180,
     },
-    "office.merged": {
+    EventType.OFFICE_MERGED: {
         "merge_id": "mg-1",
         "absorbed_unit_ids": ["BTG", "BDV"],
         "into_unit_id": "BTGDV",
         "effective_date": date(2025, 3, 1),
         "legal_basis": ["18-NQ/TW", "86-KH/TU"],
     },
-    "award.granted": {
+    EventType.AWARD_GRANTED: {
         "award_id": "a-1",
         "kind": "BANG_KHEN",
         "granted_by_unit_id": None,
@@ -316,14 +331,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "recipient_name": "Nguyễn Văn A",
         "decision_number": "123/QĐ-TTg",
     },
-    "citizens.received": {
+    EventType.CITIZENS_RECEIVED: {
         "reception_id": "r-1",
         "unit_id": "VPTU",
         "citizens": 12,
         "petitions": 4,
         "led_by": None,
     },
-    "task.assigned": {
+    EventType.TASK_ASSIGNED: {
         "task_id": "t-1",
         "unit_id": "BTC",
         "assigned_by": "Thường trực Tỉnh ủy",
@@ -331,18 +346,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "source_document": "86-KH/TU",
         "due_date": date(2024, 10, 15),
     },
-    "task.completed": {"task_id": "t-1", "unit_id": "BTC"},
+    EventType.TASK_COMPLETED: {"task_id": "t-1", "unit_id": "BTC"},
 }
 
 
-def sample(type_: str, **changes: Any) -> dict[str, Any]:
+def sample(type_: EventType, **changes: Any) -> dict[str, Any]:
     return {**COMMON_DATUM, **SAMPLES[type_], **changes}
 
 
 @pytest.mark.parametrize("et", EVENT_TYPES, ids=lambda e: e.type)
 def test_round_trip_every_event_type(et: EventType) -> None:
-    datum = sample(et.type)
-    data = encode(et.type, datum)
+    datum = sample(et)
+    data = encode(et, datum)
     decoded = decode(data)
     assert isinstance(decoded, Decoded)
     assert decoded.event_type is et
@@ -355,18 +370,18 @@ def test_round_trip_every_event_type(et: EventType) -> None:
 
 
 def test_defaults_fill_left_out_fields() -> None:
-    datum = {k: v for k, v in sample("unit.registered").items()}
+    datum = {k: v for k, v in sample(EventType.UNIT_REGISTERED).items()}
     for name in ("revision", "voided", "parent_unit_id", "province"):
         del datum[name]
-    record = decode(encode("unit.registered", datum)).record
+    record = decode(encode(EventType.UNIT_REGISTERED, datum)).record
     assert record["revision"] == 1
     assert record["voided"] is False
     assert record["parent_unit_id"] is None and record["province"] is None
 
 
 def test_encode_accepts_every_way_of_naming_the_record() -> None:
-    et = BY_TYPE["task.completed"]
-    datum = sample(et.type)
+    et = EventType.TASK_COMPLETED
+    datum = sample(et)
     expected = encode(et, datum)
     assert encode(et.type, datum) == expected
     assert encode(et.full_record_name, datum) == expected
@@ -376,22 +391,24 @@ def test_encode_accepts_every_way_of_naming_the_record() -> None:
 def test_timestamps_may_be_int_millis_and_any_zone() -> None:
     ms = int(T0.timestamp() * 1000)
     assert (
-        decode(encode("task.completed", sample("task.completed", occurred_at=ms))).record[
-            "occurred_at"
-        ]
+        decode(
+            encode(EventType.TASK_COMPLETED, sample(EventType.TASK_COMPLETED, occurred_at=ms))
+        ).record["occurred_at"]
         == T0
     )
     plus7 = T0.astimezone(timezone(timedelta(hours=7)))
-    got = decode(encode("task.completed", sample("task.completed", occurred_at=plus7))).record
+    got = decode(
+        encode(EventType.TASK_COMPLETED, sample(EventType.TASK_COMPLETED, occurred_at=plus7))
+    ).record
     assert got["occurred_at"] == T0 and got["occurred_at"].tzinfo == UTC
 
 
 def test_decode_accepts_bytearray_and_memoryview() -> None:
-    data = encode("task.completed", sample("task.completed"))
+    data = encode(EventType.TASK_COMPLETED, sample(EventType.TASK_COMPLETED))
     assert (
         decode(bytearray(data)).record
         == decode(memoryview(data)).record
-        == sample("task.completed")
+        == sample(EventType.TASK_COMPLETED)
     )
 
 
@@ -400,7 +417,9 @@ def test_nfd_text_passes_through_unchanged() -> None:
 
     nfd = unicodedata.normalize("NFD", "Văn phòng Tỉnh ủy")
     assert nfd != unicodedata.normalize("NFC", nfd)
-    record = decode(encode("unit.registered", sample("unit.registered", name=nfd))).record
+    record = decode(
+        encode(EventType.UNIT_REGISTERED, sample(EventType.UNIT_REGISTERED, name=nfd))
+    ).record
     assert record["name"] == nfd
 
 
@@ -480,12 +499,14 @@ def test_fast_decoder_compiles_for_every_shipped_schema() -> None:
 def test_fast_decoder_handles_multibyte_lengths_and_block_arrays() -> None:
     long_text = "ắ" * 500  # length varint of two bytes
     datum = sample(
-        "office.merged", absorbed_unit_ids=[f"U{i}" for i in range(200)], legal_basis=[long_text]
+        EventType.OFFICE_MERGED,
+        absorbed_unit_ids=[f"U{i}" for i in range(200)],
+        legal_basis=[long_text],
     )
-    assert decode(encode("office.merged", datum)).record == datum
+    assert decode(encode(EventType.OFFICE_MERGED, datum)).record == datum
     # a negative block count (followed by the block's byte size) is legal Avro; fastavro never
     # writes one, so build absorbed_unit_ids by hand between the fields before and after it
-    writer = registry.current("office.merged")
+    writer = registry.current(EventType.OFFICE_MERGED)
 
     def part(names: list[str]) -> bytes:
         fields = [f for f in writer.schema["fields"] if f["name"] in names]
@@ -627,8 +648,8 @@ def fastavro_bytes(schema: Any, datum: dict[str, Any]) -> bytes:
 
 
 def test_single_object_header_layout() -> None:
-    et = BY_TYPE["document.issued"]
-    datum = sample(et.type)
+    et = EventType.DOCUMENT_ISSUED
+    datum = sample(et)
     data = encode(et, datum)
     fp = registry.current(et).fingerprint
     assert data[:2] == b"\xc3\x01" == MAGIC
@@ -669,21 +690,21 @@ def test_unknown_fingerprint() -> None:
 
 
 def test_big_endian_fingerprint_is_unknown() -> None:
-    data = encode("task.completed", sample("task.completed"))
+    data = encode(EventType.TASK_COMPLETED, sample(EventType.TASK_COMPLETED))
     swapped = data[:2] + data[2:10][::-1] + data[10:]
     with pytest.raises(UnknownSchemaError):
         decode(swapped)
 
 
 def test_every_truncation_is_undecodable() -> None:
-    data = encode("meeting.held", sample("meeting.held"))
+    data = encode(EventType.MEETING_HELD, sample(EventType.MEETING_HELD))
     for cut in range(len(data)):
         with pytest.raises(UndecodableError):
             decode(data[:cut])
 
 
 def test_truncated_body_message_names_record_and_fingerprint() -> None:
-    data = encode("meeting.held", sample("meeting.held"))
+    data = encode(EventType.MEETING_HELD, sample(EventType.MEETING_HELD))
     with pytest.raises(
         UndecodableError, match=r"MeetingHeld v1 \(fingerprint 0x[0-9a-f]{16}.*truncated"
     ):
@@ -691,15 +712,15 @@ def test_truncated_body_message_names_record_and_fingerprint() -> None:
 
 
 def test_trailing_bytes_are_undecodable() -> None:
-    data = encode("task.completed", sample("task.completed"))
+    data = encode(EventType.TASK_COMPLETED, sample(EventType.TASK_COMPLETED))
     with pytest.raises(UndecodableError, match="1 trailing byte"):
         decode(data + b"\x00")
 
 
 def test_garbage_values_are_undecodable() -> None:
-    header = registry.current("document.issued").header
+    header = registry.current(EventType.DOCUMENT_ISSUED).header
     # a bad enum index: take a good message and set the last byte (urgency) to index 50
-    good = encode("document.issued", sample("document.issued"))
+    good = encode(EventType.DOCUMENT_ISSUED, sample(EventType.DOCUMENT_ISSUED))
     with pytest.raises(UndecodableError):
         decode(good[:-1] + zigzag(50))
     with pytest.raises(UndecodableError, match="UTF-8"):
@@ -729,26 +750,28 @@ def test_garbage_values_are_undecodable() -> None:
 )
 def test_encode_rejects_bad_datum(change: dict[str, Any], pattern: str) -> None:
     with pytest.raises(InvalidDatumError, match=pattern) as info:
-        encode("document.issued", sample("document.issued", **change))
+        encode(EventType.DOCUMENT_ISSUED, sample(EventType.DOCUMENT_ISSUED, **change))
     assert isinstance(info.value, ValueError)
     assert info.value.field == next(iter(change))
 
 
 def test_encode_rejects_missing_required_field() -> None:
-    datum = sample("document.issued")
+    datum = sample(EventType.DOCUMENT_ISSUED)
     del datum["title"]
     with pytest.raises(InvalidDatumError, match=r"DocumentIssued\.title: missing field") as info:
-        encode("document.issued", datum)
+        encode(EventType.DOCUMENT_ISSUED, datum)
     assert info.value.field == "title"
 
 
 def test_encode_rejects_datetime_for_date_and_bad_array_item() -> None:
     with pytest.raises(InvalidDatumError, match=r"OfficeMerged\.effective_date: expected a date"):
-        encode("office.merged", sample("office.merged", effective_date=T0))
+        encode(EventType.OFFICE_MERGED, sample(EventType.OFFICE_MERGED, effective_date=T0))
     with pytest.raises(InvalidDatumError, match=r"TaskAssigned\.due_date: expected a date"):
-        encode("task.assigned", sample("task.assigned", due_date="2024-10-15"))
+        encode(EventType.TASK_ASSIGNED, sample(EventType.TASK_ASSIGNED, due_date="2024-10-15"))
     with pytest.raises(InvalidDatumError, match=r"OfficeMerged\.legal_basis: .* \(each item a"):
-        encode("office.merged", sample("office.merged", legal_basis=["18-NQ/TW", 5]))
+        encode(
+            EventType.OFFICE_MERGED, sample(EventType.OFFICE_MERGED, legal_basis=["18-NQ/TW", 5])
+        )
 
 
 def test_encode_rejects_unknown_event_type() -> None:
@@ -760,7 +783,7 @@ def test_encode_rejects_unknown_event_type() -> None:
 
 def test_encode_rejects_non_mapping() -> None:
     with pytest.raises(InvalidDatumError, match="expected a mapping, got list"):
-        encode("task.completed", [])  # type: ignore[arg-type]
+        encode(EventType.TASK_COMPLETED, [])  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -791,7 +814,7 @@ def evolved_registry(tmp_path: Path) -> tuple[SchemaRegistry, dict[str, Any]]:
 
 def test_old_writer_schema_is_resolved_to_current(tmp_path: Path) -> None:
     reg, old = evolved_registry(tmp_path)
-    datum = sample("task.assigned")
+    datum = sample(EventType.TASK_ASSIGNED)
     del datum["source_document"]
     old_fp = schema_fingerprint(old)
     message = MAGIC + old_fp.to_bytes(8, "little") + fastavro_bytes(old, datum)
@@ -802,24 +825,24 @@ def test_old_writer_schema_is_resolved_to_current(tmp_path: Path) -> None:
     assert decoded.record == {**datum, "source_document": None, "priority": 3}
 
     # data written with the shipped schema (v2 here) is resolved to v3 as well
-    shipped_message = encode("task.assigned", sample("task.assigned"))
+    shipped_message = encode(EventType.TASK_ASSIGNED, sample(EventType.TASK_ASSIGNED))
     got = reg.decode(shipped_message)
     assert got.writer_version == 2
-    assert got.record == {**sample("task.assigned"), "priority": 3}
+    assert got.record == {**sample(EventType.TASK_ASSIGNED), "priority": 3}
 
     # encoding uses the current (v3) schema
-    current = reg.current("task.assigned")
+    current = reg.current(EventType.TASK_ASSIGNED)
     assert current.version == 3
-    fresh = reg.encode("task.assigned", {**sample("task.assigned"), "priority": 1})
+    fresh = reg.encode(EventType.TASK_ASSIGNED, {**sample(EventType.TASK_ASSIGNED), "priority": 1})
     assert fresh[2:10] == current.fingerprint.to_bytes(8, "little")
     assert reg.decode(fresh).record["priority"] == 1
 
 
 def test_unchanged_schema_copied_into_new_version_keeps_reading(tmp_path: Path) -> None:
     reg, _ = evolved_registry(tmp_path)
-    data = encode("unit.registered", sample("unit.registered"))
-    assert reg.current("unit.registered").version == 2
-    assert reg.decode(data).record == sample("unit.registered")
+    data = encode(EventType.UNIT_REGISTERED, sample(EventType.UNIT_REGISTERED))
+    assert reg.current(EventType.UNIT_REGISTERED).version == 2
+    assert reg.decode(data).record == sample(EventType.UNIT_REGISTERED)
 
 
 def test_registry_rejects_inconsistent_schema_files(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@ from typing import Any
 
 import pytest
 
+from schemas.catalog import EventType
 from tests.events import event
 from vanphong.mergers import check_merge
 from vanphong.rejection import Reason, Rejection
@@ -9,7 +10,11 @@ from vanphong.rejection import Reason, Rejection
 
 def merge(merge_id: str, absorbed: list[str], into: str, **fields: Any) -> dict[str, Any]:
     return event(
-        "office.merged", merge_id=merge_id, absorbed_unit_ids=absorbed, into_unit_id=into, **fields
+        EventType.OFFICE_MERGED,
+        merge_id=merge_id,
+        absorbed_unit_ids=absorbed,
+        into_unit_id=into,
+        **fields,
     )
 
 

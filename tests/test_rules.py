@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from schemas.catalog import BY_TYPE, EVENT_TYPES
+from schemas.catalog import EVENT_TYPES, EventType
 from schemas.codec import current_schema
 from tests.events import event
 from vanphong.rejection import Reason, Rejection
@@ -15,9 +15,9 @@ from vanphong.rules import TextField, accept, classify, text_fields
 from vanphong.semantics import local_day
 
 
-def reason_of(event_type: str, **fields: Any) -> Reason | None:
+def reason_of(event_type: EventType, **fields: Any) -> Reason | None:
     try:
-        accept(BY_TYPE[event_type], event(event_type, **fields))
+        accept(event_type, event(event_type, **fields))
     except Rejection as rejection:
         return rejection.reason
     return None
@@ -25,11 +25,11 @@ def reason_of(event_type: str, **fields: Any) -> Reason | None:
 
 def test_text_is_normalised_to_nfc_everywhere_including_lists() -> None:
     nfd = unicodedata.normalize("NFD", "Văn phòng Tỉnh ủy")
-    record = accept(BY_TYPE["unit.registered"], event("unit.registered", name=nfd))
+    record = accept(EventType.UNIT_REGISTERED, event(EventType.UNIT_REGISTERED, name=nfd))
     assert record["name"] == unicodedata.normalize("NFC", nfd) != nfd
     merge = accept(
-        BY_TYPE["office.merged"],
-        event("office.merged", absorbed_unit_ids=[unicodedata.normalize("NFD", "ủy")]),
+        EventType.OFFICE_MERGED,
+        event(EventType.OFFICE_MERGED, absorbed_unit_ids=[unicodedata.normalize("NFD", "ủy")]),
     )
     assert merge["absorbed_unit_ids"] == ["ủy"]
 
@@ -37,33 +37,35 @@ def test_text_is_normalised_to_nfc_everywhere_including_lists() -> None:
 @pytest.mark.parametrize(
     ("event_type", "fields", "reason"),
     [
-        ("document.issued", {}, None),
-        ("document.issued", {"event_id": ""}, Reason.INVALID_FIELD),
-        ("document.issued", {"event_id": "x" * 129}, Reason.INVALID_FIELD),
-        ("document.issued", {"event_id": "x" * 128}, None),
-        ("document.issued", {"revision": 0}, Reason.INVALID_FIELD),
-        ("document.issued", {"unit_id": " "}, Reason.INVALID_FIELD),
-        ("document.issued", {"number": "163/QĐ-UBND"}, Reason.INVALID_DOCUMENT_NUMBER),
-        ("document.issued", {"number": "01-NQ/TU"}, Reason.DOCUMENT_TYPE_MISMATCH),
-        ("meeting.held", {"attendees": -1}, Reason.INVALID_FIELD),
-        ("meeting.held", {"attendees": 0, "duration_minutes": 0}, None),
-        ("meeting.held", {"duration_minutes": -5}, Reason.INVALID_FIELD),
-        ("citizens.received", {"citizens": 0}, Reason.INVALID_FIELD),
-        ("citizens.received", {"petitions": -1}, Reason.INVALID_FIELD),
-        ("office.merged", {"absorbed_unit_ids": []}, Reason.INVALID_FIELD),
-        ("office.merged", {"absorbed_unit_ids": ["a", "a"]}, Reason.INVALID_FIELD),
-        ("office.merged", {"absorbed_unit_ids": ["vptu"]}, Reason.INVALID_FIELD),
+        (EventType.DOCUMENT_ISSUED, {}, None),
+        (EventType.DOCUMENT_ISSUED, {"event_id": ""}, Reason.INVALID_FIELD),
+        (EventType.DOCUMENT_ISSUED, {"event_id": "x" * 129}, Reason.INVALID_FIELD),
+        (EventType.DOCUMENT_ISSUED, {"event_id": "x" * 128}, None),
+        (EventType.DOCUMENT_ISSUED, {"revision": 0}, Reason.INVALID_FIELD),
+        (EventType.DOCUMENT_ISSUED, {"unit_id": " "}, Reason.INVALID_FIELD),
+        (EventType.DOCUMENT_ISSUED, {"number": "163/QĐ-UBND"}, Reason.INVALID_DOCUMENT_NUMBER),
+        (EventType.DOCUMENT_ISSUED, {"number": "01-NQ/TU"}, Reason.DOCUMENT_TYPE_MISMATCH),
+        (EventType.MEETING_HELD, {"attendees": -1}, Reason.INVALID_FIELD),
+        (EventType.MEETING_HELD, {"attendees": 0, "duration_minutes": 0}, None),
+        (EventType.MEETING_HELD, {"duration_minutes": -5}, Reason.INVALID_FIELD),
+        (EventType.CITIZENS_RECEIVED, {"citizens": 0}, Reason.INVALID_FIELD),
+        (EventType.CITIZENS_RECEIVED, {"petitions": -1}, Reason.INVALID_FIELD),
+        (EventType.OFFICE_MERGED, {"absorbed_unit_ids": []}, Reason.INVALID_FIELD),
+        (EventType.OFFICE_MERGED, {"absorbed_unit_ids": ["a", "a"]}, Reason.INVALID_FIELD),
+        (EventType.OFFICE_MERGED, {"absorbed_unit_ids": ["vptu"]}, Reason.INVALID_FIELD),
         (
-            "office.merged",
+            EventType.OFFICE_MERGED,
             {"absorbed_unit_ids": [f"u{i}" for i in range(51)]},
             Reason.INVALID_FIELD,
         ),
-        ("office.merged", {"absorbed_unit_ids": [f"u{i}" for i in range(50)]}, None),
-        ("award.granted", {"granted_by_unit_id": None}, None),
-        ("task.completed", {"task_id": ""}, Reason.INVALID_FIELD),
+        (EventType.OFFICE_MERGED, {"absorbed_unit_ids": [f"u{i}" for i in range(50)]}, None),
+        (EventType.AWARD_GRANTED, {"granted_by_unit_id": None}, None),
+        (EventType.TASK_COMPLETED, {"task_id": ""}, Reason.INVALID_FIELD),
     ],
 )
-def test_rules_of_section_4(event_type: str, fields: dict[str, Any], reason: Reason | None) -> None:
+def test_rules_of_section_4(
+    event_type: EventType, fields: dict[str, Any], reason: Reason | None
+) -> None:
     assert reason_of(event_type, **fields) == reason
 
 
@@ -73,18 +75,18 @@ def test_rules_of_section_4(event_type: str, fields: dict[str, Any], reason: Rea
 # ---------------------------------------------------------------------------------------------
 
 
-def rejection_of(event_type: str, **fields: Any) -> Rejection | None:
+def rejection_of(event_type: EventType, **fields: Any) -> Rejection | None:
     fields.setdefault("event_id", "e-1")  # not derived from the key field under test
     try:
-        accept(BY_TYPE[event_type], event(event_type, **fields))
+        accept(event_type, event(event_type, **fields))
     except Rejection as rejection:
         return rejection
     return None
 
 
-def string_fields() -> list[tuple[str, TextField]]:
+def string_fields() -> list[tuple[EventType, TextField]]:
     """Every (event type, string field) of the shipped schemas."""
-    return [(et.type, f) for et in EVENT_TYPES for f in text_fields(et)]
+    return [(et, f) for et in EVENT_TYPES for f in text_fields(et)]
 
 
 IDENTIFIER_FIELDS = {
@@ -187,7 +189,7 @@ FIELD_IDS = [f"{t}.{f.name}" for t, f in FIELDS]
 
 
 @pytest.mark.parametrize(("event_type", "field"), FIELDS, ids=FIELD_IDS)
-def test_nul_anywhere_is_invalid_and_named(event_type: str, field: TextField) -> None:
+def test_nul_anywhere_is_invalid_and_named(event_type: EventType, field: TextField) -> None:
     got = rejection_of(event_type, **{field.name: value_for(field, "ab\x00c")})
     assert got == Rejection(
         Reason.INVALID_FIELD, f"{where(field)} contains U+0000 (NUL) at character 3"
@@ -195,7 +197,7 @@ def test_nul_anywhere_is_invalid_and_named(event_type: str, field: TextField) ->
 
 
 @pytest.mark.parametrize(("event_type", "field"), FIELDS, ids=FIELD_IDS)
-def test_each_string_field_has_its_length_limit(event_type: str, field: TextField) -> None:
+def test_each_string_field_has_its_length_limit(event_type: EventType, field: TextField) -> None:
     if field.name == "number":  # must also be a Party document number of the doc_type
         longest, too_long = "1" * 122 + "-KH/TU", "1" * 123 + "-KH/TU"
     elif field.identifier:
@@ -214,93 +216,101 @@ def test_each_string_field_has_its_length_limit(event_type: str, field: TextFiel
     ("event_type", "fields", "detail"),
     [
         # identifiers: 0, 128, 129 and 6,000 characters, blank
-        ("document.issued", {"document_id": ""}, "document_id is empty, 1–128 characters allowed"),
-        ("document.issued", {"document_id": "d" * 128}, None),
         (
-            "document.issued",
+            EventType.DOCUMENT_ISSUED,
+            {"document_id": ""},
+            "document_id is empty, 1–128 characters allowed",
+        ),
+        (EventType.DOCUMENT_ISSUED, {"document_id": "d" * 128}, None),
+        (
+            EventType.DOCUMENT_ISSUED,
             {"document_id": "d" * 129},
             "document_id has 129 characters, 1–128 allowed",
         ),
         (
-            "document.issued",
+            EventType.DOCUMENT_ISSUED,
             {"document_id": "d" * 6000},
             "document_id has 6,000 characters, 1–128 allowed",
         ),
         (
-            "document.issued",
+            EventType.DOCUMENT_ISSUED,
             {"event_id": "e" * 6000},
             "event_id has 6,000 characters, 1–128 allowed",
         ),
-        ("document.issued", {"source": ""}, "source is empty, 1–128 characters allowed"),
-        ("document.issued", {"unit_id": " \t"}, "unit_id is blank (only white space)"),
-        ("unit.registered", {"parent_unit_id": None}, None),
+        (EventType.DOCUMENT_ISSUED, {"source": ""}, "source is empty, 1–128 characters allowed"),
+        (EventType.DOCUMENT_ISSUED, {"unit_id": " \t"}, "unit_id is blank (only white space)"),
+        (EventType.UNIT_REGISTERED, {"parent_unit_id": None}, None),
         (
-            "unit.registered",
+            EventType.UNIT_REGISTERED,
             {"parent_unit_id": ""},
             "parent_unit_id is empty, 1–128 characters allowed",
         ),
         (
-            "award.granted",
+            EventType.AWARD_GRANTED,
             {"granted_by_unit_id": "g" * 129},
             "granted_by_unit_id has 129 characters, 1–128 allowed",
         ),
         # inside arrays
         (
-            "office.merged",
+            EventType.OFFICE_MERGED,
             {"absorbed_unit_ids": ["a", "b", "u" * 129]},
             "absorbed_unit_ids[2] has 129 characters, 1–128 allowed",
         ),
-        ("office.merged", {"absorbed_unit_ids": ["a", "u" * 128]}, None),
+        (EventType.OFFICE_MERGED, {"absorbed_unit_ids": ["a", "u" * 128]}, None),
         (
-            "office.merged",
+            EventType.OFFICE_MERGED,
             {"absorbed_unit_ids": ["a", ""]},
             "absorbed_unit_ids[1] is empty, 1–128 characters allowed",
         ),
         (
-            "office.merged",
+            EventType.OFFICE_MERGED,
             {"absorbed_unit_ids": ["a", " "]},
             "absorbed_unit_ids[1] is blank (only white space)",
         ),
         (
-            "office.merged",
+            EventType.OFFICE_MERGED,
             {"absorbed_unit_ids": ["a", "b\x00"]},
             "absorbed_unit_ids[1] contains U+0000 (NUL) at character 2",
         ),
         (
-            "office.merged",
+            EventType.OFFICE_MERGED,
             {"legal_basis": ["18-NQ/TW", "x" * 10_001]},
             "legal_basis[1] has 10,001 characters, at most 10,000 allowed",
         ),
-        ("office.merged", {"legal_basis": []}, None),
-        ("office.merged", {"legal_basis": [""]}, None),  # text may be empty
+        (EventType.OFFICE_MERGED, {"legal_basis": []}, None),
+        (EventType.OFFICE_MERGED, {"legal_basis": [""]}, None),  # text may be empty
         # free text
-        ("document.issued", {"title": "T" * 10_000}, None),
+        (EventType.DOCUMENT_ISSUED, {"title": "T" * 10_000}, None),
         (
-            "document.issued",
+            EventType.DOCUMENT_ISSUED,
             {"title": "T" * 10_001},
             "title has 10,001 characters, at most 10,000 allowed",
         ),
-        ("document.issued", {"title": ""}, None),
+        (EventType.DOCUMENT_ISSUED, {"title": ""}, None),
         (
-            "document.issued",
+            EventType.DOCUMENT_ISSUED,
             {"title": "Kế hoạch\x00"},
             "title contains U+0000 (NUL) at character 9",
         ),
         (
-            "document.issued",
+            EventType.DOCUMENT_ISSUED,
             {"document_id": "docum\x00ent"},
             "document_id contains U+0000 (NUL) at character 6",
         ),
-        ("meeting.held", {"chaired_by": "\x00"}, "chaired_by contains U+0000 (NUL) at character 1"),
+        (
+            EventType.MEETING_HELD,
+            {"chaired_by": "\x00"},
+            "chaired_by contains U+0000 (NUL) at character 1",
+        ),
         # a long id with a NUL: its length is named first
         (
-            "document.issued",
+            EventType.DOCUMENT_ISSUED,
             {"document_id": "\x00" * 200},
             "document_id has 200 characters, 1–128 allowed",
         ),
     ],
 )
-def test_limits_table(event_type: str, fields: dict[str, Any], detail: str | None) -> None:
+def test_limits_table(event_type: EventType, fields: dict[str, Any], detail: str | None) -> None:
     got = rejection_of(event_type, **fields)
     assert got == (None if detail is None else Rejection(Reason.INVALID_FIELD, detail))
 
@@ -312,28 +322,28 @@ NFD_U = unicodedata.normalize("NFD", "ủ")  # 2 code points, 1 after NFC
 @pytest.mark.parametrize(
     ("event_type", "fields", "detail"),
     [
-        ("document.issued", {"title": NFD_A * 10_000}, None),  # 30,000 code points as sent
+        (EventType.DOCUMENT_ISSUED, {"title": NFD_A * 10_000}, None),  # 30,000 code points as sent
         (
-            "document.issued",
+            EventType.DOCUMENT_ISSUED,
             {"title": NFD_A * 10_001},
             "title has 10,001 characters, at most 10,000 allowed",
         ),
-        ("document.issued", {"document_id": NFD_U * 128}, None),  # 256 as sent
+        (EventType.DOCUMENT_ISSUED, {"document_id": NFD_U * 128}, None),  # 256 as sent
         (
-            "document.issued",
+            EventType.DOCUMENT_ISSUED,
             {"document_id": NFD_U * 129},
             "document_id has 129 characters, 1–128 allowed",
         ),
-        ("office.merged", {"absorbed_unit_ids": ["a", NFD_U * 128]}, None),
+        (EventType.OFFICE_MERGED, {"absorbed_unit_ids": ["a", NFD_U * 128]}, None),
         (
-            "office.merged",
+            EventType.OFFICE_MERGED,
             {"absorbed_unit_ids": ["a", NFD_U * 129]},
             "absorbed_unit_ids[1] has 129 characters, 1–128 allowed",
         ),
     ],
 )
 def test_lengths_count_after_nfc(
-    event_type: str, fields: dict[str, Any], detail: str | None
+    event_type: EventType, fields: dict[str, Any], detail: str | None
 ) -> None:
     got = rejection_of(event_type, **fields)
     assert got == (None if detail is None else Rejection(Reason.INVALID_FIELD, detail))
@@ -353,7 +363,7 @@ def test_lengths_count_after_nfc(
 def test_occurred_at_keeps_a_day_from_the_ends_of_the_years_1_to_9999(
     occurred_at: datetime, ok: bool
 ) -> None:
-    got = rejection_of("meeting.held", occurred_at=occurred_at)
+    got = rejection_of(EventType.MEETING_HELD, occurred_at=occurred_at)
     if ok:
         assert got is None
         # and then its day exists in every time zone, the furthest from UTC included
@@ -387,7 +397,7 @@ def broken(text: str, identifier: bool) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(choice=st.sampled_from([f for f in FIELDS if f[1].name != "number"]), text=texts())
 def test_property_a_string_is_rejected_iff_it_breaks_the_limits_after_nfc(
-    choice: tuple[str, TextField], text: str
+    choice: tuple[EventType, TextField], text: str
 ) -> None:
     event_type, field = choice
     if field.name == "absorbed_unit_ids":

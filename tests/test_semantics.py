@@ -8,10 +8,14 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.catalog import EventType
 from tests.events import event
 from vanphong.semantics import Fold, local_day
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+DOCUMENT, MEETING = EventType.DOCUMENT_ISSUED, EventType.MEETING_HELD
+RECEPTION, AWARD = EventType.CITIZENS_RECEIVED, EventType.AWARD_GRANTED
+ASSIGNED, COMPLETED = EventType.TASK_ASSIGNED, EventType.TASK_COMPLETED
 
 
 def totals(fold: Fold) -> Counter[tuple[str, date, str]]:
@@ -22,18 +26,10 @@ def totals(fold: Fold) -> Counter[tuple[str, date, str]]:
     return Counter({k: v for k, v in out.items() if v})
 
 
-def fold_all(*events: tuple[str, dict[str, Any]]) -> Fold:
+def fold_all(*events: tuple[EventType, dict[str, Any]]) -> Fold:
     fold = Fold(ZONE, {})
     for event_type, record in events:
-        key_field = {
-            "document.issued": "document_id",
-            "meeting.held": "meeting_id",
-            "task.assigned": "task_id",
-            "task.completed": "task_id",
-            "award.granted": "award_id",
-            "citizens.received": "reception_id",
-        }[event_type]
-        fold.apply(event_type, record, record[key_field])
+        fold.apply(event_type, record, record[event_type.key_field])
     return fold
 
 
@@ -47,8 +43,8 @@ def test_the_day_is_the_local_date_in_the_configured_zone() -> None:
 
 def test_a_document_counts_once_and_appraised_counts_if_appraised() -> None:
     fold = fold_all(
-        ("document.issued", event("document.issued", appraised=True)),
-        ("document.issued", event("document.issued", document_id="d2", appraised=False)),
+        (DOCUMENT, event(DOCUMENT, appraised=True)),
+        (DOCUMENT, event(DOCUMENT, document_id="d2", appraised=False)),
     )
     day = date(2024, 3, 5)
     assert totals(fold) == {
@@ -59,19 +55,19 @@ def test_a_document_counts_once_and_appraised_counts_if_appraised() -> None:
 
 def test_a_correction_replaces_and_a_stale_one_changes_nothing() -> None:
     fold = Fold(ZONE, {})
-    assert fold.apply("meeting.held", event("meeting.held", attendees=10), "m1")
-    assert fold.apply("meeting.held", event("meeting.held", revision=3, attendees=30), "m1")
-    assert not fold.apply("meeting.held", event("meeting.held", revision=2, attendees=99), "m1")
-    assert not fold.apply("meeting.held", event("meeting.held", revision=3, attendees=77), "m1")
+    assert fold.apply(MEETING, event(MEETING, attendees=10), "m1")
+    assert fold.apply(MEETING, event(MEETING, revision=3, attendees=30), "m1")
+    assert not fold.apply(MEETING, event(MEETING, revision=2, attendees=99), "m1")
+    assert not fold.apply(MEETING, event(MEETING, revision=3, attendees=77), "m1")
     assert totals(fold)[("vptu", date(2024, 3, 5), "meeting_attendees")] == 30
 
 
 def test_a_void_removes_and_a_higher_revision_brings_back() -> None:
     fold = Fold(ZONE, {})
-    fold.apply("document.issued", event("document.issued"), "d1")
-    fold.apply("document.issued", event("document.issued", revision=2, voided=True), "d1")
+    fold.apply(DOCUMENT, event(DOCUMENT), "d1")
+    fold.apply(DOCUMENT, event(DOCUMENT, revision=2, voided=True), "d1")
     assert totals(fold) == {}
-    fold.apply("document.issued", event("document.issued", revision=3, unit_id="btctu"), "d1")
+    fold.apply(DOCUMENT, event(DOCUMENT, revision=3, unit_id="btctu"), "d1")
     assert set(totals(fold)) == {
         ("btctu", date(2024, 3, 5), "documents_issued"),
         ("btctu", date(2024, 3, 5), "documents_appraised"),
@@ -80,15 +76,15 @@ def test_a_void_removes_and_a_higher_revision_brings_back() -> None:
 
 def test_a_correction_arriving_before_the_original_wins() -> None:
     fold = Fold(ZONE, {})
-    fold.apply("citizens.received", event("citizens.received", revision=2, citizens=5), "r1")
-    assert not fold.apply("citizens.received", event("citizens.received", citizens=1), "r1")
+    fold.apply(RECEPTION, event(RECEPTION, revision=2, citizens=5), "r1")
+    assert not fold.apply(RECEPTION, event(RECEPTION, citizens=1), "r1")
     assert totals(fold)[("vptu", date(2024, 3, 5), "citizens_received")] == 5
 
 
 def test_awards_count_for_grantor_if_known_and_always_for_recipient() -> None:
     fold = fold_all(
-        ("award.granted", event("award.granted")),
-        ("award.granted", event("award.granted", award_id="a2", granted_by_unit_id=None)),
+        (AWARD, event(AWARD)),
+        (AWARD, event(AWARD, award_id="a2", granted_by_unit_id=None)),
     )
     day = date(2024, 3, 5)
     assert totals(fold) == {
@@ -102,26 +98,26 @@ ON_TIME = datetime(2024, 6, 30, 16, 59, tzinfo=UTC)  # 23:59 local, still the du
 LATE = datetime(2024, 6, 30, 17, 0, tzinfo=UTC)  # 00:00 local on 1 July
 
 
-def task_cells(*events: tuple[str, dict[str, Any]]) -> set[tuple[str, date, str]]:
+def task_cells(*events: tuple[EventType, dict[str, Any]]) -> set[tuple[str, date, str]]:
     return set(totals(fold_all(*events)))
 
 
 def test_a_completion_on_the_due_day_in_local_time_is_on_time() -> None:
     assert ("btctu", date(2024, 6, 30), "tasks_completed_on_time") in task_cells(
-        ("task.assigned", event("task.assigned", due_date=DUE)),
-        ("task.completed", event("task.completed", occurred_at=ON_TIME)),
+        (ASSIGNED, event(ASSIGNED, due_date=DUE)),
+        (COMPLETED, event(COMPLETED, occurred_at=ON_TIME)),
     )
     assert ("btctu", date(2024, 7, 1), "tasks_completed_late") in task_cells(
-        ("task.assigned", event("task.assigned", due_date=DUE)),
-        ("task.completed", event("task.completed", occurred_at=LATE)),
+        (ASSIGNED, event(ASSIGNED, due_date=DUE)),
+        (COMPLETED, event(COMPLETED, occurred_at=LATE)),
     )
 
 
 def test_a_completion_before_its_assignment_counts_once_the_assignment_arrives() -> None:
     fold = Fold(ZONE, {})
-    fold.apply("task.completed", event("task.completed", occurred_at=ON_TIME), "t1")
+    fold.apply(COMPLETED, event(COMPLETED, occurred_at=ON_TIME), "t1")
     assert totals(fold) == {}
-    fold.apply("task.assigned", event("task.assigned"), "t1")
+    fold.apply(ASSIGNED, event(ASSIGNED), "t1")
     assert totals(fold) == {
         ("btctu", date(2024, 3, 5), "tasks_assigned"): 1,
         ("btctu", date(2024, 6, 30), "tasks_completed_on_time"): 1,
@@ -129,10 +125,10 @@ def test_a_completion_before_its_assignment_counts_once_the_assignment_arrives()
 
 
 def test_voiding_either_side_of_a_task_retracts() -> None:
-    completed = ("task.completed", event("task.completed", occurred_at=ON_TIME))
-    assigned = ("task.assigned", event("task.assigned"))
-    void_completion = ("task.completed", event("task.completed", revision=2, voided=True))
-    void_assignment = ("task.assigned", event("task.assigned", revision=2, voided=True))
+    completed = (COMPLETED, event(COMPLETED, occurred_at=ON_TIME))
+    assigned = (ASSIGNED, event(ASSIGNED))
+    void_completion = (COMPLETED, event(COMPLETED, revision=2, voided=True))
+    void_assignment = (ASSIGNED, event(ASSIGNED, revision=2, voided=True))
     assert task_cells(assigned, completed, void_completion) == {
         ("btctu", date(2024, 3, 5), "tasks_assigned")
     }
@@ -154,8 +150,8 @@ def test_any_arrival_order_gives_what_the_highest_revision_says(
     fold = Fold(ZONE, {})
     for revision, voided, attendees in shuffled:
         fold.apply(
-            "meeting.held",
-            event("meeting.held", revision=revision, voided=voided, attendees=attendees),
+            MEETING,
+            event(MEETING, revision=revision, voided=voided, attendees=attendees),
             "m1",
         )
     top = max(r for r, _, _ in shuffled)

@@ -19,17 +19,21 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from schemas.catalog import EventType
+
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 START, END = date(2018, 1, 1), date(2025, 12, 31)
 OFFICE = "vptu"
+# The upstream system that publishes each event type.
 SOURCE = {
-    "unit": "so-do-to-chuc",
-    "document": "quan-ly-van-ban",
-    "meeting": "lich-hop",
-    "merge": "so-do-to-chuc",
-    "award": "thi-dua-khen-thuong",
-    "reception": "tiep-cong-dan",
-    "task": "theo-doi-nhiem-vu",
+    EventType.UNIT_REGISTERED: "so-do-to-chuc",
+    EventType.DOCUMENT_ISSUED: "quan-ly-van-ban",
+    EventType.MEETING_HELD: "lich-hop",
+    EventType.OFFICE_MERGED: "so-do-to-chuc",
+    EventType.AWARD_GRANTED: "thi-dua-khen-thuong",
+    EventType.CITIZENS_RECEIVED: "tiep-cong-dan",
+    EventType.TASK_ASSIGNED: "theo-doi-nhiem-vu",
+    EventType.TASK_COMPLETED: "theo-doi-nhiem-vu",
 }
 
 BOARDS = {
@@ -128,14 +132,13 @@ class Demo:
         self.events: list[dict[str, Any]] = []
         self.serials: dict[tuple[str, str, int], int] = {}
 
-    def emit(
-        self, event_type: str, entity: str, key: str, day: date, /, **fields: Any
-    ) -> dict[str, Any]:
+    def emit(self, event_type: EventType, key: str, day: date, /, **fields: Any) -> dict[str, Any]:
+        """One event in the ``vanphong publish`` format (its ``type`` a plain string)."""
         record = {
-            "type": event_type,
-            "event_id": f"{event_type}-{key}-r1",
+            "type": event_type.type,
+            "event_id": f"{event_type.type}-{key}-r1",
             "occurred_at": _at(day, self.rnd),
-            "source": SOURCE[entity],
+            "source": SOURCE[event_type],
             **fields,
         }
         self.events.append(record)
@@ -151,8 +154,7 @@ class Demo:
         day: date = START,
     ) -> None:
         self.emit(
-            "unit.registered",
-            "unit",
+            EventType.UNIT_REGISTERED,
             uid,
             day,
             unit_id=uid,
@@ -188,8 +190,7 @@ class Demo:
         legal_basis: list[str],
     ) -> None:
         self.emit(
-            "office.merged",
-            "merge",
+            EventType.OFFICE_MERGED,
             merge_id,
             announced,
             merge_id=merge_id,
@@ -235,8 +236,7 @@ class Demo:
         serial = self.serials[(code, organ, term)] = self.serials.get((code, organ, term), 0) + 1
         key = f"{organ.lower()}-{term}-{code}-{serial}"
         self.emit(
-            "document.issued",
-            "document",
+            EventType.DOCUMENT_ISSUED,
             key,
             day,
             document_id=key,
@@ -254,8 +254,7 @@ class Demo:
         kind = kind or self.rnd.choices(MEETING_MIX, weights=[w for _, w in MEETING_MIX])[0][0]
         key = f"{unit}-{day.isoformat()}-{len(self.events)}"
         self.emit(
-            "meeting.held",
-            "meeting",
+            EventType.MEETING_HELD,
             key,
             day,
             meeting_id=key,
@@ -310,8 +309,7 @@ class Demo:
             key = f"{OFFICE}-{month:%Y%m}-{week}"
             citizens = self.rnd.randint(1, 12)
             self.emit(
-                "citizens.received",
-                "reception",
+                EventType.CITIZENS_RECEIVED,
                 key,
                 day,
                 reception_id=key,
@@ -327,8 +325,7 @@ class Demo:
         for i, dept in enumerate(DEPARTMENTS, start=1):
             key = f"gk-{month.year}-{i}"
             self.emit(
-                "award.granted",
-                "award",
+                EventType.AWARD_GRANTED,
                 key,
                 day,
                 award_id=key,
@@ -341,8 +338,7 @@ class Demo:
             )
         key = f"bk-{month.year}"
         self.emit(
-            "award.granted",
-            "award",
+            EventType.AWARD_GRANTED,
             key,
             day,
             award_id=key,
@@ -361,8 +357,7 @@ class Demo:
             unit = self.rnd.choice(assignees)
             due = day + timedelta(days=self.rnd.choice([15, 30, 45, 90]))
             self.emit(
-                "task.assigned",
-                "task",
+                EventType.TASK_ASSIGNED,
                 key,
                 day,
                 task_id=key,
@@ -379,7 +374,7 @@ class Demo:
                     else day + timedelta(days=self.rnd.randint(1, (due - day).days))
                 )
                 if done <= END:
-                    self.emit("task.completed", "task", key, done, task_id=key, unit_id=unit)
+                    self.emit(EventType.TASK_COMPLETED, key, done, task_id=key, unit_id=unit)
 
     def upstream_noise(self) -> None:
         """Retries (same event_id) and corrections (higher revision), as real upstreams send."""
@@ -388,7 +383,7 @@ class Demo:
             roll = self.rnd.random()
             if roll < 0.03:
                 extra.append(dict(record))
-            elif roll < 0.04 and record["type"] == "document.issued":
+            elif roll < 0.04 and record["type"] == EventType.DOCUMENT_ISSUED:
                 extra.append(
                     {
                         **record,

@@ -1,7 +1,8 @@
 """``vanphong publish``: JSON Lines in, validated, Avro single-object messages out.
 
 Every line is checked (JSON, structure, §4 rules) before anything is sent, so a file with a bad
-line publishes nothing unless the caller asked to skip invalid lines.
+line publishes nothing unless the caller asked to skip invalid lines. Lines are read, checked and
+encoded with the current schemas of the settings' registry (``VANPHONG_EXTRA_SCHEMAS_DIR``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 
 from schemas.catalog import EventType
-from schemas.codec import CodecError, encode
+from schemas.codec import CodecError
 from schemas.json_input import JsonInputError, parse_line
+from schemas.registry import SchemaRegistry
 from vanphong.rejection import Rejection
 from vanphong.rules import accept
 from vanphong.settings import Settings
@@ -45,8 +47,11 @@ def numbered_lines(sources: Iterable[tuple[str, Iterable[str]]]) -> Iterator[tup
                 yield name, number, text
 
 
-def to_message(text: str, settings: Settings) -> Outgoing:
-    """One JSON line as the message to send; raises ``ValueError`` with the reason."""
+def to_message(text: str, settings: Settings, schemas: SchemaRegistry | None = None) -> Outgoing:
+    """One JSON line as the message to send, with the current schemas of ``schemas`` (by default
+    the settings' registry); raises ``ValueError`` with the reason."""
+    if schemas is None:
+        schemas = settings.schema_registry()
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -54,9 +59,9 @@ def to_message(text: str, settings: Settings) -> Outgoing:
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     try:
-        event_type, datum = parse_line(obj)
-        accept(event_type, dict(datum))  # validated on a copy: the line is sent as given
-        value = encode(event_type, datum)
+        event_type, datum = parse_line(obj, schemas)
+        accept(event_type, dict(datum), schemas)  # validated on a copy: the line is sent as given
+        value = schemas.encode(event_type, datum)
     except (JsonInputError, CodecError) as exc:
         raise ValueError(str(exc)) from exc
     except Rejection as rejection:
@@ -73,9 +78,10 @@ def prepare_all(
 ) -> tuple[list[Outgoing], list[LineError]]:
     messages: list[Outgoing] = []
     errors: list[LineError] = []
+    schemas = settings.schema_registry()
     for source, number, text in lines:
         try:
-            messages.append(to_message(text, settings))
+            messages.append(to_message(text, settings, schemas))
         except ValueError as exc:
             errors.append(LineError(source, number, str(exc)))
     return messages, errors

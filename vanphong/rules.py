@@ -7,10 +7,11 @@ normalisation, so that codes compare equal whatever form upstream sent.
 The limits of §4 (v1.1) keep out of PostgreSQL what it would refuse, so that no message can fail
 a batch: an identifier is 1–128 characters (an index row has at most 2,704 bytes), other text at
 most 10,000, and no text contains U+0000 (``text`` cannot hold it). Which fields are identifiers
-and which are text is derived from the current Avro schemas, once per event type: every string
-field (also nullable, also each item of an array of strings) is text; ``event_id``, ``source``,
-``number``, every ``*_id`` and every item of an ``*_ids`` array is an identifier. So a field
-added in a later schema version is covered without a new list here.
+and which are text is derived from the current Avro schemas (of the registry in use: the default
+one unless a caller passes another), once per registry: every string field (also nullable, also
+each item of an array of strings) is text; ``event_id``, ``source``, ``number``, every ``*_id``
+and every item of an ``*_ids`` array is an identifier. So a field added in a later schema
+version is covered without a new list here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from schemas.catalog import EVENT_TYPES, EventType
-from schemas.codec import current_schema
+from schemas.codec import default_registry
+from schemas.registry import SchemaRegistry
 from vanphong.docnumber import check_document_number
 from vanphong.rejection import Reason, Rejection
 
@@ -97,9 +99,12 @@ def classify(schema: Mapping[str, Any]) -> tuple[TextField, ...]:
     return tuple(out)
 
 
-def text_fields(event_type: EventType) -> tuple[TextField, ...]:
-    """The string fields of the event type's current schema (the one records are resolved to)."""
-    return classify(current_schema(event_type).schema)
+def text_fields(
+    event_type: EventType, schemas: SchemaRegistry | None = None
+) -> tuple[TextField, ...]:
+    """The string fields of the event type's current schema (the one records are resolved to)
+    in ``schemas``, by default the default registry."""
+    return classify((schemas or default_registry()).current(event_type).schema)
 
 
 class _Limits(NamedTuple):
@@ -110,16 +115,23 @@ class _Limits(NamedTuple):
     arrays: tuple[TextField, ...]
 
 
-def _limits(event_type: EventType) -> _Limits:
-    fields = text_fields(event_type)
-    return _Limits(
-        tuple(f.name for f in fields if f.identifier and not f.array),
-        tuple(f.name for f in fields if not f.identifier and not f.array),
-        tuple(f for f in fields if f.array),
-    )
+# Per registry, per event type: worked out on first use (validate runs for every event, so a
+# look-up here is two dict hits).
+_LIMITS: dict[SchemaRegistry, dict[EventType, _Limits]] = {}
 
 
-_LIMITS: dict[str, _Limits] = {e.type: _limits(e) for e in EVENT_TYPES}
+def _limits_of(schemas: SchemaRegistry) -> dict[EventType, _Limits]:
+    table = _LIMITS.get(schemas)
+    if table is None:
+        table = _LIMITS[schemas] = {}
+        for event_type in EVENT_TYPES:
+            fields = text_fields(event_type, schemas)
+            table[event_type] = _Limits(
+                tuple(f.name for f in fields if f.identifier and not f.array),
+                tuple(f.name for f in fields if not f.identifier and not f.array),
+                tuple(f for f in fields if f.array),
+            )
+    return table
 
 
 def _check_limits(limits: _Limits, record: Mapping[str, Any]) -> None:
@@ -188,32 +200,36 @@ def _check_merge(record: Record) -> None:
 
 
 # Per event type: the minimum of integer fields, and any further check.
-_MINIMUMS: dict[str, tuple[tuple[str, int], ...]] = {
-    "meeting.held": (("attendees", 0), ("duration_minutes", 0)),
-    "citizens.received": (("citizens", 1), ("petitions", 0)),
+_MINIMUMS: dict[EventType, tuple[tuple[str, int], ...]] = {
+    EventType.MEETING_HELD: (("attendees", 0), ("duration_minutes", 0)),
+    EventType.CITIZENS_RECEIVED: (("citizens", 1), ("petitions", 0)),
 }
-_CHECKS: dict[str, Callable[[Record], None]] = {
-    "document.issued": _check_document,
-    "office.merged": _check_merge,
+_CHECKS: dict[EventType, Callable[[Record], None]] = {
+    EventType.DOCUMENT_ISSUED: _check_document,
+    EventType.OFFICE_MERGED: _check_merge,
 }
 
 
-def validate(event_type: EventType, record: Record) -> None:
-    """Raise a :class:`Rejection` if ``record`` (already NFC) breaks a rule of §4."""
-    _check_limits(_LIMITS[event_type.type], record)
+def validate(event_type: EventType, record: Record, schemas: SchemaRegistry | None = None) -> None:
+    """Raise a :class:`Rejection` if ``record`` (already NFC, read with the current schema of
+    ``schemas``, by default the default registry) breaks a rule of §4."""
+    registry = schemas or default_registry()
+    limits = _LIMITS.get(registry) or _limits_of(registry)  # a call fewer once known: hot path
+    _check_limits(limits[event_type], record)
     if not EARLIEST <= record["occurred_at"] < LATEST:
         raise _occurred_at_problem(record["occurred_at"])
     _require_at_least(record, "revision", 1)
-    for field, minimum in _MINIMUMS.get(event_type.type, ()):
+    for field, minimum in _MINIMUMS.get(event_type, ()):
         _require_at_least(record, field, minimum)
-    check = _CHECKS.get(event_type.type)
+    check = _CHECKS.get(event_type)
     if check is not None:
         check(record)
 
 
-def accept(event_type: EventType, record: Record) -> Record:
+def accept(event_type: EventType, record: Record, schemas: SchemaRegistry | None = None) -> Record:
     """Normalise (in place) then validate: the record as vanphong stores it, or a
-    :class:`Rejection`. ``record`` must be the caller's own, as a decoder's result is."""
+    :class:`Rejection`. ``record`` must be the caller's own, as a decoder's result is, read
+    with ``schemas`` (by default the default registry)."""
     normalised = normalise_record(record)
-    validate(event_type, normalised)
+    validate(event_type, normalised, schemas)
     return normalised

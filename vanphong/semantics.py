@@ -4,17 +4,20 @@ An entity revision yields its *contributions* (unit, day, metric, dimension, amo
 newer revision takes back what the stored one contributed and adds what the new one does, so the
 aggregates only ever receive deltas. Mergers are not applied here: contributions stay on the
 recorded unit and attribution happens at read time (``sinks/migrations``), so a merger that
-arrives years late still re-attributes. Nothing here imports Kafka or PostgreSQL.
+arrives years late still re-attributes. Nothing here imports Kafka or PostgreSQL. Event types
+are ``EventType`` members (a member equals its type string, so a stored string finds it too).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
+
+from schemas.catalog import EventType
 
 METRICS: tuple[str, ...] = (
     "documents_issued",
@@ -31,7 +34,8 @@ METRICS: tuple[str, ...] = (
     "tasks_completed_late",
 )
 
-TASK_TYPES = ("task.assigned", "task.completed")
+#: The two halves of a task: they arrive on different topics and count together.
+TASK_TYPES: tuple[EventType, EventType] = (EventType.TASK_ASSIGNED, EventType.TASK_COMPLETED)
 
 
 #: What one entity adds to one aggregate cell: ``(unit_id, day, metric, dimension, amount)``.
@@ -42,7 +46,10 @@ Contribution = tuple[str, date, str, str, int]
 
 
 class EntityRef(NamedTuple):
-    entity_type: str
+    """An entity: its event type (stored as the type string, which an ``EventType`` is) and
+    its key."""
+
+    entity_type: EventType
     entity_id: str
 
 
@@ -65,39 +72,59 @@ def local_day(occurred_at: datetime, zone: ZoneInfo) -> date:
     return occurred_at.astimezone(zone).date()
 
 
+def _document(record: Mapping[str, Any], day: date) -> list[Contribution]:
+    unit, kind = record["unit_id"], record["doc_type"]
+    out = [(unit, day, "documents_issued", kind, 1)]
+    if record["appraised"]:
+        out.append((unit, day, "documents_appraised", kind, 1))
+    return out
+
+
+def _meeting(record: Mapping[str, Any], day: date) -> list[Contribution]:
+    unit, kind = record["unit_id"], record["kind"]
+    return [
+        (unit, day, "meetings_held", kind, 1),
+        (unit, day, "meeting_attendees", kind, record["attendees"]),
+    ]
+
+
+def _reception(record: Mapping[str, Any], day: date) -> list[Contribution]:
+    unit = record["unit_id"]
+    return [
+        (unit, day, "receptions_held", "", 1),
+        (unit, day, "citizens_received", "", record["citizens"]),
+        (unit, day, "petitions_received", "", record["petitions"]),
+    ]
+
+
+def _award(record: Mapping[str, Any], day: date) -> list[Contribution]:
+    out = [(record["recipient_unit_id"], day, "awards_received", "", 1)]
+    if record.get("granted_by_unit_id") is not None:
+        out.append((record["granted_by_unit_id"], day, "awards_granted", "", 1))
+    return out
+
+
+# The standalone event types that count (§5.3): unit.registered and office.merged contribute no
+# metric, and tasks are not standalone (task_contributions).
+_CONTRIBUTORS: dict[EventType, Callable[[Mapping[str, Any], date], list[Contribution]]] = {
+    EventType.DOCUMENT_ISSUED: _document,
+    EventType.MEETING_HELD: _meeting,
+    EventType.CITIZENS_RECEIVED: _reception,
+    EventType.AWARD_GRANTED: _award,
+}
+
+
 def contributions(
-    entity_type: str, record: Mapping[str, Any], zone: ZoneInfo
+    entity_type: EventType, record: Mapping[str, Any], zone: ZoneInfo
 ) -> list[Contribution]:
     """What a current, non-voided revision of a standalone entity contributes (§5.3).
 
     Tasks are not standalone: see :func:`task_contributions`.
     """
-    day = local_day(record["occurred_at"], zone)
-    if entity_type == "document.issued":
-        unit, kind = record["unit_id"], record["doc_type"]
-        out = [(unit, day, "documents_issued", kind, 1)]
-        if record["appraised"]:
-            out.append((unit, day, "documents_appraised", kind, 1))
-        return out
-    if entity_type == "meeting.held":
-        unit, kind = record["unit_id"], record["kind"]
-        return [
-            (unit, day, "meetings_held", kind, 1),
-            (unit, day, "meeting_attendees", kind, record["attendees"]),
-        ]
-    if entity_type == "citizens.received":
-        unit = record["unit_id"]
-        return [
-            (unit, day, "receptions_held", "", 1),
-            (unit, day, "citizens_received", "", record["citizens"]),
-            (unit, day, "petitions_received", "", record["petitions"]),
-        ]
-    if entity_type == "award.granted":
-        out = [(record["recipient_unit_id"], day, "awards_received", "", 1)]
-        if record.get("granted_by_unit_id") is not None:
-            out.append((record["granted_by_unit_id"], day, "awards_granted", "", 1))
-        return out
-    return []  # unit.registered and office.merged contribute no metric
+    contribute = _CONTRIBUTORS.get(entity_type)
+    if contribute is None:
+        return []
+    return contribute(record, local_day(record["occurred_at"], zone))
 
 
 def task_contributions(
@@ -137,7 +164,7 @@ class Fold:
     deltas: Counter[tuple[str, date, str, str]] = field(default_factory=Counter)
     changed: set[EntityRef] = field(default_factory=set)
 
-    def apply(self, entity_type: str, record: Mapping[str, Any], key: str) -> bool:
+    def apply(self, entity_type: EventType, record: Mapping[str, Any], key: str) -> bool:
         """Apply one accepted revision; True if it changed anything, False if it was a
         duplicate or a stale correction."""
         ref = EntityRef(entity_type, key)
@@ -174,8 +201,8 @@ class Fold:
 
     def _retarget_task(self, task_id: str) -> None:
         """Recompute a task's contributions from both halves; they live on the assignment row."""
-        assigned = self.entities.get(EntityRef("task.assigned", task_id))
-        completed = self.entities.get(EntityRef("task.completed", task_id))
+        assigned = self.entities.get(EntityRef(EventType.TASK_ASSIGNED, task_id))
+        completed = self.entities.get(EntityRef(EventType.TASK_COMPLETED, task_id))
         if assigned is None:
             return
         live_assigned = None if assigned.voided else assigned.record
@@ -193,7 +220,7 @@ class Fold:
         )
 
 
-def related_refs(entity_type: str, key: str) -> tuple[EntityRef, ...]:
+def related_refs(entity_type: EventType, key: str) -> tuple[EntityRef, ...]:
     """The stored entities a revision of (type, key) needs to be folded."""
     if entity_type in TASK_TYPES:
         return tuple(EntityRef(t, key) for t in TASK_TYPES)

@@ -1,0 +1,145 @@
+"""The registry of schema versions: every version indexed by fingerprint, and per record the
+*current* one (the highest version that has it), which is the reader schema of every message
+and the writer schema of every encode.
+
+A registry is built from directories (the shipped ``schemas/`` plus any extra roots) when asked
+for, never at import: :func:`load_registry` builds one per set of roots and keeps it, and
+``vanphong.settings.Settings.schema_registry`` asks it with the configured extra roots.
+Building parses every schema and generates its strict decoder; a schema the strict decoder
+cannot read is refused here, so no message is ever judged by fastavro alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from schemas._fastdecode import compile_decoder, unsupported
+from schemas.catalog import EVENT_TYPES, EventType
+from schemas.errors import UnknownEventTypeError
+from schemas.fingerprints import fingerprint_hex
+from schemas.logical import Temporal, temporal_fields
+from schemas.versions import SCHEMAS_DIR, SchemaVersion, load_versions, merge_versions
+from schemas.wire import Decoded, Reader, Writer, decode_message, encode_datum
+
+__all__ = ["SchemaRegistry", "load_registry"]
+
+
+class SchemaRegistry:
+    """Every schema version under ``root`` and ``extra_roots``, indexed by fingerprint, with the
+    current one per record."""
+
+    def __init__(self, root: Path = SCHEMAS_DIR, extra_roots: Sequence[Path] = ()) -> None:
+        self.root = root
+        self.extra_roots = tuple(extra_roots)
+        versions = merge_versions([load_versions(r) for r in (root, *extra_roots)])
+        if not versions:
+            raise RuntimeError(f"no schemas found under {root}/v*/")
+        self.versions: tuple[SchemaVersion, ...] = tuple(versions)
+        current: dict[EventType, SchemaVersion] = {}
+        for sv in self.versions:  # sorted by version, so the last one wins
+            current[sv.event_type] = sv
+        missing = [e.full_record_name for e in EVENT_TYPES if e not in current]
+        if missing:
+            raise RuntimeError(f"no schema shipped for {', '.join(missing)} under {root}/v*/")
+        self._by_fingerprint, self._readers = _index(self.versions, current)
+        writers: dict[object, Writer] = {}
+        for et, cur in current.items():
+            fields = frozenset(str(f["name"]) for f in cur.schema["fields"])
+            writer = Writer(cur, cur.header, fields, temporal_fields(cur.schema))
+            for key in (et, et.full_record_name, et.record):  # et is also its type string
+                writers[key] = writer
+        self._writers = writers
+
+    # -- look-ups ------------------------------------------------------------------------------
+
+    def current(self, target: EventType | str) -> SchemaVersion:
+        """The current (highest-version) schema of an event type or record."""
+        return self._writer(target).current
+
+    def by_fingerprint(self, fingerprint: int) -> SchemaVersion | None:
+        """The schema version with this fingerprint, if any."""
+        return self._by_fingerprint.get(fingerprint)
+
+    def temporal_fields(self, target: EventType | str) -> tuple[Temporal, ...]:
+        """The timestamp and date fields of the current schema: what a decoded record holds
+        as ``datetime`` and ``date`` values (from the fields' logical types)."""
+        return self._writer(target).temporal
+
+    def _writer(self, target: EventType | str) -> Writer:
+        try:
+            return self._writers[target]
+        except (KeyError, TypeError):
+            raise UnknownEventTypeError(target) from None
+
+    # -- codec ---------------------------------------------------------------------------------
+
+    def encode(self, target: EventType | str, datum: Mapping[str, Any]) -> bytes:
+        """Single-object encoding of ``datum`` with the current schema of ``target``.
+
+        Timestamps may be aware datetimes or int epoch milliseconds, dates ``datetime.date`` or
+        int days. Raises ``InvalidDatumError`` (a ``ValueError``) naming the offending field.
+        """
+        w = self._writers.get(target) if isinstance(target, str) else None
+        if w is None:
+            raise UnknownEventTypeError(target)
+        return encode_datum(w, datum)
+
+    def decode(self, data: bytes | bytearray | memoryview | None) -> Decoded:
+        """Decode one message value with its writer schema, resolved to the current schema.
+
+        Raises ``UndecodableError`` (dead-letter reason ``undecodable``), ``UnknownSchemaError``
+        (``unknown_schema``) or ``OutOfRangeError`` (``invalid_field``: a well-formed timestamp
+        or date beyond the years 1–9999); nothing else, whatever the bytes.
+        """
+        return decode_message(self._readers, data)
+
+
+def _index(
+    versions: Iterable[SchemaVersion], current: Mapping[EventType, SchemaVersion]
+) -> tuple[dict[int, SchemaVersion], dict[bytes, Reader]]:
+    """Versions by fingerprint, and a ready reader per fingerprint (by its wire bytes)."""
+    by_fp: dict[int, SchemaVersion] = {}
+    readers: dict[bytes, Reader] = {}
+    for sv in versions:
+        seen = by_fp.get(sv.fingerprint)
+        if seen is not None:
+            if seen.event_type != sv.event_type:
+                raise RuntimeError(
+                    f"{sv.path} and {seen.path} share fingerprint {fingerprint_hex(sv.fingerprint)}"
+                )
+            continue  # an unchanged copy in a later version: the older entry stands
+        by_fp[sv.fingerprint] = sv
+        cur = current[sv.event_type]
+        # same canonical form as the current schema: read with the current file, whose logical
+        # types (not part of the canonical form) are the ones that count
+        same = cur.fingerprint == sv.fingerprint
+        written = cur if same else sv
+        strict = compile_decoder(written.schema)
+        traced = compile_decoder(written.schema, traced=True)
+        if strict is None or traced is None:
+            raise RuntimeError(
+                f"{written.path}: the strict decoder (schemas/_fastdecode.py) cannot read this "
+                f"schema ({unsupported(written.schema)}), so its messages would get a different "
+                f"verdict than other versions'"
+            )
+        readers[sv.fingerprint.to_bytes(8, "little")] = Reader(
+            sv.event_type,
+            written.parsed,
+            None if same else cur.parsed,
+            strict,
+            traced,
+            sv.fingerprint,
+            sv.version,
+            sv,
+        )
+    return by_fp, readers
+
+
+@lru_cache(maxsize=8)
+def load_registry(extra_roots: tuple[Path, ...] = ()) -> SchemaRegistry:
+    """The registry of the shipped schemas plus ``extra_roots``, built on first use and kept
+    (building one parses and compiles every schema: about a tenth of a second)."""
+    return SchemaRegistry(SCHEMAS_DIR, extra_roots)
