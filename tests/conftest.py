@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,14 +48,33 @@ def wait_for(
         time.sleep(poll_s)
 
 
+def get(port: int, path: str) -> tuple[int, str]:
+    """GET a worker's web endpoint on 127.0.0.1: (status, body); (0, "") while nothing listens."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def _free_port() -> int:
-    import socket
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago: the suite's one port helper.
 
+    The OS chooses it (bind to port 0), then the socket is closed so that the process under
+    test can bind it. Between the two, another process may take the same port: a residual race,
+    small because Linux (4.6 and later) starts its search for a ``bind(0)`` port at a random
+    place in the ephemeral range and prefers odd ports there, leaving even ones to outgoing
+    connections. The race goes away once the worker can bind port 0 itself and tell which port
+    it got (today Settings refuses VANPHONG_WEB_PORT=0, and the web server logs the configured
+    port, not the bound one). Chromium needs no port: playwright speaks to it over a pipe.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -75,7 +97,7 @@ class Workers:
                 "VANPHONG_DATABASE_URL": self.settings.database_url,
                 "VANPHONG_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
                 "VANPHONG_TIMEZONE": self.settings.timezone,
-                "VANPHONG_WEB_PORT": str(_free_port()),
+                "VANPHONG_WEB_PORT": str(free_port()),
                 "VANPHONG_SESSION_TIMEOUT_S": "8",
                 "VANPHONG_HEARTBEAT_INTERVAL_S": "1",
                 **self.extra_env,
@@ -195,10 +217,25 @@ async def _create_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
-async def _drop_database(admin_url: str, name: str) -> None:
+async def _drop_database(admin_url: str, name: str, timeout_s: float = 30) -> None:
+    """Drop the test's database. ``WITH (FORCE)`` ends our own role's sessions, but may not end
+    another role's (the reporting role's: ``vanphong`` is no superuser); a session that was just
+    closed on the client side may still be ending on the server, so wait for those to go."""
     conn = await asyncpg.connect(admin_url)
+    deadline = time.monotonic() + timeout_s
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        while True:
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if time.monotonic() > deadline:
+                    raise
+                others = await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name
+                )
+                if others:  # still ending: look again shortly
+                    await asyncio.sleep(0.1)
     finally:
         await conn.close()
 

