@@ -39,7 +39,7 @@ async def create_topics(settings: Settings, replication_factor: int = 1) -> dict
         for name, n in wanted.items():
             if name not in existing:
                 result[name] = "created"
-            elif existing[name] < n:
+            elif existing[name] != n:  # fewer: keys still work; more: consumed, reported
                 result[name] = f"exists with {existing[name]} partitions (contract: {n})"
             else:
                 result[name] = "exists"

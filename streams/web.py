@@ -5,6 +5,8 @@ Routes (on ``VANPHONG_WEB_HOST``:``VANPHONG_WEB_PORT``, default 127.0.0.1:6066):
 * ``GET /`` — the operator's page (one self-contained HTML file, polling ``/api/overview``).
 * ``GET /metrics`` — Prometheus text format, the worker's own registry only.
 * ``GET /healthz`` — 200 while alive and no partition is stalled; 503 naming the stalled ones.
+  Offset anomalies (a recreated topic, lost messages, added partitions) are listed in the
+  body and leave it 200: a restart would not undo them (streams/monitor.py).
 * ``GET /readyz`` — 200 once the sink is connected and the group joined; 503 before.
 * ``GET /api/overview`` — the page's data as JSON.
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -315,3 +316,69 @@ def test_status_names_what_is_unreachable_and_exits_2(env: Env) -> None:
     done = vanphong(env, "status", "--json", extra={"VANPHONG_DATABASE_URL": bad_db})
     assert done.returncode == 2 and done.stdout == ""
     assert "PostgreSQL at" in done.stderr and "VANPHONG_DATABASE_URL" in done.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Offsets that went backwards or jumped (vanphong/positions.py)
+# --------------------------------------------------------------------------------------------
+
+
+def status_with_anomalies() -> Status:
+    from vanphong.positions import MESSAGES_LOST, PARTITIONS_ADDED, TOPIC_RECREATED, Anomaly
+    from vanphong.status import RecordedAnomaly
+
+    docs = "vp.document-issued.v1"
+    status = sample_status()
+    recorded = [
+        Anomaly(TOPIC_RECREATED, docs, 0, 89, 0, 0, 1, 0, "id-old", "id-new", 6, 6),
+        Anomaly(PARTITIONS_ADDED, docs, 6, 0, 0, 0, 5, 0, None, None, 8, 6),
+        Anomaly(MESSAGES_LOST, docs, 0, 39, 50, 50, 89, 11, None, None, 6, 6),
+    ]
+    return Status(
+        **{
+            **status.__dict__,
+            "offset_anomalies": [
+                RecordedAnomaly(a, seconds_ago(10 * i), "host-1") for i, a in enumerate(recorded)
+            ],
+            "offset_anomalies_total": 3,
+            "pending_anomalies": [Anomaly(MESSAGES_LOST, docs, 1, 7, 12, 12, 12, 5)],
+            "partitions_differ": {docs: (8, 6)},
+        }
+    )
+
+
+def test_offset_anomalies_are_listed_with_their_numbers_in_both_forms() -> None:
+    status = status_with_anomalies()
+    doc = status.as_json()
+    json.dumps(doc)
+    assert [(a["kind"], a["partition"], a["lost"]) for a in doc["offset_anomalies"]] == [
+        ("topic_recreated", 0, 0),
+        ("partitions_added", 6, 0),
+        ("messages_lost", 0, 11),
+    ]
+    assert doc["offset_anomalies"][0]["detected_at"] == NOW.isoformat()
+    assert doc["offset_anomalies_total"] == 3
+    [pending] = doc["offset_anomalies_pending"]
+    assert (pending["stored_offset"], pending["log_start"], pending["lost"]) == (7, 12, 5)
+    assert doc["partitions_differ"] == {
+        "vp.document-issued.v1": {"partitions": 8, "contract_partitions": 6}
+    }
+    text = text_of(render(status))
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    for needle in [
+        "Offset anomalies (3 recorded)",
+        "topic recreated",
+        "partitions added",
+        "messages lost",
+        "50–89",
+        "NOT HANDLED YET: vp.document-issued.v1[1]: 5 message(s) deleted",
+        "vp.document-issued.v1 has 8 partitions, the contract 6",
+    ]:
+        assert needle in text, needle
+
+
+def test_a_recreated_topics_old_offsets_count_as_nothing_applied_and_retention_as_no_lag() -> None:
+    part = sample_status().partitions[0]
+    assert part.lag == 0
+    assert replace(part, recreated=True).lag == part.end_offset
+    assert replace(part, applied_offset=2, start_offset=6).lag == part.end_offset - 6

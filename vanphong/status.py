@@ -8,8 +8,16 @@ the consumer group ``<prefix>-worker`` committed to Kafka; faust commits after P
 so it may trail ``applied_offset`` and is shown for operators who watch the group with Kafka's
 own tools.
 
-A partition is *stalled* when it has lag and nothing was applied from it for
+Lag and the stall rule are vanphong/lag.py's, the same as the worker's ``/healthz`` and page
+apply: lag counts neither offsets without a record (transaction markers, aborted records: the
+end offsets are read ``read_committed``) nor messages that retention deleted before they were
+applied. A partition is *stalled* when it has lag and nothing was applied from it for
 ``VANPHONG_STALL_SECONDS`` while work was waiting: see :func:`is_stalled`.
+
+Offsets that went backwards or jumped (vanphong/positions.py) are shown twice: what workers
+detected and recorded (``core.offset_anomalies``), and what Kafka and PostgreSQL disagree on now
+and no worker has handled yet (a topic created again, messages lost, more partitions than the
+contract's).
 
 Collecting is separate from rendering: :func:`collect` talks to Kafka and PostgreSQL,
 :func:`render` and :meth:`Status.as_json` are pure.
@@ -19,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -32,7 +40,9 @@ from rich.table import Table
 from rich.text import Text
 
 from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC, EVENT_TYPES
-from vanphong.kafka import admin_client, partition_counts, standalone_consumer
+from vanphong import lag as lag_rule
+from vanphong.kafka import TopicInfo, admin_client, partition_counts, standalone_consumer, topic_ids
+from vanphong.positions import Anomaly, Seen, Stored, applied_offset, pending, recreated
 from vanphong.settings import Settings
 
 T = TypeVar("T")
@@ -135,15 +145,19 @@ class PartitionStatus:
     applied_at: datetime | None  # when applied_offset last moved (core.sink_offsets.updated_at)
     pending_since: datetime | None  # Kafka timestamp of the first unapplied message, if lagging
     stalled: bool
+    start_offset: int = 0  # the log start offset (retention deleted what lies below)
+    recreated: bool = False  # applied_offset belongs to a topic deleted since (now: 0 applied)
 
     @property
     def lag(self) -> int:
-        return max(0, self.end_offset - self.applied_offset)
+        applied = 0 if self.recreated else self.applied_offset
+        return lag_rule.lag(self.end_offset, applied, self.start_offset)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "topic": self.topic,
             "partition": self.partition,
+            "start_offset": self.start_offset,
             "end_offset": self.end_offset,
             "committed_offset": self.committed_offset,
             "applied_offset": self.applied_offset,
@@ -151,6 +165,23 @@ class PartitionStatus:
             "applied_at": _iso(self.applied_at),
             "pending_since": _iso(self.pending_since),
             "stalled": self.stalled,
+            "recreated": self.recreated,
+        }
+
+
+@dataclass(frozen=True)
+class RecordedAnomaly:
+    """A row of ``core.offset_anomalies``: what a worker detected, when."""
+
+    anomaly: Anomaly
+    detected_at: datetime
+    worker_id: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "detected_at": _iso(self.detected_at),
+            "worker_id": self.worker_id,
+            **self.anomaly.as_json(),
         }
 
 
@@ -207,6 +238,13 @@ class Status:
     sink: SinkStatus
     missing_topics: list[str] = field(default_factory=list)
     topic_prefix: str = ""
+    #: Recorded by workers, most recent first (at most :data:`ANOMALIES_SHOWN`).
+    offset_anomalies: list[RecordedAnomaly] = field(default_factory=list)
+    offset_anomalies_total: int = 0
+    #: What Kafka and PostgreSQL disagree on now, not handled by a worker yet.
+    pending_anomalies: list[Anomaly] = field(default_factory=list)
+    #: Topic → (partitions in Kafka, the contract's), where they differ.
+    partitions_differ: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def stalled(self) -> list[PartitionStatus]:
@@ -241,6 +279,13 @@ class Status:
                 for p in self.stalled
             ],
             "missing_topics": self.missing_topics,
+            "offset_anomalies": [a.as_json() for a in self.offset_anomalies],
+            "offset_anomalies_total": self.offset_anomalies_total,
+            "offset_anomalies_pending": [a.as_json() for a in self.pending_anomalies],
+            "partitions_differ": {
+                t: {"partitions": n, "contract_partitions": c}
+                for t, (n, c) in sorted(self.partitions_differ.items())
+            },
         }
 
 
@@ -255,7 +300,7 @@ def is_stalled(
     now: datetime,
     stall_seconds: float,
 ) -> bool:
-    """Lag > 0, and for ``stall_seconds`` work has been waiting while nothing was applied.
+    """The stall rule of vanphong/lag.py, from what PostgreSQL and Kafka record.
 
     The clock starts at the later of the last time the partition's applied offset moved
     (``applied_at``) and the time the oldest unapplied message was published
@@ -264,12 +309,10 @@ def is_stalled(
     partition with lag is stalled (nothing shows it ever moved, and its pending message cannot
     be read).
     """
-    if lag <= 0:
-        return False
-    marks = [t for t in (applied_at, pending_since) if t is not None]
-    if not marks:
-        return True
-    return (now - max(marks)).total_seconds() >= stall_seconds
+    since = lag_rule.waiting_since(
+        *(None if t is None else t.timestamp() for t in (applied_at, pending_since))
+    )
+    return lag_rule.is_stalled(lag, since, now.timestamp(), stall_seconds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,10 +320,17 @@ def is_stalled(
 # --------------------------------------------------------------------------------------------
 
 
+#: Recorded offset anomalies that status shows.
+ANOMALIES_SHOWN = 20
+
+
 @dataclass
 class _Database:
     now: datetime
     applied: dict[tuple[str, int], tuple[int, datetime]]
+    stored: dict[tuple[str, int], Stored]
+    anomalies: list[RecordedAnomaly]
+    anomalies_total: int
     dead_letters: dict[str, int]
     unrelayed: int
     counters: list[TopicCounters]
@@ -293,6 +343,7 @@ class _Kafka:
     ends: dict[tuple[str, int], int]
     starts: dict[tuple[str, int], int]
     committed: dict[tuple[str, int], int | None]
+    topics: dict[str, TopicInfo] = field(default_factory=dict)
 
 
 async def _read_database(settings: Settings, topics: Sequence[str]) -> _Database:
@@ -303,9 +354,15 @@ async def _read_database(settings: Settings, topics: Sequence[str]) -> _Database
     try:
         now = await conn.fetchval("SELECT now()")
         offsets = await conn.fetch(
-            "SELECT topic, partition, next_offset, updated_at FROM core.sink_offsets"
-            " WHERE topic = ANY($1::text[])",
+            "SELECT topic, partition, next_offset, updated_at, topic_id::text AS topic_id,"
+            " rewind_to FROM core.sink_offsets WHERE topic = ANY($1::text[])",
             list(topics),
+        )
+        anomalies = await conn.fetch(
+            "SELECT *, old_topic_id::text AS old_id, new_topic_id::text AS new_id,"
+            " count(*) OVER () AS total FROM core.offset_anomalies"
+            " ORDER BY detected_at DESC, id DESC LIMIT $1",
+            ANOMALIES_SHOWN,
         )
         reasons = await conn.fetch(
             "SELECT reason, count(*) AS n, count(*) FILTER (WHERE sent_at IS NULL) AS unsent"
@@ -333,6 +390,12 @@ async def _read_database(settings: Settings, topics: Sequence[str]) -> _Database
         applied={
             (r["topic"], r["partition"]): (r["next_offset"], r["updated_at"]) for r in offsets
         },
+        stored={
+            (r["topic"], r["partition"]): Stored(r["next_offset"], r["topic_id"], r["rewind_to"])
+            for r in offsets
+        },
+        anomalies=[_recorded(r) for r in anomalies],
+        anomalies_total=anomalies[0]["total"] if anomalies else 0,
         dead_letters={r["reason"]: r["n"] for r in reasons},
         unrelayed=sum(r["unsent"] for r in reasons),
         counters=[
@@ -349,9 +412,31 @@ async def _read_database(settings: Settings, topics: Sequence[str]) -> _Database
     )
 
 
+def _recorded(row: asyncpg.Record) -> RecordedAnomaly:
+    return RecordedAnomaly(
+        Anomaly(
+            row["kind"],
+            row["topic"],
+            row["partition"],
+            row["stored_offset"],
+            row["resumed_at"],
+            row["log_start"],
+            row["log_end"],
+            row["lost"],
+            row["old_id"],
+            row["new_id"],
+            row["partitions"],
+            row["contract_partitions"],
+        ),
+        row["detected_at"],
+        row["worker_id"],
+    )
+
+
 async def _read_kafka(settings: Settings, topics: Sequence[str]) -> _Kafka:
     async with admin_client(settings.kafka_bootstrap) as admin:
         counts = await partition_counts(admin, list(topics))
+        ids = await _topic_ids(admin, [t for t in topics if t in counts])
         tps = [TopicPartition(t, p) for t, n in sorted(counts.items()) for p in range(n)]
         inputs = [tp for tp in tps if tp.topic != settings.topic(DEAD_LETTER_TOPIC)]
         group = (
@@ -364,7 +449,7 @@ async def _read_kafka(settings: Settings, topics: Sequence[str]) -> _Kafka:
         for tp, meta in group.items()
     }
     if not tps:
-        return _Kafka(counts, {}, {}, committed)
+        return _Kafka(counts, {}, {}, committed, ids)
     async with standalone_consumer(settings.kafka_bootstrap) as consumer:
         ends = await consumer.end_offsets(tps)
         starts = await consumer.beginning_offsets(tps)
@@ -373,7 +458,17 @@ async def _read_kafka(settings: Settings, topics: Sequence[str]) -> _Kafka:
         {(tp.topic, tp.partition): o for tp, o in ends.items()},
         {(tp.topic, tp.partition): o for tp, o in starts.items()},
         committed,
+        ids,
     )
+
+
+async def _topic_ids(admin: Any, topics: list[str]) -> dict[str, TopicInfo]:
+    """Topic ids when the broker tells them (Metadata v12, Kafka 3.1 and later); none on an
+    older one: a recreated topic is then recognised by its end offset alone."""
+    try:
+        return await topic_ids(admin._client, topics)
+    except NotImplementedError:
+        return {}
 
 
 async def _pending_since(
@@ -424,35 +519,53 @@ async def collect(settings: Settings) -> Status:
             raise result
     assert isinstance(db_result, _Database) and isinstance(kafka_result, _Kafka)
     db, kafka = db_result, kafka_result
+    contract = {settings.topic(e.topic): e.partitions for e in EVENT_TYPES}
+    seen: dict[tuple[str, int], Seen] = {}
+    for tp, end in kafka.ends.items():
+        if tp[0] != dlq_topic:
+            info = kafka.topics.get(tp[0])
+            seen[tp] = Seen(
+                log_start=kafka.starts.get(tp, 0),
+                log_end=end,
+                topic_id=info.topic_id if info is not None else None,
+                partitions=kafka.counts.get(tp[0]),
+                contract_partitions=contract.get(tp[0]),
+            )
+    # Where a waiting partition's next message to apply is, to read when it was published.
     lagging = {
-        tp: max(db.applied.get(tp, (0, None))[0], kafka.starts.get(tp, 0))
-        for tp, end in kafka.ends.items()
-        if tp[0] != dlq_topic and end > db.applied.get(tp, (0, None))[0]
+        tp: max(applied_offset(db.stored.get(tp), s), kafka.starts.get(tp, 0))
+        for tp, s in seen.items()
+        if lag_rule.lag(s.log_end or 0, applied_offset(db.stored.get(tp), s), s.log_start or 0)
     }
-    pending = await _ask_kafka(
+    pending_at = await _ask_kafka(
         settings, _pending_since(settings, lagging), PENDING_FETCH_TIMEOUT_S + KAFKA_TIMEOUT_S
     )
 
     partitions = []
+    pending_anomalies: list[Anomaly] = []
     for topic in inputs:
         for partition in range(kafka.counts.get(topic, 0)):
             tp = (topic, partition)
             applied, applied_at = db.applied.get(tp, (0, None))
-            end = kafka.ends.get(tp, 0)
-            partitions.append(
-                PartitionStatus(
-                    topic=topic,
-                    partition=partition,
-                    end_offset=end,
-                    committed_offset=kafka.committed.get(tp),
-                    applied_offset=applied,
-                    applied_at=applied_at,
-                    pending_since=pending.get(tp),
-                    stalled=is_stalled(
-                        end - applied, applied_at, pending.get(tp), db.now, settings.stall_seconds
-                    ),
-                )
+            stored = db.stored.get(tp)
+            now_seen = seen.get(tp, Seen())
+            row = PartitionStatus(
+                topic=topic,
+                partition=partition,
+                end_offset=kafka.ends.get(tp, 0),
+                committed_offset=kafka.committed.get(tp),
+                applied_offset=applied,
+                applied_at=applied_at,
+                pending_since=pending_at.get(tp),
+                stalled=False,
+                start_offset=kafka.starts.get(tp, 0),
+                recreated=stored is not None and recreated(stored, now_seen),
             )
+            stalled = is_stalled(
+                row.lag, applied_at, pending_at.get(tp), db.now, settings.stall_seconds
+            )
+            partitions.append(replace(row, stalled=stalled))
+            pending_anomalies.extend(pending(topic, partition, stored, now_seen))
     dlq_messages = sum(
         kafka.ends.get((dlq_topic, p), 0) - kafka.starts.get((dlq_topic, p), 0)
         for p in range(kafka.counts.get(dlq_topic, DEAD_LETTER_PARTITIONS))
@@ -470,6 +583,14 @@ async def collect(settings: Settings) -> Status:
         sink=db.sink,
         missing_topics=[t for t in [*inputs, dlq_topic] if t not in kafka.counts],
         topic_prefix=settings.topic_prefix,
+        offset_anomalies=db.anomalies,
+        offset_anomalies_total=db.anomalies_total,
+        pending_anomalies=pending_anomalies,
+        partitions_differ={
+            t: (n, contract[t])
+            for t, n in kafka.counts.items()
+            if t in contract and n != contract[t]
+        },
     )
 
 
@@ -615,4 +736,56 @@ def render(status: Status, all_partitions: bool = False) -> RenderableType:
                 style="bold red",
             )
         )
+    parts.extend(_render_anomalies(status))
     return Group(*parts)
+
+
+def _render_anomalies(status: Status) -> list[RenderableType]:
+    """Offsets that went backwards or jumped: what workers recorded, what nobody handled yet,
+    topics whose partition count is not the contract's (docs/operations.md)."""
+    parts: list[RenderableType] = []
+    short = f"{status.topic_prefix}." if status.topic_prefix else ""
+    if status.offset_anomalies:
+        shown = len(status.offset_anomalies)
+        table = Table(
+            title=f"Offset anomalies ({status.offset_anomalies_total:,} recorded"
+            + (f", the {shown} most recent" if shown < status.offset_anomalies_total else "")
+            + ")",
+            title_justify="left",
+        )
+        table.add_column("when", no_wrap=True)
+        table.add_column("what")
+        table.add_column("partition", no_wrap=True)
+        for name in ["stored", "log", "lost"]:
+            table.add_column(name, justify="right")
+        for r in status.offset_anomalies:
+            a = r.anomaly
+            table.add_row(
+                ago(r.detected_at, status.generated_at),
+                a.kind.replace("_", " "),
+                f"{a.topic.removeprefix(short)}[{a.partition}]",
+                _n(a.stored_offset),
+                f"{_n(a.log_start)}–{_n(a.log_end)}",
+                Text(_n(a.lost), style="bold red" if a.lost else ""),
+            )
+        parts.append(table)
+    for a in status.pending_anomalies:
+        parts.append(Text(f"NOT HANDLED YET: {a.describe()}", style="bold red"))
+    if status.pending_anomalies:
+        parts.append(
+            Text(
+                "A worker handles these when it resumes the partition (read again from the"
+                " start, or the loss counted); docs/operations.md, “Offsets that go backwards"
+                " or jump”.",
+                style="dim",
+            )
+        )
+    for topic, (n, contract) in sorted(status.partitions_differ.items()):
+        parts.append(
+            Text(
+                f"{topic} has {n} partitions, the contract {contract}"
+                + (": the added ones are consumed from their start" if n > contract else ""),
+                style="yellow",
+            )
+        )
+    return parts
