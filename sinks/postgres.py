@@ -6,9 +6,12 @@ offsets, lock and load the entities the batch touches, plan the batch (pure), th
 entities, aggregate deltas, dead letters, counters and the new offsets, and commit. The same
 batch written twice is applied once; a crash before the commit applies nothing.
 
-Errors: connection loss, deadlocks, serialization failures and concurrent-insert races raise
-:class:`~vanphong.rejection.TransientError`, which the caller retries; anything else is a bug and
-propagates.
+Errors (:func:`classify`): a database that cannot be reached or is shutting down raises
+:class:`~vanphong.rejection.TransientError`, retried for as long as it lasts; two writers that
+met (deadlock, serialization failure, unique violation on a new entity, lock not available)
+raise :class:`~vanphong.rejection.ContentionError`, retried within a budget; anything else
+propagates as it is, and :func:`blame` tells the worker's safety net (vanphong/safetynet.py)
+whether a message's data or the system is at fault.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from schemas.catalog import DEAD_LETTER_PARTITIONS
+from schemas.catalog import DEAD_LETTER_PARTITIONS, EventType
 from sinks.records import (
     contributions_from_json,
     entities_to_json,
@@ -29,30 +33,98 @@ from sinks.records import (
     rows_to_json,
 )
 from vanphong.batch import Accepted, Item, Plan, plan_batch, refs_needed
-from vanphong.rejection import TransientError
+from vanphong.positions import TOPIC_RECREATED, Anomaly, Stored
+from vanphong.rejection import ContentionError, Rejection, TransientError, refused_by_database
+from vanphong.safetynet import Blame
 from vanphong.semantics import TASK_TYPES, Entity, EntityRef
 
-# SQLSTATE classes and codes that mean "try again": connection exceptions, insufficient
-# resources, operator intervention (shutdown, starting up), transaction rollbacks (deadlock,
-# serialization) and a unique violation from two workers inserting the same new key at once.
-_TRANSIENT_CLASSES = frozenset({"08", "53", "57", "40"})
-_TRANSIENT_CODES = frozenset({"23505", "55P03"})
+# SQLSTATE classes that mean "the database is not there right now": connection exceptions,
+# insufficient resources (disk full, too many connections), operator intervention (shutdown,
+# starting up). Retried without end: nothing a message contains causes them.
+_UNAVAILABLE_CLASSES = frozenset({"08", "53", "57"})
+# Two writers meeting: transaction rollbacks (serialization failure, deadlock), a unique
+# violation from two writers inserting the same new entity at once, a lock not available. A
+# retry normally goes through, but data can make the same error come back every time, so these
+# get a budget (VANPHONG_CONTENTION_RETRIES), then count as deterministic.
+_CONTENTION_CLASSES = frozenset({"40"})
+_CONTENTION_CODES = frozenset({"23505", "55P03"})
+# What a message's data causes when the database refuses it (vanphong/safetynet.py): data
+# exceptions (U+0000 in text, out of range), integrity constraints, program limits (an index
+# row too large).
+_MESSAGE_CLASSES = frozenset({"22", "23", "54"})
+
+Kind = Literal["unavailable", "contention", "deterministic"]
 
 
-def is_transient(exc: BaseException) -> bool:
+def classify(exc: BaseException) -> Kind:
+    """What a failed write means: wait and retry (``unavailable``), retry within a budget
+    (``contention``), or a deterministic failure for the safety net."""
     if isinstance(exc, asyncpg.PostgresError):
         state = exc.sqlstate or ""
-        return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_CODES
+        if state[:2] in _UNAVAILABLE_CLASSES:
+            return "unavailable"
+        if state[:2] in _CONTENTION_CLASSES or state in _CONTENTION_CODES:
+            return "contention"
+        return "deterministic"
     # InternalClientError: a connection the server cut off while idle (shutdown), caught by the
     # pool's reset or the next query mid-way through reading the server's FATAL message.
-    return isinstance(
+    if isinstance(
         exc,
         OSError
         | asyncpg.InterfaceError
         | asyncpg.InternalClientError
         | ConnectionError
         | TimeoutError,
-    )
+    ):
+        return "unavailable"
+    return "deterministic"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Retried rather than judged: the database is unavailable, or two writers met."""
+    return classify(exc) != "deterministic"
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, or of the one it was raised from (a contention error
+    whose budget is spent)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.PostgresError):
+            return seen.sqlstate
+        seen = seen.__cause__
+    return None
+
+
+def blame(exc: BaseException) -> Blame:
+    """Whose fault a write that failed on its own is (vanphong/safetynet.py): the message's when
+    the database refused its data (SQLSTATE class 22, 23 or 54), the system's for anything else,
+    our own Python bugs included."""
+    state = sqlstate_of(exc)
+    if state is not None and state[:2] in _MESSAGE_CLASSES:
+        return Blame.MESSAGE
+    return Blame.SYSTEM
+
+
+def describe(exc: BaseException) -> str:
+    """An error for a log line or a dead letter's detail: the class, the database's message and
+    its DETAIL, except a "Failing row contains (…)" dump, which would copy a whole row (personal
+    data included) into the logs."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, asyncpg.PostgresError):
+        seen = seen.__cause__
+    if seen is None:
+        return f"{type(exc).__name__}: {exc}"
+    text = f"{type(seen).__name__}: {seen.args[0] if seen.args else ''}"
+    detail = getattr(seen, "detail", None)
+    if detail and not detail.startswith("Failing row contains"):
+        text += f" ({detail})"
+    return text
+
+
+def refusal(exc: BaseException) -> Rejection:
+    """The dead letter of a message the database refused: SQLSTATE and the database's words."""
+    return refused_by_database(sqlstate_of(exc) or "?", describe(exc))
 
 
 def dead_letter_partition(source_partition: int) -> int:
@@ -92,9 +164,24 @@ class PostgresSink:
             async with self.pool.acquire() as conn, conn.transaction():
                 return await self._write(conn, items)
         except Exception as exc:
-            if is_transient(exc):
+            kind = classify(exc)
+            if kind == "unavailable":
                 raise TransientError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+            if kind == "contention":
+                raise ContentionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
             raise
+
+    async def rehearse(self, items: Sequence[Item]) -> None:
+        """Write ``items`` exactly as :meth:`write` would, then roll everything back: the safety
+        net's question "does the system write a message like this one?" (vanphong/safetynet.py).
+        Raises what the write raised."""
+        async with self.pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                await self._write(conn, items)
+            finally:
+                await transaction.rollback()
 
     async def _write(self, conn: asyncpg.Connection, items: Sequence[Item]) -> Plan:
         offsets = await _lock_offsets(conn, {(i.at.topic, i.at.partition) for i in items})
@@ -107,11 +194,7 @@ class PostgresSink:
         await _write_deltas(conn, plan)
         await _write_dead_letters(conn, plan)
         await _write_counters(conn, plan)
-        await conn.executemany(
-            "UPDATE core.sink_offsets SET next_offset = $3, updated_at = now()"
-            " WHERE topic = $1 AND partition = $2",
-            [(t, p, o) for (t, p), o in sorted(plan.next_offsets.items())],
-        )
+        await _store_offsets(conn, plan, self.worker_id)
         await conn.execute(
             "INSERT INTO core.sink_commits (worker_id, last_commit_at, batches, events)"
             " VALUES ($1, now(), 1, $2) ON CONFLICT (worker_id) DO UPDATE SET"
@@ -125,14 +208,15 @@ class PostgresSink:
 
 def _has_merges(items: Sequence[Item]) -> bool:
     return any(
-        isinstance(i.outcome, Accepted) and i.outcome.event_type.type == "office.merged"
+        isinstance(i.outcome, Accepted) and i.outcome.event_type is EventType.OFFICE_MERGED
         for i in items
     )
 
 
 async def _lock_offsets(
     conn: asyncpg.Connection, partitions: set[tuple[str, int]]
-) -> dict[tuple[str, int], int]:
+) -> dict[tuple[str, int], Stored]:
+    """Lock the batch's rows of ``core.sink_offsets`` (made if missing), in one order."""
     ordered = sorted(partitions)
     topics, parts = [t for t, _ in ordered], [p for _, p in ordered]
     await conn.execute(
@@ -143,13 +227,80 @@ async def _lock_offsets(
         parts,
     )
     rows = await conn.fetch(
-        "SELECT o.topic, o.partition, o.next_offset FROM core.sink_offsets o"
+        "SELECT o.topic, o.partition, o.next_offset, o.topic_id::text AS topic_id, o.rewind_to"
+        " FROM core.sink_offsets o"
         " JOIN unnest($1::text[], $2::int[]) AS x(t, p) ON o.topic = x.t AND o.partition = x.p"
         " ORDER BY o.topic, o.partition FOR UPDATE OF o",
         topics,
         parts,
     )
-    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+    return {
+        (r["topic"], r["partition"]): Stored(r["next_offset"], r["topic_id"], r["rewind_to"])
+        for r in rows
+    }
+
+
+async def _store_offsets(conn: asyncpg.Connection, plan: Plan, worker_id: str) -> None:
+    """The rows of ``core.sink_offsets`` that the batch moves (next offset, topic id, pending
+    rewind), and what its position marks detected (vanphong/positions.py). ``updated_at`` says
+    when the next offset last moved (``vanphong status``'s stall rule reads it)."""
+    if plan.positions:
+        await conn.executemany(
+            "UPDATE core.sink_offsets SET next_offset = $3, topic_id = $4::uuid, rewind_to = $5,"
+            " updated_at = CASE WHEN next_offset = $3 THEN updated_at ELSE now() END"
+            " WHERE topic = $1 AND partition = $2",
+            [
+                (t, p, r.next_offset, r.topic_id, r.rewind_to)
+                for (t, p), r in sorted(plan.positions.items())
+            ],
+        )
+    if plan.anomalies:
+        plan.anomalies = await _record_anomalies(conn, plan.anomalies, worker_id)
+
+
+async def _record_anomalies(
+    conn: asyncpg.Connection, anomalies: Sequence[Anomaly], worker_id: str
+) -> list[Anomaly]:
+    """Persist detections in ``core.offset_anomalies``; return those that are new (an added
+    partition is recorded once). A recreated topic's partition is read again from offset 0: the
+    dead letters of the old topic that were sent keep their rows, renamed ``<topic>@<old id>``,
+    so that the new topic's dead letters at the same offsets do not collide with them."""
+    new: list[Anomaly] = []
+    for a in anomalies:
+        inserted = await conn.fetchval(
+            "INSERT INTO core.offset_anomalies (kind, topic, partition, stored_offset,"
+            " resumed_at, log_start, log_end, lost, old_topic_id, new_topic_id, partitions,"
+            " contract_partitions, worker_id, detail)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid, $10::uuid, $11, $12, $13, $14)"
+            " ON CONFLICT (topic, partition) WHERE kind = 'partitions_added' DO NOTHING"
+            " RETURNING id",
+            a.kind,
+            a.topic,
+            a.partition,
+            a.stored_offset,
+            a.resumed_at,
+            a.log_start,
+            a.log_end,
+            a.lost,
+            a.old_topic_id,
+            a.new_topic_id,
+            a.partitions,
+            a.contract_partitions,
+            worker_id,
+            a.describe(),
+        )
+        if inserted is None:
+            continue
+        new.append(a)
+        if a.kind == TOPIC_RECREATED:
+            await conn.execute(
+                "UPDATE core.dead_letters SET topic = topic || '@' || $3"
+                " WHERE topic = $1 AND partition = $2 AND sent_at IS NOT NULL",
+                a.topic,
+                a.partition,
+                a.old_topic_id or f"before-{inserted}",
+            )
+    return new
 
 
 async def _lock_entities(
@@ -162,7 +313,7 @@ async def _lock_entities(
         merges = await conn.fetch(
             "SELECT entity_id FROM core.entities WHERE entity_type = 'office.merged'"
         )
-        refs = refs | {EntityRef("office.merged", r["entity_id"]) for r in merges}
+        refs = refs | {EntityRef(EventType.OFFICE_MERGED, r["entity_id"]) for r in merges}
     await _lock_tasks(conn, sorted({r.entity_id for r in refs if r.entity_type in TASK_TYPES}))
     # A plain semi-join on the key, so that each key is one probe of the primary key (an OR in
     # this WHERE made PostgreSQL scan the whole table: 45 ms a batch at 200,000 entities).
@@ -175,17 +326,18 @@ async def _lock_entities(
         " ORDER BY e.entity_type, e.entity_id FOR UPDATE OF e",  # one global lock order
         rows_to_json(refs),
     )
-    return {
-        EntityRef(r["entity_type"], r["entity_id"]): Entity(
-            EntityRef(r["entity_type"], r["entity_id"]),
+    loaded = {}
+    for r in rows:
+        ref = EntityRef(EventType(r["entity_type"]), r["entity_id"])
+        loaded[ref] = Entity(
+            ref,
             r["revision"],
             r["voided"],
             r["event_id"],
-            record_from_json(r["record"]),
+            record_from_json(r["record"], ref.entity_type),
             contributions_from_json(r["contributions"]),
         )
-        for r in rows
-    }
+    return loaded
 
 
 async def _lock_tasks(conn: asyncpg.Connection, task_ids: list[str]) -> None:

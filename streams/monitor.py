@@ -21,7 +21,16 @@ Kafka. It learns from three sources:
   at most ``broker_commit_interval``, because the worker commits to Kafka only what the sink
   has committed.
 
-The stall rule is the pure :func:`assess`; everything else here is bookkeeping around it.
+The stall rule and lag are the pure ones of vanphong/lag.py (:func:`~vanphong.lag.assess`),
+the same as ``vanphong status`` applies; everything else here is bookkeeping around them. End
+offsets are read ``read_committed``: last stable offsets, so an open transaction is no lag.
+
+**Offset anomalies.** A committed batch's plan carries what its position marks detected
+(vanphong/positions.py: a recreated topic, messages lost to retention, added partitions): each
+is logged with its numbers, counted (``vanphong_offset_anomalies_total``,
+``vanphong_messages_lost_total``) and listed in ``/healthz``'s body and on the page, and
+``/healthz`` stays 200 (docs/operations.md says why). A plan that asks for a rewind is passed on
+to the consumer (``rewind``, installed by the app).
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import mode
@@ -48,7 +58,10 @@ from prometheus_client import (
 
 from schemas.catalog import EVENT_TYPES
 from vanphong.batch import Plan
+from vanphong.kafka import ISOLATION_LEVEL
+from vanphong.lag import PartitionStatus, Track, assess  # shared with `vanphong status`
 from vanphong.logs import get_logger
+from vanphong.positions import KINDS, Anomaly
 from vanphong.rejection import Reason
 from vanphong.settings import Settings
 
@@ -68,71 +81,16 @@ HISTORY_SAMPLES = 300
 SERIES_STEP = 5
 #: The "now" rate is measured over this many samples.
 RATE_WINDOW = 10
+#: Offset anomalies kept for ``/healthz`` and the page (the database keeps them all).
+ANOMALIES_SHOWN = 20
 
 OUTCOMES = ("applied", "unchanged", "dead_lettered")
 TRANSIENT_KINDS = ("database", "kafka", "dead_letter_relay")
-
-
-# --- the stall rule (pure) ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Track:
-    """What the stall rule remembers about one assigned partition between two looks."""
-
-    applied: int | None  # the applied next offset seen last time
-    since: float  # since when the partition has had lag without progress (monotonic seconds)
-    caught_up: bool  # the last look saw no lag
-
-
-@dataclass(frozen=True)
-class PartitionStatus:
-    topic: str
-    partition: int
-    highwater: int | None  # next offset to be written to the partition (None: not read yet)
-    applied: int | None  # next offset to be applied (None: unknown yet)
-    lag: int | None  # messages not applied yet (None: unknown)
-    waiting_s: float  # how long it has had lag without progress; 0 without lag
-    stalled: bool
-
-
-def assess(
-    tracks: Mapping[TP, Track],
-    assigned: Iterable[TP],
-    highwater: Mapping[TP, int],
-    applied: Mapping[TP, int],
-    now: float,
-    stall_s: float,
-) -> tuple[dict[TP, Track], list[PartitionStatus]]:
-    """Apply the stall rule to every assigned partition; return the new tracks and the statuses.
-
-    Per partition, lag = highwater − applied next offset. A partition is *stalled* when its lag
-    is above zero and its applied offset has not advanced for ``stall_s`` seconds. The clock
-    restarts at every look where the applied offset advanced, and at the first look with lag
-    after one without (an idle partition is not stalled when a message then arrives, and the
-    stall is never reported before the lag has been seen for ``stall_s``). It starts at the
-    first look after assignment, so a partition that is assigned with lag and never applies
-    anything is found too. A partition whose lag is unknown keeps its clock and is not reported
-    stalled until the lag is known. Partitions no longer assigned are forgotten.
-    """
-    new_tracks: dict[TP, Track] = {}
-    statuses: list[PartitionStatus] = []
-    for tp in sorted(set(assigned)):
-        high, done, before = highwater.get(tp), applied.get(tp), tracks.get(tp)
-        lag = None if high is None or done is None else max(0, high - done)
-        advanced = (
-            before is not None
-            and before.applied is not None
-            and done is not None
-            and done > before.applied
-        )
-        restart = before is None or before.caught_up or advanced or lag == 0
-        since = now if restart or before is None else before.since
-        waiting = now - since if lag else 0.0
-        stalled = lag is not None and lag > 0 and waiting >= stall_s
-        new_tracks[tp] = Track(done, since, lag == 0)
-        statuses.append(PartitionStatus(tp[0], tp[1], high, done, lag, waiting, stalled))
-    return new_tracks, statuses
+#: Retries of a batch's write, by kind (streams/app.py): the database unavailable (retried
+#: without end), two writers racing (within VANPHONG_CONTENTION_RETRIES), a deterministic
+#: failure that is the system's (within VANPHONG_FAULT_RETRIES, then the worker exits); and
+#: batches split to find a message the database refuses (vanphong/safetynet.py).
+RETRY_KINDS = ("unavailable", "contention", "fault", "bisect")
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -235,6 +193,41 @@ class Metrics:
                 self.dead_letters.labels(topic, str(reason))
         for kind in TRANSIENT_KINDS:
             self.transient.labels(kind)
+        self.anomalies = Counter(
+            "vanphong_offset_anomalies_total",
+            "Offsets that went backwards or jumped, detected by this worker, by topic and kind:"
+            " topic_recreated (read again from its beginning), messages_lost (deleted by"
+            " retention before they were applied), partitions_added (beyond the contract).",
+            ["topic", "kind"],
+            registry=r,
+        )
+        self.lost = Counter(
+            "vanphong_messages_lost_total",
+            "Messages deleted from Kafka (retention) before they were applied, per topic.",
+            ["topic"],
+            registry=r,
+        )
+        for topic in topics:
+            self.lost.labels(topic)
+            for kind in KINDS:
+                self.anomalies.labels(topic, kind)
+        self.retries = Counter(
+            "vanphong_write_retries_total",
+            "Batch writes tried again, by kind: unavailable (database down, retried without end),"
+            " contention (two writers raced, within a budget), fault (a deterministic failure of"
+            " the system's, within a budget, then the worker exits), bisect (a batch split to"
+            " find the message the database refuses).",
+            ["kind"],
+            registry=r,
+        )
+        for kind in RETRY_KINDS:
+            self.retries.labels(kind)
+        self.failed = Gauge(
+            "vanphong_failed",
+            "1 while a writer retries a deterministic failure of the system's, or once the"
+            " worker gave up on one and is exiting.",
+            registry=r,
+        )
 
     def show_partitions(self, statuses: Iterable[PartitionStatus], shown: set[TP]) -> set[TP]:
         """Set the per-partition gauges; drop those of partitions no longer assigned."""
@@ -285,6 +278,10 @@ def _no_assignment() -> set[TP]:
     return set()
 
 
+def _no_rewind(offsets: Mapping[TP, int]) -> None:
+    return None
+
+
 @dataclass
 class _Offsets:
     highwater: dict[TP, int] = field(default_factory=dict)
@@ -307,6 +304,10 @@ class Monitor(mode.Service):
         self.worker_id = ""
         #: Installed by the app: the partitions this worker owns now (empty until it can tell).
         self.assignment: Callable[[], set[TP]] = _no_assignment
+        #: Installed by the app: seek the consumer to these offsets (vanphong/positions.py).
+        self.rewind: Callable[[Mapping[TP, int]], None] = _no_rewind
+        self.anomalies: deque[dict[str, Any]] = deque(maxlen=ANOMALIES_SHOWN)
+        self.anomalies_seen = 0
         self.sink_ready = False
         self.totals = {t: TopicTotals() for t in self.topics}
         self.dead_letters_by_reason: dict[str, int] = {}
@@ -325,6 +326,8 @@ class Monitor(mode.Service):
         self._kafka: _KafkaClients | None = None
         self._kafka_failing = False
         self._batch_series_of: dict[str, tuple[Any, ...]] = {}
+        self._failing: dict[int, dict[str, Any]] = {}  # writer → the failure it retries
+        self._fatal: dict[str, Any] | None = None  # the failure the worker exits on
         self.metrics.since_commit.set_function(self.seconds_since_last_commit)
 
     # --- hooks from the worker (cheap: once per batch) ---
@@ -349,9 +352,14 @@ class Monitor(mode.Service):
         seconds: float,
     ) -> None:
         """Count one committed batch: ``consumed`` messages per topic (a batch spans topics);
-        ``settled`` maps each partition in the batch to the next offset after it."""
+        ``settled`` maps each partition in the batch to the next offset after it. Position
+        marks (vanphong/batch.py) are not messages: ``plan.marks`` are taken off ``consumed``."""
+        marks = plan.marks
         for topic, n in consumed.items():
-            self._count_topic(topic, n, plan, seconds)
+            if marks:
+                n -= marks.get(topic, 0)
+            if n > 0:
+                self._count_topic(topic, n, plan, seconds)
         for item, rejection in plan.dead_letters:
             reason = str(rejection.reason)
             self.metrics.dead_letters.labels(item.at.topic, reason).inc()
@@ -359,6 +367,8 @@ class Monitor(mode.Service):
         for tp, offset in settled.items():
             if offset > self._applied.get(tp, -1):
                 self._applied[tp] = offset
+        if plan.anomalies or plan.rewinds:
+            self._on_positions(plan)
         self._last_commit_mono = time.monotonic()
         self._last_commit_wall = time.time()
 
@@ -382,8 +392,65 @@ class Monitor(mode.Service):
         h_size.observe(consumed)
         h_commit.observe(seconds)
 
+    def _on_positions(self, plan: Plan) -> None:
+        """Offset anomalies and rewinds of a committed batch (module docstring). A topic that
+        was read again from its beginning has a lower applied offset now than before."""
+        for anomaly in plan.anomalies:
+            self.on_anomaly(anomaly)
+            if anomaly.kind == "topic_recreated":
+                tp = (anomaly.topic, anomaly.partition)
+                row = plan.positions.get(tp)
+                self._applied[tp] = self._received[tp] = 0 if row is None else row.next_offset
+                self._offsets.floor.pop(tp, None)
+                self._offsets.highwater.pop(tp, None)
+        if plan.rewinds:
+            self.rewind(plan.rewinds)
+
+    def on_anomaly(self, anomaly: Anomaly) -> None:
+        """Make a detection loud: a log line with its numbers, the metrics, ``/healthz``."""
+        self.metrics.anomalies.labels(anomaly.topic, anomaly.kind).inc()
+        if anomaly.lost:
+            self.metrics.lost.labels(anomaly.topic).inc(anomaly.lost)
+        self.anomalies_seen += 1
+        detected_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.anomalies.append({**anomaly.as_json(), "detected_at": detected_at})
+        log.warning(
+            f"offset anomaly: {anomaly.describe()}",
+            kind=anomaly.kind,
+            topic=anomaly.topic,
+            partition=anomaly.partition,
+            stored_offset=anomaly.stored_offset,
+            resumed_at=anomaly.resumed_at,
+            log_start=anomaly.log_start,
+            log_end=anomaly.log_end,
+            lost=anomaly.lost,
+            old_topic_id=anomaly.old_topic_id,
+            new_topic_id=anomaly.new_topic_id,
+            partitions=anomaly.partitions,
+            contract_partitions=anomaly.contract_partitions,
+        )
+
     def on_transient_failure(self, kind: str) -> None:
         self.metrics.transient.labels(kind).inc()
+
+    def on_retry(self, kind: str) -> None:
+        """A batch's write is tried again (``RETRY_KINDS``)."""
+        self.metrics.retries.labels(kind).inc()
+
+    def on_failing(self, writer: int, failure: Mapping[str, Any] | None) -> None:
+        """Writer ``writer`` retries a deterministic failure of the system's (``failure``: the
+        error and the batch's coordinates), or no longer (None). ``/healthz`` is red meanwhile."""
+        if failure is None:
+            self._failing.pop(writer, None)
+        else:
+            self._failing[writer] = dict(failure)
+        self.metrics.failed.set(1 if self._failing or self._fatal else 0)
+
+    def on_fatal(self, failure: Mapping[str, Any]) -> None:
+        """The worker gave up on a failure (its error and the batch's coordinates) and exits:
+        ``/healthz`` says so until the process ends."""
+        self._fatal = dict(failure)
+        self.metrics.failed.set(1)
 
     def _batch_series(self, topic: str) -> tuple[Any, ...]:
         children = self._batch_series_of.get(topic)
@@ -490,7 +557,10 @@ class Monitor(mode.Service):
         if self._kafka is None:
             bootstrap = self.settings.kafka_bootstrap
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+                bootstrap_servers=bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level=ISOLATION_LEVEL,  # end offsets: the last stable offsets
             )
             admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
             self._kafka = _KafkaClients(consumer, admin)
@@ -522,7 +592,8 @@ class Monitor(mode.Service):
         return [s for s in self.partitions if s.stalled]
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """``/healthz``: healthy unless a partition is stalled."""
+        """``/healthz``: healthy unless a partition is stalled, or a writer fails
+        deterministically (retrying within its budget, or giving up)."""
         stalled = self.stalled()
         body: dict[str, Any] = {
             "status": "stalled" if stalled else "ok",
@@ -530,6 +601,13 @@ class Monitor(mode.Service):
             "assigned_partitions": len(self._assigned),
             "seconds_since_last_commit": round(self.seconds_since_last_commit(), 1),
         }
+        if self.anomalies:  # reported, not red: a restart would not undo them (module docstring)
+            body["offset_anomalies"] = list(self.anomalies)
+            body["warning"] = (
+                f"{self.anomalies_seen} offset anomal{'y' if self.anomalies_seen == 1 else 'ies'}"
+                " detected since the worker started (recreated topics, lost messages, added"
+                " partitions); see offset_anomalies and `vanphong status`"
+            )
         if stalled:
             body["reason"] = (
                 f"{len(stalled)} partition(s) with lag and no progress for at least"
@@ -545,7 +623,21 @@ class Monitor(mode.Service):
                 }
                 for s in stalled
             ]
-        return not stalled, body
+        failure = (
+            self._fatal if self._fatal is not None else next(iter(self._failing.values()), None)
+        )
+        if failure is not None:  # a deterministic failure (streams/app.py): red at once
+            body["status"] = "failed" if self._fatal is not None else "failing"
+            body["failure"] = failure
+            said = (
+                "the worker gives up and exits"
+                if self._fatal is not None
+                else "a write fails and is retried within VANPHONG_FAULT_RETRIES"
+            )
+            body["reason"] = f"{said}: {failure.get('error', '?')}" + (
+                f"; {body['reason']}" if stalled else ""
+            )
+        return not stalled and failure is None, body
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """``/readyz``: ready once the sink is connected (which the app only starts after its
@@ -601,6 +693,7 @@ class Monitor(mode.Service):
                 {"reason": r, "count": n}
                 for r, n in sorted(self.dead_letters_by_reason.items(), key=lambda x: -x[1])
             ],
+            "offset_anomalies": list(self.anomalies),
             "series": self._series(),
         }
 

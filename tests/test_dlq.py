@@ -15,6 +15,8 @@ from typing import Any
 
 import psycopg
 from aiokafka import TopicPartition
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.catalog import BY_TYPE
 from schemas.codec import SCHEMAS_DIR, SchemaRegistry, extra_schema_dirs
@@ -25,6 +27,7 @@ from vanphong.dlq import (
     _LOCK_CLASS,
     REPLAY_OF,
     DeadLetter,
+    MostRecent,
     Replay,
     annotate,
     plan,
@@ -82,6 +85,22 @@ def test_select_filters_by_reason_and_keeps_the_most_recent() -> None:
     assert [d.offset for d in select(letters, "undecodable")] == [1, 3, 5]
     assert [d.offset for d in select(letters, limit=2)] == [4, 5]
     assert len(select(letters, limit=0)) == 6
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 59)), max_size=60),
+    st.integers(1, 10),
+    st.integers(1, 7),
+)
+def test_the_most_recent_of_a_stream_are_what_select_keeps_of_the_whole_list(
+    spec: list[tuple[int, int]], limit: int, chunk: int
+) -> None:
+    letters = [letter(p, i, "undecodable", minute=m) for i, (p, m) in enumerate(spec)]
+    recent = MostRecent(limit)
+    for start in range(0, len(letters), chunk):
+        recent.add(letters[start : start + chunk])
+        assert len(recent.oldest_first()) <= limit  # never holds more
+    assert recent.oldest_first() == select(letters, limit=limit)
 
 
 def test_plan_skips_what_was_replayed_and_explains_what_cannot_be() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from schemas.catalog import BY_TYPE
 from sinks.postgres import is_transient
-from tests.conftest import Env, wait_for
+from tests.conftest import Env
 from tests.faultstack import (
     assert_alive,
     assert_no_agent_crashed,
@@ -34,7 +34,7 @@ from tests.verify import (
     assert_views_match,
     model_of,
 )
-from vanphong.progress import applied_offsets, backlog
+from vanphong.progress import applied_offsets
 
 POSTGRES_OUTAGE_S = 30.0
 KAFKA_OUTAGE_S = 20.0  # longer than the tests' session timeout (8 s): the group must recover
@@ -113,50 +113,6 @@ def test_broker_restarted_while_events_flow(env: Env) -> None:
     assert_all_once(env, messages)
     print(f"Kafka down {down.seconds:.1f} s with {half - at_stop} of {half} messages unapplied")
     print(f"first sign: {noticed[0]}")
-
-
-@pytest.mark.faults
-def test_a_one_off_unexpected_sink_error_loses_nothing(env: Env) -> None:
-    """A batch whose write fails with an error that is not transient (here a trigger raising
-    once; in life, a bug or an error class nobody foresaw) must not be skipped: the worker may
-    stop so that a restart reads it again from the committed offsets, but it may not go on with
-    the next batch while that one was never applied."""
-    messages = all_event_types(seed=34, entities=1500)
-    env.workers.extra_env["VANPHONG_BATCH_MAX_EVENTS"] = "100"
-    env.send_raw(raw(env, messages))
-    first = env.workers.start()
-    total = len(messages)
-    wait_until(env, lambda: applied(env) >= total // 4, 240, "a quarter applied")
-    env.fetch("CREATE SEQUENCE public.injected_faults")
-    env.fetch(
-        "CREATE FUNCTION public.fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-        " IF nextval('public.injected_faults') = 1 THEN"
-        " RAISE EXCEPTION 'injected fault (once)'; END IF; RETURN NULL; END $$"
-    )
-    env.fetch(
-        "CREATE TRIGGER fail_once AFTER UPDATE ON core.sink_offsets"
-        " FOR EACH STATEMENT EXECUTE FUNCTION public.fail_once()"
-    )
-    assert applied(env) < total, "the worker finished before the fault was armed"
-
-    def fired() -> bool:
-        return bool(env.fetch("SELECT is_called FROM public.injected_faults")[0][0])
-
-    wait_until(env, fired, 120, "the injected fault")
-    wait_for(
-        lambda: first.poll() is not None or not asyncio.run(backlog(env.settings)),
-        240,
-        "the worker to exit, or to catch up",
-    )
-    if first.poll() is not None:  # it stopped on the error: a restart takes over
-        assert first.returncode != 0, "a worker that stopped on an error exited 0"
-        assert log_lines(env.workers, "injected fault"), env.workers.log_tail()
-        env.workers.start()
-    env.wait_caught_up()
-    assert_views_match(env, model_of(messages))
-    assert_counts_add_up(env, messages)
-    wait_dead_letters_relayed(env)
-    assert_dead_letters_once(env, messages)
 
 
 def _hot_document(revision: int, unit: str = "vptu", voided: bool = False) -> Message:

@@ -252,52 +252,85 @@ def dlq_list(
         typer.Option("--reason", help="only this reason", callback=_known_reason),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", help="show the N most recent (0: all)", min=0)
+        int,
+        typer.Option("--limit", help="show the N most recent (0: all, in topic order)", min=0),
     ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """The dead letters on the dead-letter topic: key, reason, detail, source, time."""
-    from vanphong.dlq import annotate, read_dead_letters, render_list, replays_of, select
+    """The dead letters on the dead-letter topic: key, reason, detail, source, time.
+
+    The topic is streamed: at most N dead letters are held at once, and with --limit 0 each is
+    printed as it is read."""
+    from vanphong.dlq import DeadLetter, annotate, list_dead_letters, render_list, replays_of
     from vanphong.status import KAFKA_ERRORS, Unreachable, kafka_error
 
     settings = get_settings()
+    topic = settings.topic("dead-letter.v1")
     _quiet_kafka_client()
-    try:
-        letters = asyncio.run(read_dead_letters(settings))
-    except LookupError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    except KAFKA_ERRORS as exc:
-        raise _unreachable_exit(kafka_error(exc, settings.kafka_bootstrap)) from exc
     try:
         replays = asyncio.run(replays_of(settings))
     except Unreachable as exc:  # the list itself comes from Kafka: still show it
         err.print(f"[yellow]warning:[/yellow] replays unknown: {exc}", highlight=False)
         replays = {}
-    matching = select(letters, reason)
-    shown = select(matching, limit=limit)
-    rows = [annotate(d, replays) for d in shown]
+    title = f"Dead letters on {topic}" + (f", reason {reason}" if reason else "")
+    streamed = {"rows": 0}
+
+    def print_rows(letters: list[DeadLetter]) -> None:  # --limit 0: as they are read
+        rows = [annotate(d, replays) for d in letters]
+        if as_json:
+            for i, row in enumerate(rows, start=streamed["rows"]):
+                sys.stdout.write(("," if i else "") + "\n  " + json.dumps(row, ensure_ascii=False))
+        else:  # one table per chunk read; the title and header once
+            table = render_list(rows, title, settings.topic_prefix + ".")
+            if streamed["rows"]:
+                table.title, table.show_header = None, False
+            out.print(table)
+        streamed["rows"] += len(rows)
+
+    if limit == 0 and as_json:
+        sys.stdout.write(f'{{"topic": {json.dumps(topic)}, "dead_letters": [')
+    with Progress(console=err, transient=True, disable=limit == 0) as progress:
+        task = progress.add_task("reading dead letters", total=None)
+        try:
+            listing = asyncio.run(
+                list_dead_letters(
+                    settings,
+                    reason,
+                    limit,
+                    on_size=lambda n: progress.update(task, total=n),
+                    on_read=lambda n: progress.advance(task, n),
+                    on_rows=print_rows,
+                )
+            )
+        except LookupError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        except KAFKA_ERRORS as exc:
+            raise _unreachable_exit(kafka_error(exc, settings.kafka_bootstrap)) from exc
+    if limit == 0 and as_json:
+        sys.stdout.write(f'\n], "total": {listing.total}, "matching": {listing.matching}}}\n')
+        return
+    rows = [annotate(d, replays) for d in listing.shown]
     if as_json:
         doc = {
-            "topic": settings.topic("dead-letter.v1"),
-            "total": len(letters),
-            "matching": len(matching),
+            "topic": topic,
+            "total": listing.total,
+            "matching": listing.matching,
             "dead_letters": rows,
         }
         out.print_json(json.dumps(doc, ensure_ascii=False))
         return
-    if not rows:
+    if not rows and not streamed["rows"]:
         out.print(
             f"no dead letters{f' with reason {reason}' if reason else ''} on "
-            f"{settings.topic('dead-letter.v1')} ({len(letters)} in all)"
+            f"{topic} ({listing.total} in all)"
         )
         return
-    title = f"Dead letters on {settings.topic('dead-letter.v1')}" + (
-        f", reason {reason}" if reason else ""
-    )
-    out.print(render_list(rows, title, settings.topic_prefix + "."))
+    if rows:
+        out.print(render_list(rows, title, settings.topic_prefix + "."))
     out.print(
-        f"{len(shown)} shown of {len(matching)} matching ({len(letters)} on the topic)",
+        f"{len(rows) or streamed['rows']} shown of {listing.matching} matching"
+        f" ({listing.total} on the topic)",
         highlight=False,
     )
 
@@ -325,7 +358,13 @@ def dlq_replay(
     settings = get_settings()
     _quiet_kafka_client()
     with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("replaying", total=None)
+        task = progress.add_task("reading dead letters", total=None)
+        sent = {"n": 0}
+
+        def on_sent(n: int) -> None:
+            sent["n"] += n
+            progress.update(task, description=f"replaying: {sent['n']} sent")
+
         try:
             result = asyncio.run(
                 replay(
@@ -333,8 +372,9 @@ def dlq_replay(
                     reason,
                     dry_run,
                     again,
-                    on_planned=lambda n: progress.update(task, total=n),
-                    on_sent=lambda n: progress.advance(task, n),
+                    on_size=lambda n: progress.update(task, total=n),
+                    on_read=lambda n: progress.advance(task, n),
+                    on_sent=on_sent,
                 )
             )
         except Unreachable as exc:
@@ -342,6 +382,9 @@ def dlq_replay(
         except ReplayBusyError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from exc
+        except LookupError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
 
     def where(p: Planned) -> str:
         src = p.letter.source
@@ -365,7 +408,7 @@ def dlq_replay(
         err.print(f"[red]not replayed[/red] dead letter {at}: {problem}", highlight=False)
     summary = (
         f"{'would replay' if dry_run else 'replayed'} "
-        f"{len(result.planned) if dry_run else len(result.sent)}"
+        f"{result.replayable if dry_run else result.sent}"
         f", skipped {result.already} already replayed"
     )
     if result.rejected_again:

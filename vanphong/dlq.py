@@ -9,27 +9,34 @@ Never twice, even if interrupted: a replay row is committed *before* its message
 partition fixed in advance (the source partition), with a header ``vanphong.replay.of`` naming
 the dead letter, and its offset is recorded afterwards. A later replay first resolves in-doubt
 rows by reading the target partition from ``scan_from`` (its end offset before producing): a
-message carrying the header is the earlier replay, so it is recorded, not sent again. One replay
-at a time holds a PostgreSQL advisory lock, so no replay can be in flight while another reads.
+message carrying the header is the earlier replay, so it is recorded, not sent again (the
+recovery rule of vanphong/tail.py, the one the dead-letter relay follows too). One replay at a
+time holds a PostgreSQL advisory lock, so no replay can be in flight while another reads.
+
+Both commands stream the topic (:func:`dead_letter_chunks`): partition by partition, in chunks
+of at most :data:`CHUNK` dead letters; ``list`` keeps only the ``--limit`` most recent, and
+``replay`` plans, records and sends each chunk before it reads the next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.table import Table
 from rich.text import Text
 
 from schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
 from streams.deadletters import DETAIL, FAILED_AT, REASON, Source, source_of
-from vanphong.kafka import admin_client, partition_counts, standalone_consumer
+from vanphong.kafka import admin_client, partition_counts
 from vanphong.settings import Settings
 from vanphong.status import (
     DATABASE_ERRORS,
@@ -38,9 +45,11 @@ from vanphong.status import (
     database_error,
     kafka_error,
 )
+from vanphong.tail import CHUNK as TAIL_CHUNK
+from vanphong.tail import Record, end_offsets, read_range, reader, recover
 
 REPLAY_OF = "vanphong.replay.of"  # header on a replayed message: "<dlq topic>:<partition>:<offset>"
-CHUNK = 500  # dead letters recorded, produced and confirmed per round
+CHUNK = TAIL_CHUNK  # dead letters read, then recorded, produced and confirmed, per round
 _LOCK_CLASS = 0x5650_5250  # "VPRP": the advisory-lock namespace of `dlq replay`
 
 Place = tuple[int, int]  # (dead-letter partition, offset): the identity of a dead letter
@@ -129,52 +138,112 @@ def show_bytes(data: bytes | None) -> str | None:
         return "0x" + data.hex()
 
 
-async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
-    """Every message now on the dead-letter topic, in (partition, offset) order."""
+def _letter(partition: int, m: Record) -> DeadLetter:
+    return DeadLetter(
+        partition=partition,
+        offset=m.offset,
+        timestamp=datetime.fromtimestamp(m.timestamp / 1000, UTC),
+        key=m.key,
+        value=m.value,
+        headers=tuple(m.headers),
+    )
+
+
+async def dead_letter_chunks(
+    settings: Settings, on_size: Callable[[int], None] | None = None
+) -> AsyncGenerator[list[DeadLetter], None]:
+    """The dead letters now on the dead-letter topic, partition by partition in offset order,
+    in chunks of at most :data:`CHUNK`. ``on_size(n)`` is told first how many offsets there are
+    to read (an upper bound on the dead letters). Raises ``LookupError`` without the topic."""
     topic = settings.topic(DEAD_LETTER_TOPIC)
     async with admin_client(settings.kafka_bootstrap) as admin:
         counts = await partition_counts(admin, [topic])
     if topic not in counts:
         raise LookupError(f"topic {topic} does not exist (run `vanphong init`)")
     tps = [TopicPartition(topic, p) for p in range(counts[topic])]
-    out: list[DeadLetter] = []
-    async with standalone_consumer(settings.kafka_bootstrap) as consumer:
-        ends = await consumer.end_offsets(tps)
-        starts = await consumer.beginning_offsets(tps)
-        todo = [tp for tp in tps if starts[tp] < ends[tp]]
-        if not todo:
-            return out
-        consumer.assign(todo)
-        for tp in todo:
-            consumer.seek(tp, starts[tp])
-        while todo:
-            batches = await consumer.getmany(*todo, timeout_ms=1000)
-            for tp, messages in batches.items():
-                for m in messages:
-                    if m.offset < ends[tp]:
-                        out.append(
-                            DeadLetter(
-                                partition=tp.partition,
-                                offset=m.offset,
-                                timestamp=datetime.fromtimestamp(m.timestamp / 1000, UTC),
-                                key=m.key,
-                                value=m.value,
-                                headers=tuple(m.headers),
-                            )
-                        )
-            todo = [tp for tp in todo if await consumer.position(tp) < ends[tp]]
-    out.sort(key=lambda d: d.place)
-    return out
+    async with reader(settings.kafka_bootstrap) as consumer:
+        ends = await end_offsets(consumer, tps)
+        if on_size is not None:
+            starts = await consumer.beginning_offsets(tps)
+            on_size(sum(ends[tp] - starts[tp] for tp in tps))
+        for tp in tps:
+            async for records in read_range(consumer, tp, 0, ends[tp]):
+                yield [_letter(tp.partition, m) for m in records]
+
+
+async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
+    """Every dead letter now on the topic, in (partition, offset) order (for small topics and
+    tests; the commands stream with :func:`dead_letter_chunks`)."""
+    return [d async for chunk in dead_letter_chunks(settings) for d in chunk]
+
+
+def _recency(d: DeadLetter) -> tuple[datetime, int, int]:
+    return (d.failed_at, d.partition, d.offset)
+
+
+@dataclass
+class Listing:
+    """What ``dlq list`` found: dead letters on the topic, those with the reason asked for, and
+    the ones to show."""
+
+    total: int = 0
+    matching: int = 0
+    shown: list[DeadLetter] = field(default_factory=list)
+
+
+async def list_dead_letters(
+    settings: Settings,
+    reason: str | None,
+    limit: int,
+    on_size: Callable[[int], None] | None = None,
+    on_read: Callable[[int], None] | None = None,
+    on_rows: Callable[[list[DeadLetter]], None] | None = None,
+) -> Listing:
+    """Stream the topic for ``dlq list``. With ``limit`` > 0, keep the ``limit`` most recent
+    dead letters with ``reason`` (at most that many are held at once) and return them oldest
+    first, as :func:`select` would. With ``limit`` 0 keep none: each chunk's matching dead
+    letters go to ``on_rows`` as they are read, in topic order."""
+    listing = Listing()
+    recent = MostRecent(limit)
+    async for chunk in dead_letter_chunks(settings, on_size):
+        listing.total += len(chunk)
+        matching = [d for d in chunk if reason is None or d.reason == reason]
+        listing.matching += len(matching)
+        if limit > 0:
+            recent.add(matching)
+        elif on_rows is not None and matching:
+            on_rows(matching)
+        if on_read is not None:
+            on_read(len(chunk))
+    listing.shown = recent.oldest_first()
+    return listing
+
+
+class MostRecent:
+    """The ``limit`` most recent dead letters of a stream, holding no more than that: what
+    :func:`select` with ``limit`` returns from the whole list."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._heap: list[tuple[tuple[datetime, int, int], DeadLetter]] = []  # oldest on top
+
+    def add(self, letters: Iterable[DeadLetter]) -> None:
+        for d in letters:
+            entry = (_recency(d), d)
+            if len(self._heap) < self.limit:
+                heapq.heappush(self._heap, entry)
+            elif entry[0] > self._heap[0][0]:
+                heapq.heapreplace(self._heap, entry)
+
+    def oldest_first(self) -> list[DeadLetter]:
+        return [d for _, d in sorted(self._heap, key=lambda e: e[0])]
 
 
 def select(
     letters: Iterable[DeadLetter], reason: str | None = None, limit: int | None = None
 ) -> list[DeadLetter]:
     """Those with ``reason`` (all if None), oldest first; with ``limit``, the most recent N."""
-    chosen = sorted(
-        (d for d in letters if reason is None or d.reason == reason),
-        key=lambda d: (d.failed_at, d.partition, d.offset),
-    )
+    chosen = sorted((d for d in letters if reason is None or d.reason == reason), key=_recency)
     if limit is not None and limit > 0:
         chosen = chosen[-limit:]
     return chosen
@@ -321,12 +390,14 @@ class Planned:
 
 @dataclass
 class ReplayResult:
+    # What to replay: from plan(), and from a dry run; a replay streams and keeps only counts.
     planned: list[Planned] = field(default_factory=list)
+    replayable: int = 0  # planned in all (a dry run: would replay)
     already: int = 0  # matching dead letters replayed before: skipped
     rejected_again: int = 0  # dead letters of replayed messages, left alone (without --again)
     in_doubt: list[Replay] = field(default_factory=list)  # rows found in doubt at the start
     recovered: int = 0  # in-doubt rows whose message was on the topic: recorded, not re-sent
-    sent: list[tuple[Planned, int]] = field(default_factory=list)  # (what, new offset)
+    sent: int = 0  # messages produced and recorded
     errors: list[tuple[DeadLetter | Replay, str]] = field(default_factory=list)
 
     @property
@@ -416,40 +487,28 @@ def replay_marker(topic: str, place: Place) -> bytes:
 async def _find_replayed(
     settings: Settings, rows: Sequence[Replay], dlq_topic: str
 ) -> dict[Place, int]:
-    """For in-doubt rows: where their message already is, if it is (read from scan_from)."""
+    """For in-doubt rows: where their message already is, if it is: the recovery rule
+    (vanphong/tail.py), reading each target partition from the rows' ``scan_from``."""
     wanted: dict[tuple[str, int], dict[bytes, Place]] = defaultdict(dict)
     start: dict[tuple[str, int], int] = {}
     for row in rows:
         tp = (row.source[0], row.target_partition)
         wanted[tp][replay_marker(dlq_topic, row.place)] = row.place
         start[tp] = min(start.get(tp, row.scan_from), row.scan_from)
-    found: dict[Place, int] = {}
     if not wanted:
-        return found
+        return {}
     async with admin_client(settings.kafka_bootstrap) as admin:
         counts = await partition_counts(admin, sorted({t for t, _ in wanted}))
-    tps = [TopicPartition(t, p) for t, p in wanted if p < counts.get(t, 0)]
-    if not tps:
-        return found
-    async with standalone_consumer(settings.kafka_bootstrap) as consumer:
-        ends = await consumer.end_offsets(tps)
-        begins = await consumer.beginning_offsets(tps)
-        todo = [tp for tp in tps if max(start[(tp.topic, tp.partition)], begins[tp]) < ends[tp]]
-        if not todo:
-            return found
-        consumer.assign(todo)
-        for tp in todo:
-            consumer.seek(tp, max(start[(tp.topic, tp.partition)], begins[tp]))
-        while todo:
-            batches = await consumer.getmany(*todo, timeout_ms=1000)
-            for tp, messages in batches.items():
-                markers = wanted[(tp.topic, tp.partition)]
-                for m in messages:
-                    for key, value in m.headers:
-                        if key == REPLAY_OF and value in markers:
-                            found[markers[value]] = m.offset
-            todo = [tp for tp in todo if await consumer.position(tp) < ends[tp]]
-    return found
+
+    def mark(record: Record) -> Place | None:
+        markers = wanted[(record.topic, record.partition)]
+        for key, value in record.headers:
+            if key == REPLAY_OF and value in markers:
+                return markers[value]
+        return None
+
+    starts = {TopicPartition(t, p): o for (t, p), o in start.items() if p < counts.get(t, 0)}
+    return await recover(settings.kafka_bootstrap, starts, mark)
 
 
 async def replay(
@@ -457,17 +516,22 @@ async def replay(
     reason: str | None = None,
     dry_run: bool = False,
     again: bool = False,
-    on_planned: Callable[[int], None] | None = None,
+    on_size: Callable[[int], None] | None = None,
+    on_read: Callable[[int], None] | None = None,
     on_sent: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Replay the dead letters with ``reason`` (all if None) that were never replayed (and,
     with ``again``, those of replayed messages that were rejected again).
 
-    ``on_planned(n)`` is called once the number to send is known, ``on_sent(k)`` as messages are
-    confirmed. With ``dry_run`` nothing is locked, sent or written.
+    The topic is streamed: each chunk of dead letters is planned (:func:`plan`), recorded,
+    produced and confirmed before the next is read. ``on_size(n)`` is told how many offsets the
+    dead-letter topic holds, ``on_read(k)`` as dead letters are read, ``on_sent(k)`` as replays
+    are confirmed. With ``dry_run`` nothing is locked, sent or written, and ``planned`` lists
+    what would be replayed.
     """
     dlq_topic = settings.topic(DEAD_LETTER_TOPIC)
     inputs = [settings.topic(e.topic) for e in EVENT_TYPES]
+    result = ReplayResult()
     conn = await _connect(settings)
     try:
         if not dry_run:
@@ -478,35 +542,55 @@ async def replay(
                     "wait for it to finish"
                 )
         replays = await _replays(conn, settings)
+        doubtful = [r for r in replays.values() if r.in_doubt]
+        result.in_doubt = doubtful
         try:
-            letters = await read_dead_letters(settings)
-            async with admin_client(settings.kafka_bootstrap) as admin:
-                named = {d.source[0] for d in letters if d.source is not None}
-                partitions = await partition_counts(admin, sorted({*inputs, *named}))
-            doubtful = [r for r in replays.values() if r.in_doubt]
             found = {} if dry_run else await _find_replayed(settings, doubtful, dlq_topic)
         except KAFKA_ERRORS as exc:
             raise kafka_error(exc, settings.kafka_bootstrap) from exc
-
         if found:
             await _record(conn, [(place, offset) for place, offset in found.items()])
-        unresolved = [r for r in doubtful if r.place not in found]
-        result = plan(letters, replays, partitions, inputs, reason, unresolved, again)
-        result.in_doubt = doubtful
         result.recovered = len(found)
-        if on_planned is not None:
-            on_planned(len(result.planned))
-        if dry_run or not result.planned:
-            return result
+        unresolved = {r.place: r for r in doubtful if r.place not in found}
         try:
-            await _send(conn, settings, dlq_topic, result, on_sent)
+            async with (
+                _Sender(settings, conn, dlq_topic, on_sent) as sender,
+                contextlib.aclosing(dead_letter_chunks(settings, on_size)) as chunks,
+            ):
+                partitions: dict[str, int] = {}
+                async for chunk in chunks:
+                    named = {d.source[0] for d in chunk if d.source is not None}
+                    unknown = sorted({*inputs, *named} - partitions.keys())
+                    if unknown:
+                        async with admin_client(settings.kafka_bootstrap) as admin:
+                            counts = await partition_counts(admin, unknown)
+                        partitions.update({t: counts.get(t, 0) for t in unknown})
+                    present = {t: n for t, n in partitions.items() if n}
+                    here = [unresolved.pop(d.place) for d in chunk if d.place in unresolved]
+                    part = plan(chunk, replays, present, inputs, reason, here, again)
+                    _add(result, part, keep_planned=dry_run)
+                    if on_read is not None:
+                        on_read(len(chunk))
+                    if not dry_run and not await sender.send(part.planned, result):
+                        return result  # Kafka refuses: stop; the rest waits for the next replay
         except KAFKA_ERRORS as exc:
             raise kafka_error(exc, settings.kafka_bootstrap) from exc
+        for row in unresolved.values():  # the whole topic was read: these are gone
+            result.errors.append((row, "the dead letter is no longer on the dead-letter topic"))
         return result
     except DATABASE_ERRORS as exc:
         raise database_error(exc, settings.database_url) from exc
     finally:
         await conn.close()  # also releases the advisory lock
+
+
+def _add(result: ReplayResult, part: ReplayResult, keep_planned: bool) -> None:
+    if keep_planned:
+        result.planned += part.planned
+    result.replayable += len(part.planned)
+    result.already += part.already
+    result.rejected_again += part.rejected_again
+    result.errors += part.errors
 
 
 async def _record(conn: asyncpg.Connection, done: Sequence[tuple[Place, int]]) -> None:
@@ -517,74 +601,96 @@ async def _record(conn: asyncpg.Connection, done: Sequence[tuple[Place, int]]) -
     )
 
 
-async def _send(
-    conn: asyncpg.Connection,
-    settings: Settings,
-    dlq_topic: str,
-    result: ReplayResult,
-    on_sent: Callable[[int], None] | None,
-) -> None:
-    targets = sorted({TopicPartition(p.topic, p.partition) for p in result.planned})
-    async with standalone_consumer(settings.kafka_bootstrap) as consumer:
-        ends = await consumer.end_offsets(targets)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
-    )
-    await producer.start()
-    try:
-        for start in range(0, len(result.planned), CHUNK):
-            chunk = result.planned[start : start + CHUNK]
-            # 1. commit "in doubt" rows before anything is produced
-            fresh = [p for p in chunk if p.in_doubt is None]
-            async with conn.transaction():
-                inserted = await conn.fetch(
-                    "INSERT INTO core.dlq_replays (dlq_partition, dlq_offset, reason,"
-                    " source_topic, source_partition, source_offset, target_partition, scan_from)"
-                    " SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[],"
-                    " $5::int[], $6::bigint[], $7::int[], $8::bigint[])"
-                    " ON CONFLICT DO NOTHING RETURNING dlq_partition, dlq_offset",
-                    [p.letter.partition for p in fresh],
-                    [p.letter.offset for p in fresh],
-                    [p.letter.reason for p in fresh],
-                    [_source(p)[0] for p in fresh],
-                    [_source(p)[1] for p in fresh],
-                    [_source(p)[2] for p in fresh],
-                    [p.partition for p in fresh],
-                    [ends[TopicPartition(p.topic, p.partition)] for p in fresh],
-                )
-            mine = {(r["dlq_partition"], r["dlq_offset"]) for r in inserted}
-            go = [p for p in chunk if p.in_doubt is not None or p.letter.place in mine]
-            result.already += len(chunk) - len(go)
-            # 2. produce, each to its fixed partition, marked with the dead letter it replays
-            futures = []
-            for p in go:
-                future = await producer.send(
-                    p.topic,
-                    p.letter.value,
-                    key=p.letter.key,
-                    partition=p.partition,
-                    headers=[(REPLAY_OF, replay_marker(dlq_topic, p.letter.place))],
-                )
-                if on_sent is not None:
-                    future.add_done_callback(lambda _f: on_sent(1))
-                futures.append(future)
-            outcomes = await asyncio.gather(*futures, return_exceptions=True)
-            # 3. record where each landed; failures stay in doubt for the next replay
-            done: list[tuple[Place, int]] = []
-            for p, outcome in zip(go, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    result.errors.append(
-                        (p.letter, f"not sent: {type(outcome).__name__}: {outcome}")
-                    )
-                else:
-                    done.append((p.letter.place, outcome.offset))
-                    result.sent.append((p, outcome.offset))
-            async with conn.transaction():
-                await _record(conn, done)
-            if len(done) < len(go):
-                return  # Kafka refuses: stop; the rest stays for the next replay
-    finally:
-        await producer.stop()
+class _Sender:
+    """Produces replays chunk by chunk: a producer and an offsets reader, started on first use
+    and kept for the whole replay."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        conn: asyncpg.Connection,
+        dlq_topic: str,
+        on_sent: Callable[[int], None] | None,
+    ) -> None:
+        self.settings, self.conn, self.dlq_topic = settings, conn, dlq_topic
+        self.on_sent = on_sent
+        self.producer: AIOKafkaProducer | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> _Sender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self.producer is not None:
+                await self.producer.stop()
+        finally:
+            await self.stack.aclose()
+
+    async def send(self, planned: Sequence[Planned], result: ReplayResult) -> bool:
+        """Record, produce and confirm ``planned`` (one chunk); False if Kafka refused some."""
+        if not planned:
+            return True
+        if self.producer is None:
+            self.consumer = await self.stack.enter_async_context(
+                reader(self.settings.kafka_bootstrap)
+            )
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=True
+            )
+            await producer.start()
+            self.producer = producer
+        assert self.consumer is not None
+        targets = sorted({TopicPartition(p.topic, p.partition) for p in planned})
+        ends = await end_offsets(self.consumer, targets)
+        conn = self.conn
+        # 1. commit "in doubt" rows before anything is produced
+        fresh = [p for p in planned if p.in_doubt is None]
+        async with conn.transaction():
+            inserted = await conn.fetch(
+                "INSERT INTO core.dlq_replays (dlq_partition, dlq_offset, reason,"
+                " source_topic, source_partition, source_offset, target_partition, scan_from)"
+                " SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[],"
+                " $5::int[], $6::bigint[], $7::int[], $8::bigint[])"
+                " ON CONFLICT DO NOTHING RETURNING dlq_partition, dlq_offset",
+                [p.letter.partition for p in fresh],
+                [p.letter.offset for p in fresh],
+                [p.letter.reason for p in fresh],
+                [_source(p)[0] for p in fresh],
+                [_source(p)[1] for p in fresh],
+                [_source(p)[2] for p in fresh],
+                [p.partition for p in fresh],
+                [ends[TopicPartition(p.topic, p.partition)] for p in fresh],
+            )
+        mine = {(r["dlq_partition"], r["dlq_offset"]) for r in inserted}
+        go = [p for p in planned if p.in_doubt is not None or p.letter.place in mine]
+        result.already += len(planned) - len(go)
+        # 2. produce, each to its fixed partition, marked with the dead letter it replays
+        futures = []
+        for p in go:
+            future = await self.producer.send(
+                p.topic,
+                p.letter.value,
+                key=p.letter.key,
+                partition=p.partition,
+                headers=[(REPLAY_OF, replay_marker(self.dlq_topic, p.letter.place))],
+            )
+            if self.on_sent is not None:
+                future.add_done_callback(lambda _f, on_sent=self.on_sent: on_sent(1))
+            futures.append(future)
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        # 3. record where each landed; failures stay in doubt for the next replay
+        done: list[tuple[Place, int]] = []
+        for p, outcome in zip(go, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                result.errors.append((p.letter, f"not sent: {type(outcome).__name__}: {outcome}"))
+            else:
+                done.append((p.letter.place, outcome.offset))
+        async with conn.transaction():
+            await _record(conn, done)
+        result.sent += len(done)
+        return len(done) == len(go)
 
 
 def _source(p: Planned) -> Source:

@@ -14,6 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.codec import use_registry
+from schemas.registry import SchemaRegistry, load_registry
+from schemas.versions import extra_schema_dirs as parse_schema_dirs
+
 
 class Settings(BaseSettings):
     """Configuration of every vanphong command (``VANPHONG_*`` environment variables)."""
@@ -41,7 +45,27 @@ class Settings(BaseSettings):
     # Transactions in flight at once, each for a fixed share of the partitions (partition number
     # modulo writers): one is planned in Python while the other is in PostgreSQL.
     writers: int = Field(default=2, ge=1, le=16)
+    # Failures with bounds (streams/app.py, vanphong/safetynet.py). A race between two writers
+    # (unique violation on a new entity, deadlock, serialization failure) is retried this many
+    # times, then counts as deterministic; a deterministic failure that is the system's is
+    # retried this many times (backoff 0.2 s doubling to 10 s), then the worker exits non-zero.
+    contention_retries: int = Field(default=10, ge=0, le=1000)
+    fault_retries: int = Field(default=5, ge=0, le=1000)
+    # The dead-letter relay (streams/deadletters.py): a deadline on every Kafka call, at most
+    # this many dead letters per dead-letter partition and round, a round this often (and after
+    # every commit with dead letters).
+    relay_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    relay_batch: int = Field(default=500, ge=1, le=100_000)
+    relay_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    # How soon the worker notices partitions added to a topic (aiokafka's metadata refresh,
+    # 5 minutes by default) and a topic deleted and created again without a rebalance (the
+    # topic ids are compared as often): streams/transport.py, vanphong/positions.py.
+    metadata_max_age_s: float = Field(default=30.0, ge=1, le=3600)
     stack_dir: str = "~/.cache/vanphong"
+    # More schema versions beside the shipped schemas/v*/: directories separated by ":", each
+    # laid out like schemas/ (v<N>/<Record>.avsc), e.g. so that a worker reads a version that is
+    # not shipped yet before `dlq replay` (docs/operations.md). Read through schema_registry().
+    extra_schemas_dir: str = ""
 
     @field_validator("timezone")
     @classmethod
@@ -51,6 +75,26 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
         return value
+
+    @field_validator("extra_schemas_dir")
+    @classmethod
+    def _existing_schema_dirs(cls, value: str) -> str:
+        try:
+            parse_schema_dirs(value)
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @property
+    def extra_schema_dirs(self) -> tuple[Path, ...]:
+        """The directories of ``extra_schemas_dir``, in order."""
+        return tuple(parse_schema_dirs(self.extra_schemas_dir))
+
+    def schema_registry(self) -> SchemaRegistry:
+        """The schema versions these settings read and write with: the shipped ones plus the
+        extra directories. Built on first use and shared by every caller naming the same
+        directories (schemas/ reads no environment: the directories are passed in here)."""
+        return load_registry(self.extra_schema_dirs)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -73,4 +117,11 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process's command. Every entry point gets its settings here before
+    anything else, so this is also where the process's default schema registry (what
+    ``schemas.codec.decode`` and the worker's pipeline read with) becomes the settings' one when
+    extra schema directories are configured; it is built now, so a bad schema fails at start."""
+    settings = Settings()
+    if settings.extra_schema_dirs:
+        use_registry(settings.schema_registry())
+    return settings
