@@ -1,6 +1,7 @@
 """The worker's HTTP server: metrics, health, readiness and the operator's page.
 
-Routes (on ``VANPHONG_WEB_HOST``:``VANPHONG_WEB_PORT``, default 127.0.0.1:6066):
+Routes (on ``VANPHONG_WEB_HOST``:``VANPHONG_WEB_PORT``, default 127.0.0.1:6066; port 0 lets the OS
+choose one, which the worker logs and writes to ``VANPHONG_WEB_PORT_FILE`` if set):
 
 * ``GET /`` — the operator's page (one self-contained HTML file, polling ``/api/overview``).
 * ``GET /metrics`` — Prometheus text format, the worker's own registry only.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import mode
@@ -88,7 +90,8 @@ class WebServer(mode.Service):
     def __init__(self, settings: Settings, monitor: Monitor, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.host = settings.web_host
-        self.port = settings.web_port
+        self.port = settings.web_port  # 0 until started, if the OS is to choose
+        self.port_file = Path(settings.web_port_file) if settings.web_port_file else None
         self.monitor = monitor
         self._runner: web.AppRunner | None = None
 
@@ -112,9 +115,27 @@ class WebServer(mode.Service):
             )
             raise
         self._runner = runner
-        log.info("web server listening", url=self.web_url)
+        self.port = _bound_port(runner, self.port)
+        if self.port_file is not None:
+            _write_atomically(self.port_file, f"{self.port}\n")
+        log.info("web server listening", url=self.web_url, port=self.port)
 
     async def on_stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def _bound_port(runner: web.AppRunner, configured: int) -> int:
+    """The port the server listens on: the configured one, or the one the OS chose for 0."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return configured
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` so that a reader sees the whole file or none (a rename is atomic)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)

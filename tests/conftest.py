@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -64,22 +63,6 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago: the suite's one port helper.
-
-    The OS chooses it (bind to port 0), then the socket is closed so that the process under
-    test can bind it. Between the two, another process may take the same port: a residual race,
-    small because Linux (4.6 and later) starts its search for a ``bind(0)`` port at a random
-    place in the ephemeral range and prefers odd ports there, leaving even ones to outgoing
-    connections. The race goes away once the worker can bind port 0 itself and tell which port
-    it got (today Settings refuses VANPHONG_WEB_PORT=0, and the web server logs the configured
-    port, not the bound one). Chromium needs no port: playwright speaks to it over a pipe.
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Workers:
     """`vanphong worker` processes started by a test, stopped at its end."""
@@ -88,6 +71,7 @@ class Workers:
     logs: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    port_files: dict[int, Path] = field(default_factory=dict)  # pid → where it wrote its port
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -97,7 +81,7 @@ class Workers:
                 "VANPHONG_DATABASE_URL": self.settings.database_url,
                 "VANPHONG_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
                 "VANPHONG_TIMEZONE": self.settings.timezone,
-                "VANPHONG_WEB_PORT": str(free_port()),
+                "VANPHONG_WEB_PORT": "0",  # the OS chooses; see web_port()
                 "VANPHONG_SESSION_TIMEOUT_S": "8",
                 "VANPHONG_HEARTBEAT_INTERVAL_S": "1",
                 **self.extra_env,
@@ -107,15 +91,31 @@ class Workers:
 
     def start(self) -> subprocess.Popen[bytes]:
         log = (self.logs / f"worker-{len(self.procs)}.log").open("wb")
+        port_file = self.logs / f"worker-{len(self.procs)}.port"
         proc = subprocess.Popen(
             [str(VANPHONG), "worker"],
-            env=self.env(),
+            env={**self.env(), "VANPHONG_WEB_PORT_FILE": str(port_file)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.procs.append(proc)
+        self.port_files[proc.pid] = port_file
         return proc
+
+    def web_port(self, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> int:
+        """The port the worker's web server bound: the OS chose it (``VANPHONG_WEB_PORT=0``)
+        and the worker wrote it to its ``VANPHONG_WEB_PORT_FILE`` once listening, so no port is
+        picked, released and hoped for."""
+        port_file = self.port_files[proc.pid]
+
+        def written() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"the worker exited before it listened\n{self.log_tail()}")
+            return port_file.exists() and port_file.read_text().strip().isdigit()
+
+        wait_for(written, timeout_s, f"the worker's web port in {port_file}")
+        return int(port_file.read_text())
 
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         proc.send_signal(sig)

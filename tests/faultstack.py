@@ -21,6 +21,13 @@ import pytest
 
 from deploy import stack
 from tests.conftest import Env, Workers, wait_for
+from tests.history import Message
+from tests.verify import (
+    assert_counts_add_up,
+    assert_dead_letters_once,
+    assert_views_match,
+    model_of,
+)
 from vanphong.settings import Settings
 
 Component = Literal["postgres", "kafka"]
@@ -154,3 +161,12 @@ def wait_dead_letters_relayed(env: Env, timeout_s: float = 120) -> None:
         wait_for(relayed, timeout_s, "every dead letter relayed to Kafka", poll_s=0.25)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{env.workers.log_tail()}") from None
+
+
+def assert_counted_once(env: Env, messages: list[Message]) -> None:
+    """Nothing lost, nothing applied twice: the views equal the reference model of
+    ``messages``, the counters add up, and every dead letter is on the topic exactly once."""
+    assert_views_match(env, model_of(messages))
+    assert_counts_add_up(env, messages)
+    wait_dead_letters_relayed(env)
+    assert_dead_letters_once(env, messages)

@@ -10,7 +10,6 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -23,7 +22,7 @@ from streams import monitor as monitor_module
 from streams.app import logging_config
 from streams.monitor import Monitor, PartitionStatus, Track, assess
 from streams.web import make_application
-from tests.conftest import Env, free_port, get, wait_for
+from tests.conftest import Env, get, wait_for
 from tests.history import documents_and_meetings
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
 from vanphong.batch import Coordinates, Item, Plan
@@ -367,19 +366,13 @@ def all_lags_known_and_zero(port: int) -> bool:
     return lags == [0.0] * sum(e.partitions for e in EVENT_TYPES)
 
 
-@pytest.fixture
-def web(env: Env) -> Iterator[int]:
-    port = free_port()
-    env.workers.extra_env["VANPHONG_WEB_PORT"] = str(port)
-    yield port
-
-
-def test_metrics_count_every_message_and_logs_are_json_lines(env: Env, web: int) -> None:
+def test_metrics_count_every_message_and_logs_are_json_lines(env: Env) -> None:
     messages = documents_and_meetings(seed=21, documents=300, meetings=80)
     env.send_raw([(env.topic(m.topic), m.key, m.value) for m in messages])
     env.workers.extra_env["VANPHONG_LOG_FORMAT"] = "json"
     started = time.monotonic()
     worker = env.workers.start()
+    web = env.workers.web_port(worker)
     wait_for(lambda: get(web, "/healthz")[0] == 200, 30, "/healthz to answer")
     env.wait_caught_up()
     wait_for(lambda: get(web, "/readyz")[0] == 200, 30, "/readyz to be 200")
@@ -431,7 +424,7 @@ def test_metrics_count_every_message_and_logs_are_json_lines(env: Env, web: int)
     assert any(r.get("logger", "").startswith(("faust", "mode")) for r in records)
 
 
-def test_a_hanging_worker_is_reported_stalled_and_recovers(env: Env, web: int) -> None:
+def test_a_hanging_worker_is_reported_stalled_and_recovers(env: Env) -> None:
     """The test holds an exclusive lock on core.sink_offsets so the worker's next batch blocks
     inside PostgreSQL: no test hook in the worker. /healthz and the metric report the stall
     once a partition with lag has gone VANPHONG_STALL_SECONDS without progress, and clear it
@@ -440,7 +433,7 @@ def test_a_hanging_worker_is_reported_stalled_and_recovers(env: Env, web: int) -
     env.workers.extra_env["VANPHONG_STALL_SECONDS"] = str(stall_s)
     first = documents_and_meetings(seed=31, documents=100, meetings=20)
     env.send_raw([(env.topic(m.topic), m.key, m.value) for m in first])
-    env.workers.start()
+    web = env.workers.web_port(env.workers.start())
     env.wait_caught_up()
     wait_for(lambda: get(web, "/healthz")[0] == 200, 30, "/healthz 200 once caught up")
 

@@ -27,7 +27,7 @@ from playwright.sync_api import Page, ViewportSize, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from schemas.catalog import EVENT_TYPES
-from tests.conftest import Env, free_port
+from tests.conftest import Env
 from tests.history import documents_and_meetings
 
 T = TypeVar("T")
@@ -109,12 +109,10 @@ def wait_for_state(page: Page, condition: str, timeout_s: float, what: str) -> d
 
 
 def test_the_operator_page_shows_the_topics_and_updates_live(env: Env, tmp_path: Path) -> None:
-    port = free_port()
-    env.workers.extra_env["VANPHONG_WEB_PORT"] = str(port)
     first = documents_and_meetings(seed=41, documents=200, meetings=40)
     second = documents_and_meetings(seed=42, documents=150, meetings=30)
     env.send_raw([(env.topic(m.topic), m.key, m.value) for m in first])
-    env.workers.start()
+    port = env.workers.web_port(env.workers.start())
     env.wait_caught_up()
 
     with chromium_tab() as tab:

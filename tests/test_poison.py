@@ -14,21 +14,15 @@ import json
 import re
 from typing import Any
 
-from tests.conftest import Env, free_port, get, wait_for
+from tests.conftest import Env, get, wait_for
 from tests.faultstack import (
     assert_alive,
+    assert_counted_once,
     assert_no_agent_crashed,
     log_lines,
     stop_cleanly,
-    wait_dead_letters_relayed,
 )
 from tests.history import Message, all_event_types, to_message
-from tests.verify import (
-    assert_counts_add_up,
-    assert_dead_letters_once,
-    assert_views_match,
-    model_of,
-)
 
 POISON_CHECK = (
     "ALTER TABLE core.entities ADD CONSTRAINT injected_poison CHECK"
@@ -83,9 +77,8 @@ def test_a_message_postgresql_refuses_is_dead_lettered_and_every_other_one_count
     # revision superseded within its batch never reaches PostgreSQL: target[1] comes later.)
     first = [*history[:middle], target[0], poison[0], poison[1], *history[middle:]]
     env.send_raw(raw(env, first))
-    port = free_port()
-    env.workers.extra_env["VANPHONG_WEB_PORT"] = str(port)
     worker = env.workers.start()
+    port = env.workers.web_port(worker)
     env.wait_caught_up()
 
     # The quiet end of a topic: a refused message alone in its batch, then good ones again.
@@ -97,10 +90,7 @@ def test_a_message_postgresql_refuses_is_dead_lettered_and_every_other_one_count
     env.wait_caught_up()
 
     messages = [*first, alone, *after]
-    assert_views_match(env, model_of(messages))
-    assert_counts_add_up(env, messages)
-    wait_dead_letters_relayed(env)
-    assert_dead_letters_once(env, messages)
+    assert_counted_once(env, messages)
     target_row = env.fetch("SELECT revision FROM core.entities WHERE entity_id = 'd-target'")
     assert [r["revision"] for r in target_row] == [3]
 
@@ -152,9 +142,9 @@ def test_a_trigger_that_raises_for_one_entity_dead_letters_it_and_every_other_on
     cursed = to_message(document("cursed-1"), reason="invalid_field")
     first = [*history[:middle], cursed, *history[middle:]]
     env.send_raw(raw(env, first))
-    port = free_port()
-    env.workers.extra_env.update({"VANPHONG_WEB_PORT": str(port), "VANPHONG_FAULT_RETRIES": "3"})
+    env.workers.extra_env["VANPHONG_FAULT_RETRIES"] = "3"
     worker = env.workers.start()
+    port = env.workers.web_port(worker)
     env.wait_caught_up()
 
     alone = to_message(document("cursed-2"), reason="invalid_field")
@@ -165,10 +155,7 @@ def test_a_trigger_that_raises_for_one_entity_dead_letters_it_and_every_other_on
     env.wait_caught_up()
 
     messages = [*first, alone, *after]
-    assert_views_match(env, model_of(messages))
-    assert_counts_add_up(env, messages)
-    wait_dead_letters_relayed(env)
-    assert_dead_letters_once(env, messages)
+    assert_counted_once(env, messages)
     details = {
         r["key"]: r["detail"]
         for r in env.fetch(
@@ -198,9 +185,9 @@ def test_a_fault_that_hits_every_message_stops_the_worker_loudly_and_loses_nothi
     )
     messages = all_event_types(seed=42, entities=150)
     env.send_raw(raw(env, messages))
-    port = free_port()
-    env.workers.extra_env.update({"VANPHONG_WEB_PORT": str(port), "VANPHONG_FAULT_RETRIES": "4"})
+    env.workers.extra_env["VANPHONG_FAULT_RETRIES"] = "4"
     worker = env.workers.start()
+    port = env.workers.web_port(worker)
 
     # Red while the worker retries within its budget, with the error and the batch's offsets.
     def red() -> bool:
@@ -229,10 +216,7 @@ def test_a_fault_that_hits_every_message_stops_the_worker_loudly_and_loses_nothi
     env.fetch("DROP TRIGGER refuse_all ON core.entities")
     env.workers.start()
     env.wait_caught_up()
-    assert_views_match(env, model_of(messages))
-    assert_counts_add_up(env, messages)
-    wait_dead_letters_relayed(env)
-    assert_dead_letters_once(env, messages)
+    assert_counted_once(env, messages)
 
 
 def test_a_one_off_failure_of_a_batch_splits_it_and_loses_nothing(env: Env) -> None:
@@ -254,10 +238,7 @@ def test_a_one_off_failure_of_a_batch_splits_it_and_loses_nothing(env: Env) -> N
     env.workers.start()
     env.wait_caught_up()
     assert env.fetch("SELECT is_called FROM public.injected_faults")[0][0], "never fired"
-    assert_views_match(env, model_of(messages))
-    assert_counts_add_up(env, messages)
-    wait_dead_letters_relayed(env)
-    assert_dead_letters_once(env, messages)
+    assert_counted_once(env, messages)
     assert not log_lines(env.workers, "message refused by PostgreSQL|the worker exits")
     assert_alive(env.workers)
     assert_no_agent_crashed(env.workers)

@@ -28,7 +28,10 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://vanphong:vanphong@127.0.0.1:5432/vanphong"
     timezone: str = "Asia/Ho_Chi_Minh"
     topic_prefix: str = Field(default="vanphong", pattern=r"^[A-Za-z0-9._-]+$")
-    web_port: int = Field(default=6066, ge=1, le=65535)
+    # 0: the OS chooses a free port; the worker logs it, and writes it to web_port_file if set
+    # (for supervisors and tests that start many workers on one host).
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_port_file: str = ""
     # The worker's metrics/health/operator page listen here; 0.0.0.0 to expose them.
     web_host: str = "127.0.0.1"
     stall_seconds: float = Field(default=60.0, gt=0)
