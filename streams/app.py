@@ -429,10 +429,9 @@ def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
-        # faust's web stack (table pages) stays off; streams/web.py serves this port instead.
+        # faust's web stack (table pages) stays off, and is given no port (it refuses 0):
+        # streams/web.py serves VANPHONG_WEB_PORT instead.
         web_enabled=False,
-        web_port=settings.web_port,
-        web_host=settings.web_host,
         topic_allow_declare=False,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
