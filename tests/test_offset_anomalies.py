@@ -16,9 +16,8 @@ from aiokafka.admin import NewPartitions, NewTopic, RecordsToDelete
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.catalog import BY_TYPE, EVENT_TYPES
-from tests.conftest import Env, wait_for
+from tests.conftest import Env, get, wait_for
 from tests.history import Message
-from tests.test_observability import get, web  # noqa: F401  # the fixture
 from tests.test_transactions import by_topic, document, status_json, vanphong
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
 from vanphong.kafka import admin_client
@@ -82,13 +81,12 @@ def docs(tag: str, n: int, first: int = 0) -> list[Message]:
 
 def test_a_topic_deleted_and_created_again_is_read_from_its_beginning(
     env: Env,
-    web: int,  # noqa: F811  # the fixture
 ) -> None:
     topic = env.topic(DOCS)
     env.workers.extra_env["VANPHONG_METADATA_MAX_AGE_S"] = "3"  # the new topic seen sooner
     before = docs("old", 60)
     publish(env, before)
-    env.workers.start()
+    web = env.workers.web_port(env.workers.start())
     env.wait_caught_up()
     stored = {
         r["partition"]: r["next_offset"]
@@ -156,7 +154,6 @@ def test_a_topic_deleted_and_created_again_is_read_from_its_beginning(
 
 def test_messages_deleted_before_they_were_applied_are_counted_as_lost_and_the_rest_applied(
     env: Env,
-    web: int,  # noqa: F811  # the fixture
 ) -> None:
     topic = env.topic(DOCS)
     applied = docs("kept", 30)
@@ -189,7 +186,7 @@ def test_messages_deleted_before_they_were_applied_are_counted_as_lost_and_the_r
     table = vanphong(env, "status")
     assert "NOT HANDLED YET" in table.stdout and "20 message(s) deleted" in table.stdout
 
-    env.workers.start()
+    web = env.workers.web_port(env.workers.start())
     done = vanphong(env, "wait", "--timeout", "180")
     assert done.returncode == 0, done.stderr + env.workers.log_tail()
     survivors = applied + later[20:]
@@ -226,14 +223,13 @@ def test_messages_deleted_before_they_were_applied_are_counted_as_lost_and_the_r
 
 def test_added_partitions_are_consumed_from_their_start_and_reported(
     env: Env,
-    web: int,  # noqa: F811  # the fixture
 ) -> None:
     topic = env.topic(DOCS)
     contract = BY_TYPE["document.issued"].partitions
     env.workers.extra_env["VANPHONG_METADATA_MAX_AGE_S"] = "2"
     first = docs("before", 20)
     publish(env, first)
-    env.workers.start()
+    web = env.workers.web_port(env.workers.start())
     env.wait_caught_up()
 
     async def add_partitions() -> None:

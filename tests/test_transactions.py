@@ -23,9 +23,9 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.app import _settled
 from streams.transport import BatchConsumer, BatchConsumerThread
-from tests.conftest import VANPHONG, Env, wait_for
+from tests.conftest import VANPHONG, Env, get, wait_for
 from tests.history import Message, to_message
-from tests.test_observability import all_lags_known_and_zero, get, web  # noqa: F401  # fixture
+from tests.test_observability import all_lags_known_and_zero
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
 from vanphong.batch import passed, resumed
 from vanphong.positions import Seen
@@ -145,7 +145,6 @@ def status_json(env: Env, **extra: str) -> dict[str, Any]:
 
 def test_only_committed_transactions_count_and_markers_are_no_backlog(
     env: Env,
-    web: int,  # noqa: F811  # the fixture
 ) -> None:
     stall_s = 2.0
     env.workers.extra_env["VANPHONG_STALL_SECONDS"] = str(stall_s)
@@ -160,7 +159,7 @@ def test_only_committed_transactions_count_and_markers_are_no_backlog(
         producer = loop.run_until_complete(
             publish_transactions(env, [(first, True), (aborted, False), (second, True)], still_open)
         )
-        env.workers.start()
+        web = env.workers.web_port(env.workers.start())
 
         done = vanphong(env, "wait", "--timeout", "180")
         assert done.returncode == 0, done.stderr + env.workers.log_tail()
