@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from deploy.errors import StackError
-from vanphong.settings import Settings
+from vanphong.settings import Settings, get_settings
 
 KAFKA_VERSION = "4.1.2"
 PG_MAJOR = 15
@@ -17,6 +17,9 @@ REPORTING_PASSWORD = "vanphong_reporting"
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LISTEN_HOST = "127.0.0.1"
+
+DEFAULT_TIMEOUT = 120.0  # for both services to accept clients once launched
+STOP_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ class StackPaths:
         return self.kafka_dir / "log4j2.properties"
 
     @property
-    def pgdata(self) -> Path:  # the data dir, or a symlink to it (see _prepare_pg_dirs)
+    def pgdata(self) -> Path:  # the data dir, or a symlink to it (see prepare_pg_dirs)
         return self.root / "pgdata"
 
     @property
@@ -176,3 +179,12 @@ class StackConfig:
             pg=pg,
             database_url=settings.database_url,
         )
+
+
+def reporting_database_url(settings: Settings | None = None) -> str:
+    """The reporting role's URL on the same server and database (CONTRACT.md §1)."""
+    target = parse_database_url((settings or get_settings()).database_url)
+    return (
+        f"postgresql://{REPORTING_ROLE}:{REPORTING_PASSWORD}@{target.host}:{target.port}/"
+        f"{target.database}"
+    )

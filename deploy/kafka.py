@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from deploy.config import KAFKA_VERSION, LISTEN_HOST, StackConfig, StackPaths
-from deploy.errors import StackError, _describe_exc
-from deploy.processes import POLL_INTERVAL, _accepts_tcp, _alive, _cmdline, _reap
-from deploy.progress import _Progress
-from deploy.state import _now
+from deploy.errors import StackError, describe_exc
+from deploy.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
+from deploy.progress import Progress
+from deploy.state import now
 
 DOWNLOAD_TIMEOUT = 900.0  # the first jar download (Maven Central)
 
@@ -76,7 +76,7 @@ def kafka_probe(bootstrap: str, timeout: float = 5.0) -> list[str]:
         return asyncio.run(asyncio.wait_for(probe(), timeout))
 
 
-def _java() -> str:
+def find_java() -> str:
     java_home = os.environ.get("JAVA_HOME")
     candidate = Path(java_home) / "bin" / "java" if java_home else None
     exe = str(candidate) if candidate and candidate.exists() else shutil.which("java")
@@ -118,7 +118,7 @@ def kafka_jars_cached(paths: StackPaths) -> bool:
     )
 
 
-def _fetch_kafka_jars(paths: StackPaths, progress: _Progress) -> None:
+def fetch_kafka_jars(paths: StackPaths, progress: Progress) -> None:
     if kafka_jars_cached(paths):
         return
     mvn = shutil.which("mvn")
@@ -182,7 +182,7 @@ def _fetch_kafka_jars(paths: StackPaths, progress: _Progress) -> None:
     marker = {
         "kafka_version": KAFKA_VERSION,
         "pom_sha256": _pom_digest(),
-        "fetched_at": _now(),
+        "fetched_at": now(),
         "jars": jars,
     }
     paths.libs_marker.write_text(json.dumps(marker, indent=2) + "\n")
@@ -234,7 +234,7 @@ def _kafka_cmd(java: str, paths: StackPaths, main: str, *args: str) -> list[str]
     ]
 
 
-def _write_kafka_config(cfg: StackConfig) -> None:
+def write_kafka_config(cfg: StackConfig) -> None:
     paths = cfg.paths
     paths.kafka_logs.mkdir(parents=True, exist_ok=True)
     paths.kafka_data.mkdir(parents=True, exist_ok=True)
@@ -242,7 +242,7 @@ def _write_kafka_config(cfg: StackConfig) -> None:
     shutil.copyfile(KAFKA_LOG4J, paths.log4j)
 
 
-def _format_kafka(java: str, paths: StackPaths, progress: _Progress) -> None:
+def format_kafka(java: str, paths: StackPaths, progress: Progress) -> None:
     if (paths.kafka_data / "meta.properties").exists():
         return
     progress.step("formatting Kafka storage (first run only)")
@@ -270,7 +270,7 @@ def _format_kafka(java: str, paths: StackPaths, progress: _Progress) -> None:
         timeout=300,
     )
     with paths.kafka_out.open("a") as out:
-        out.write(f"--- {_now()} storage format\n{result.stdout}{result.stderr}")
+        out.write(f"--- {now()} storage format\n{result.stdout}{result.stderr}")
     if result.returncode != 0:
         raise StackError(
             f"formatting the Kafka storage in {paths.kafka_data} failed",
@@ -280,21 +280,21 @@ def _format_kafka(java: str, paths: StackPaths, progress: _Progress) -> None:
 
 
 def _is_our_kafka(pid: int, paths: StackPaths) -> bool:
-    cmd = _cmdline(pid)
-    return _alive(pid) and "kafka.Kafka" in cmd and str(paths.server_properties) in cmd
+    cmd = cmdline(pid)
+    return alive(pid) and "kafka.Kafka" in cmd and str(paths.server_properties) in cmd
 
 
-def _our_kafka_pid(paths: StackPaths, state: dict[str, Any]) -> int | None:
+def our_kafka_pid(paths: StackPaths, state: dict[str, Any]) -> int | None:
     pid = (state.get("kafka") or {}).get("pid")
     if isinstance(pid, int) and _is_our_kafka(pid, paths):
         return pid
     return None
 
 
-def _start_kafka(java: str, paths: StackPaths) -> int:
+def launch_kafka(java: str, paths: StackPaths) -> int:
     cmd = _kafka_cmd(java, paths, "kafka.Kafka", str(paths.server_properties))
     with paths.kafka_out.open("ab") as out:
-        out.write(f"--- {_now()} starting Kafka {KAFKA_VERSION}\n".encode())
+        out.write(f"--- {now()} starting Kafka {KAFKA_VERSION}\n".encode())
         out.flush()
         proc = subprocess.Popen(
             cmd,
@@ -308,24 +308,24 @@ def _start_kafka(java: str, paths: StackPaths) -> int:
     return proc.pid
 
 
-def _wait_kafka(cfg: StackConfig, pid: int, deadline: float, timeout: float) -> None:
+def wait_kafka(cfg: StackConfig, pid: int, deadline: float, timeout: float) -> None:
     paths = cfg.paths
     last = "not listening yet"
     while True:
-        _reap(pid)
-        if not _alive(pid):
+        reap(pid)
+        if not alive(pid):
             raise StackError(
                 f"Kafka (pid {pid}) exited during start-up",
                 hint=f"read the logs above; if the data is damaged, remove {paths.kafka_data} "
                 "and run `vanphong stack up` again",
                 logs=[paths.kafka_out, paths.kafka_log],
             )
-        if _accepts_tcp(cfg.kafka_port):
+        if accepts_tcp(cfg.kafka_port):
             try:
                 kafka_probe(cfg.bootstrap, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
                 return
             except Exception as exc:
-                last = _describe_exc(exc)
+                last = describe_exc(exc)
         if time.monotonic() >= deadline:
             raise StackError(
                 f"Kafka (pid {pid}) did not answer a metadata request at {cfg.bootstrap} within "
@@ -337,7 +337,7 @@ def _wait_kafka(cfg: StackConfig, pid: int, deadline: float, timeout: float) -> 
         time.sleep(POLL_INTERVAL)
 
 
-def _kafka_state(cfg: StackConfig, pid: int) -> dict[str, Any]:
+def kafka_state(cfg: StackConfig, pid: int) -> dict[str, Any]:
     """What ``stack.json`` records about a broker we started."""
     return {
         "pid": pid,
@@ -345,5 +345,5 @@ def _kafka_state(cfg: StackConfig, pid: int) -> dict[str, Any]:
         "bootstrap": cfg.bootstrap,
         "controller": f"{LISTEN_HOST}:{cfg.controller_port}",
         "log": str(cfg.paths.kafka_log),
-        "started_at": _now(),
+        "started_at": now(),
     }

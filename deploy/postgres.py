@@ -26,10 +26,10 @@ from deploy.config import (
     StackConfig,
     StackPaths,
 )
-from deploy.errors import StackError, _describe_exc
-from deploy.processes import POLL_INTERVAL, _alive, _cmdline
-from deploy.progress import _Progress
-from deploy.state import _now
+from deploy.errors import StackError, describe_exc
+from deploy.processes import POLL_INTERVAL, alive, cmdline
+from deploy.progress import Progress
+from deploy.state import now
 
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 
@@ -59,7 +59,7 @@ class PgRunner:
         return [*self.prefix, str(PG_BIN / program), *args]
 
 
-def _pg_runner() -> PgRunner:
+def pg_runner() -> PgRunner:
     if os.geteuid() == 0:
         runuser = shutil.which("runuser") or "/usr/sbin/runuser"
         return PgRunner((runuser, "-u", "postgres", "--"), "postgres")
@@ -76,7 +76,7 @@ class PgDirs:
         return self.run / "postgres.log"
 
 
-def _existing_pg_dirs(paths: StackPaths) -> PgDirs | None:
+def existing_pg_dirs(paths: StackPaths) -> PgDirs | None:
     if not (paths.pgdata.exists() and paths.pgrun.exists()):
         return None
     return PgDirs(paths.pgdata.resolve(), paths.pgrun.resolve())
@@ -91,7 +91,7 @@ def _can_reach(runner: PgRunner, path: Path) -> bool:
     return result.returncode == 0
 
 
-def _prepare_pg_dirs(paths: StackPaths, runner: PgRunner, console: Console) -> PgDirs:
+def prepare_pg_dirs(paths: StackPaths, runner: PgRunner, console: Console) -> PgDirs:
     """``<stack_dir>/pgdata`` and ``<stack_dir>/pgrun``, owned by the server's OS user.
 
     When we are root and the ``postgres`` user cannot reach the stack dir (the default
@@ -139,7 +139,7 @@ def _prepare_pg_dirs(paths: StackPaths, runner: PgRunner, console: Console) -> P
     return PgDirs(data, run)
 
 
-def _init_pg(dirs: PgDirs, runner: PgRunner, progress: _Progress) -> None:
+def init_pg(dirs: PgDirs, runner: PgRunner, progress: Progress) -> None:
     if (dirs.data / "PG_VERSION").exists():
         return
     if any(dirs.data.iterdir()):
@@ -192,7 +192,7 @@ def pg_server_conf(port: int, socket_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_pg_conf(dirs: PgDirs, port: int, runner: PgRunner) -> None:
+def write_pg_conf(dirs: PgDirs, port: int, runner: PgRunner) -> None:
     conf = dirs.data / "vanphong.conf"
     conf.write_text(pg_server_conf(port, dirs.run))
     if runner.prefix:
@@ -200,7 +200,7 @@ def _write_pg_conf(dirs: PgDirs, port: int, runner: PgRunner) -> None:
         os.chown(conf, entry.pw_uid, entry.pw_gid)
 
 
-def _pg_pid(dirs: PgDirs | None) -> int | None:
+def our_pg_pid(dirs: PgDirs | None) -> int | None:
     """The postmaster running on our data dir, if any."""
     if dirs is None:
         return None
@@ -209,12 +209,12 @@ def _pg_pid(dirs: PgDirs | None) -> int | None:
         pid = int(first)
     except (OSError, ValueError, IndexError):
         return None
-    if _alive(pid) and str(dirs.data) in _cmdline(pid):
+    if alive(pid) and str(dirs.data) in cmdline(pid):
         return pid
     return None
 
 
-def _start_pg(dirs: PgDirs, runner: PgRunner, timeout: float) -> int:
+def start_pg(dirs: PgDirs, runner: PgRunner, timeout: float) -> int:
     wait = max(5, int(timeout))
     try:
         result = subprocess.run(
@@ -243,7 +243,7 @@ def _start_pg(dirs: PgDirs, runner: PgRunner, timeout: float) -> int:
             hint="read the log; `vanphong stack down` stops it",
             logs=[dirs.log],
         ) from None
-    pid = _pg_pid(dirs)
+    pid = our_pg_pid(dirs)
     if result.returncode != 0 or pid is None:
         raise StackError(
             "PostgreSQL did not start",
@@ -289,7 +289,7 @@ def roles_sql(target: PgTarget) -> str:
     return "\n".join(out) + "\n"
 
 
-def _ensure_roles(dirs: PgDirs, runner: PgRunner, target: PgTarget) -> None:
+def ensure_roles(dirs: PgDirs, runner: PgRunner, target: PgTarget) -> None:
     result = subprocess.run(
         runner.cmd(
             "psql",
@@ -322,10 +322,10 @@ def _ensure_roles(dirs: PgDirs, runner: PgRunner, target: PgTarget) -> None:
         )
 
 
-def _wait_pg(cfg: StackConfig, dirs: PgDirs, deadline: float, timeout: float) -> None:
+def wait_pg(cfg: StackConfig, dirs: PgDirs, deadline: float, timeout: float) -> None:
     last = "no answer yet"
     while True:
-        if _pg_pid(dirs) is None:
+        if our_pg_pid(dirs) is None:
             raise StackError(
                 "PostgreSQL stopped during start-up",
                 logs=[dirs.log],
@@ -337,7 +337,7 @@ def _wait_pg(cfg: StackConfig, dirs: PgDirs, deadline: float, timeout: float) ->
             )
             return
         except Exception as exc:
-            last = _describe_exc(exc)
+            last = describe_exc(exc)
         if time.monotonic() >= deadline:
             raise StackError(
                 f"PostgreSQL at {cfg.pg_address} did not accept a login as {cfg.pg.user!r} "
@@ -348,7 +348,7 @@ def _wait_pg(cfg: StackConfig, dirs: PgDirs, deadline: float, timeout: float) ->
         time.sleep(POLL_INTERVAL)
 
 
-def _stop_pg(dirs: PgDirs, runner: PgRunner, timeout: float) -> None:
+def stop_pg(dirs: PgDirs, runner: PgRunner, timeout: float) -> None:
     wait = max(5, int(timeout))
     for mode in ("fast", "immediate"):
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -361,7 +361,7 @@ def _stop_pg(dirs: PgDirs, runner: PgRunner, timeout: float) -> None:
                 capture_output=True,
                 timeout=wait + 30,
             )
-        if _pg_pid(dirs) is None:
+        if our_pg_pid(dirs) is None:
             return
     raise StackError(
         f"PostgreSQL on {dirs.data} did not stop",
@@ -370,7 +370,7 @@ def _stop_pg(dirs: PgDirs, runner: PgRunner, timeout: float) -> None:
     )
 
 
-def _pg_state(cfg: StackConfig, dirs: PgDirs, runner: PgRunner, pid: int) -> dict[str, Any]:
+def pg_state(cfg: StackConfig, dirs: PgDirs, runner: PgRunner, pid: int) -> dict[str, Any]:
     """What ``stack.json`` records about the PostgreSQL cluster we started."""
     return {
         "pid": pid,
@@ -379,5 +379,5 @@ def _pg_state(cfg: StackConfig, dirs: PgDirs, runner: PgRunner, pid: int) -> dic
         "address": cfg.pg_address,
         "os_user": runner.os_user,
         "log": str(dirs.log),
-        "started_at": _now(),
+        "started_at": now(),
     }

@@ -20,7 +20,7 @@ from deploy.config import LISTEN_HOST, PG_MAJOR
 POLL_INTERVAL = 0.2
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """True if the process exists and is not a zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -29,7 +29,7 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -37,7 +37,7 @@ def _cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
 
 
-def _reap(pid: int) -> None:
+def reap(pid: int) -> None:
     """Collect the exit status of a child of ours (a broker this process started)."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
@@ -56,7 +56,7 @@ def port_in_use(port: int, host: str = LISTEN_HOST) -> bool:
     return False
 
 
-def _accepts_tcp(port: int, host: str = LISTEN_HOST, timeout: float = 1.0) -> bool:
+def accepts_tcp(port: int, host: str = LISTEN_HOST, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
@@ -106,7 +106,7 @@ def find_port_holder(port: int, host: str = LISTEN_HOST) -> PortHolder | None:
     if not port_in_use(port, host):
         return None
     pid, name = _ss_listener(port)
-    return PortHolder(port=port, pid=pid, name=name, cmdline=_cmdline(pid) if pid else "")
+    return PortHolder(port=port, pid=pid, name=name, cmdline=cmdline(pid) if pid else "")
 
 
 def foreign_port_holder(
@@ -130,7 +130,7 @@ def foreign_port_holder(
     return holder
 
 
-def _port_hint(holder: PortHolder, variable: str) -> str:
+def port_hint(holder: PortHolder, variable: str) -> str:
     stop = f"stop pid {holder.pid}" if holder.pid else "stop that process"
     hint = f"{stop}, or point {variable} at a free port"
     if "postgres" in (holder.name or "") + holder.cmdline:
@@ -141,22 +141,22 @@ def _port_hint(holder: PortHolder, variable: str) -> str:
     return hint
 
 
-def _stop_pid(pid: int, timeout: float) -> bool:
+def stop_pid(pid: int, timeout: float) -> bool:
     """SIGTERM, wait up to ``timeout``, then SIGKILL. True if it stopped before the SIGKILL."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(pid)
-        if not _alive(pid):
+        reap(pid)
+        if not alive(pid):
             return True
         time.sleep(POLL_INTERVAL)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     kill_deadline = time.monotonic() + 10
     while time.monotonic() < kill_deadline:
-        _reap(pid)
-        if not _alive(pid):
+        reap(pid)
+        if not alive(pid):
             break
         time.sleep(POLL_INTERVAL)
     return False

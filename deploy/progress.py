@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 
-class _Progress:
+class Progress:
     """A rich spinner showing the current step; finished steps are printed with their time."""
 
     def __init__(self, console: Console) -> None:
@@ -17,7 +17,7 @@ class _Progress:
         self._step: str | None = None
         self._t0 = 0.0
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Progress:
         self._status.__enter__()
         return self
 

@@ -16,12 +16,12 @@ from deploy.processes import POLL_INTERVAL
 
 if TYPE_CHECKING:
     from deploy.config import StackPaths
-    from deploy.progress import _Progress
+    from deploy.progress import Progress
 
 LOCK_TIMEOUT = 1200.0  # another `vanphong stack` command may be downloading
 
 
-def _read_state(paths: StackPaths) -> dict[str, Any]:
+def read_state(paths: StackPaths) -> dict[str, Any]:
     try:
         data = json.loads(paths.state.read_text())
     except (OSError, ValueError):
@@ -29,18 +29,18 @@ def _read_state(paths: StackPaths) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _write_state(paths: StackPaths, state: dict[str, Any]) -> None:
+def write_state(paths: StackPaths, state: dict[str, Any]) -> None:
     tmp = paths.state.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, paths.state)
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @contextlib.contextmanager
-def _stack_lock(paths: StackPaths, progress: _Progress | None = None) -> Iterator[None]:
+def stack_lock(paths: StackPaths, progress: Progress | None = None) -> Iterator[None]:
     """One ``vanphong stack`` command at a time per stack dir (pytest workers, terminals)."""
     paths.root.mkdir(parents=True, exist_ok=True)
     fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o644)

@@ -20,7 +20,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
-from deploy import stack
+from deploy import install, lifecycle, stack
 from vanphong.settings import get_settings
 
 
@@ -40,11 +40,11 @@ def running_stack() -> Iterator[None]:
 
 #: What `up` does only for a service that is not running: none of it may run a second time.
 SET_UP_STEPS = (
-    "_check_free_space",
-    "_fetch_kafka_jars",
-    "_start_kafka",
-    "_install_pg",
-    "_start_pg",
+    "check_free_space",
+    "fetch_kafka_jars",
+    "launch_kafka",
+    "install_pg",
+    "start_pg",
 )
 
 
@@ -56,7 +56,7 @@ def test_up_again_is_idempotent_and_only_checks(running_stack: None) -> None:
         steps = {
             name: patches.enter_context(
                 mock.patch.object(
-                    stack, name, side_effect=AssertionError(f"a second `up` ran {name}")
+                    lifecycle, name, side_effect=AssertionError(f"a second `up` ran {name}")
                 )
             )
             for name in SET_UP_STEPS
@@ -205,11 +205,11 @@ def test_missing_postgres_names_the_install_command(tmp_path: Path) -> None:
     paths = stack.StackPaths(tmp_path)
     progress = mock.MagicMock()
     with (
-        mock.patch.object(stack, "_pg_installed", return_value=False),
-        mock.patch.object(stack.os, "geteuid", return_value=1000),
+        mock.patch.object(install, "pg_installed", return_value=False),
+        mock.patch.object(install.os, "geteuid", return_value=1000),
         pytest.raises(stack.StackError) as info,
     ):
-        stack._install_pg(paths, progress, _quiet_console())
+        install.install_pg(paths, progress, _quiet_console())
     assert stack.PG_INSTALL_COMMAND in info.value.render()
     assert "apt-get install -y postgresql-15" in info.value.render()
 

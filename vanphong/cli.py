@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -15,14 +15,12 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
-from deploy.stack import stack_app
+from deploy import stack
 from vanphong.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="vanphong: the event hub of a Party committee office.")
-app.add_typer(
-    stack_app, name="stack", help="The local stack: Kafka and PostgreSQL on this machine."
-)
 out = Console()
 err = Console(stderr=True)
 
@@ -230,6 +228,53 @@ def status(
         out.print_json(json.dumps(state.as_json(), ensure_ascii=False))
         return
     out.print(render(state, all_partitions=partitions))
+
+
+stack_app = typer.Typer(
+    name="stack",
+    help="The local stack: a single-node Kafka and a PostgreSQL on this machine.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(
+    stack_app, name="stack", help="The local stack: Kafka and PostgreSQL on this machine."
+)
+
+
+def _stack_cli(action: Callable[[], int]) -> None:
+    try:
+        code = action()
+    except stack.StackError as exc:
+        Console(stderr=True).print(Text("error: ", style="bold red") + Text(exc.render()))
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+@stack_app.command("up")
+def stack_up(
+    timeout: Annotated[
+        float,
+        typer.Option(help="seconds to wait for both services to accept clients once launched"),
+    ] = stack.DEFAULT_TIMEOUT,
+) -> None:
+    """Start Kafka and PostgreSQL (installed on first use); return once both accept clients."""
+    _stack_cli(lambda: stack.up(timeout=timeout))
+
+
+@stack_app.command("down")
+def stack_down(
+    timeout: Annotated[
+        float, typer.Option(help="seconds to wait for a clean stop before killing")
+    ] = stack.STOP_TIMEOUT,
+) -> None:
+    """Stop what `vanphong stack up` started. Data and downloaded jars are kept."""
+    _stack_cli(lambda: stack.down(timeout=timeout))
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Per component: running or stopped, pid, address. Exit 0 if both run, 3 if not."""
+    _stack_cli(stack.status)
 
 
 def _known_reason(value: str | None) -> str | None:
