@@ -24,7 +24,6 @@ from streams.deadletters import dead_letter_headers
 from tests.conftest import VANPHONG, Env, wait_for
 from tests.history import History, Message, to_message
 from vanphong.dlq import (
-    _LOCK_CLASS,
     REPLAY_OF,
     DeadLetter,
     MostRecent,
@@ -36,6 +35,7 @@ from vanphong.dlq import (
     select,
     show_bytes,
 )
+from vanphong.dlq.execute import _LOCK_CLASS
 from vanphong.kafka import standalone_consumer
 
 T0 = datetime(2024, 10, 1, 12, 0, tzinfo=UTC)

@@ -3,8 +3,9 @@
 **The recovery rule: produce, then recover by reading the partition's tail.** Two places
 produce messages whose fate must be recorded in PostgreSQL exactly once: the dead-letter relay
 (streams/deadletters.py: outbox rows to the dead-letter topic) and ``vanphong dlq replay``
-(vanphong/dlq.py: dead letters back to their source topic). Either may crash or time out after
-Kafka has a message and before PostgreSQL has recorded where it landed. Both follow one rule:
+(vanphong/dlq/execute.py: dead letters back to their source topic). Either may crash or time
+out after Kafka has a message and before PostgreSQL has recorded where it landed. Both follow
+one rule:
 
 1. each message goes to a partition fixed in advance and carries a *mark* (a header) that names
    what it is: the relay's, the source coordinates; a replay's, the dead letter it replays;
