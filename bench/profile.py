@@ -43,7 +43,10 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("json (stdlib)", ("json/",)),
     ("batching: streams.batching", ("streams/batching.py",)),
     ("agent + ack: streams.app", ("streams/app.py",)),
-    ("monitor + metrics", ("streams/monitor.py", "prometheus_client/")),
+    (
+        "monitor + metrics",
+        ("streams/monitor.py", "streams/metrics.py", "streams/anomalies.py", "prometheus_client/"),
+    ),
     ("logging", ("structlog/", "logging/")),
     ("faust + mode (streams, acks, commits)", ("faust/", "mode/")),
     ("aiokafka (fetch, parse records)", ("aiokafka/", "kafka/")),
