@@ -20,13 +20,11 @@ from vanphong.status import (
     SinkStatus,
     Status,
     TopicCounters,
-    Unreachable,
     ago,
-    database_error,
     is_stalled,
-    redact,
     render,
 )
+from vanphong.unreachable import Unreachable, database_error, redact
 
 NOW = datetime(2024, 10, 1, 12, 0, tzinfo=UTC)
 

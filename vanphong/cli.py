@@ -216,7 +216,8 @@ def status(
     ] = False,
 ) -> None:
     """Lag per topic and partition, dead letters by reason, when the sink last committed."""
-    from vanphong.status import Unreachable, collect, render
+    from vanphong.status import collect, render
+    from vanphong.unreachable import Unreachable
 
     settings = get_settings()
     _quiet_kafka_client()
@@ -307,7 +308,7 @@ def dlq_list(
     The topic is streamed: at most N dead letters are held at once, and with --limit 0 each is
     printed as it is read."""
     from vanphong.dlq import DeadLetter, annotate, list_dead_letters, render_list, replays_of
-    from vanphong.status import KAFKA_ERRORS, Unreachable, kafka_error
+    from vanphong.unreachable import KAFKA_ERRORS, Unreachable, kafka_error
 
     settings = get_settings()
     topic = settings.topic("dead-letter.v1")
@@ -398,7 +399,7 @@ def dlq_replay(
 ) -> None:
     """Re-publish dead letters (original key and value) to their source topic, each once."""
     from vanphong.dlq import Planned, ReplayBusyError, replay
-    from vanphong.status import Unreachable
+    from vanphong.unreachable import Unreachable
 
     settings = get_settings()
     _quiet_kafka_client()

@@ -21,8 +21,8 @@ contract's).
 
 The package keeps the jobs apart: ``model`` (the data, pure), ``database`` and ``kafka`` (what
 each one says), ``collecting`` (:func:`collect`, joining the two), ``rendering`` (:func:`render`,
-pure). The errors for a service that does not answer are vanphong/unreachable.py's, re-exported
-here for the command line and ``vanphong dlq``.
+pure). The errors for a service that does not answer live in vanphong/unreachable.py, which
+``vanphong dlq`` shares: neither command borrows from the other.
 """
 
 from vanphong.status.collecting import collect
@@ -36,34 +36,16 @@ from vanphong.status.model import (
     is_stalled,
 )
 from vanphong.status.rendering import ago, render
-from vanphong.unreachable import (
-    DATABASE_ERRORS,
-    KAFKA_ERRORS,
-    KAFKA_TIMEOUT_S,
-    PG_TIMEOUT_S,
-    Unreachable,
-    database_error,
-    kafka_error,
-    redact,
-)
 
 __all__ = [
     "ANOMALIES_SHOWN",
-    "DATABASE_ERRORS",
-    "KAFKA_ERRORS",
-    "KAFKA_TIMEOUT_S",
-    "PG_TIMEOUT_S",
     "PartitionStatus",
     "RecordedAnomaly",
     "SinkStatus",
     "Status",
     "TopicCounters",
-    "Unreachable",
     "ago",
     "collect",
-    "database_error",
     "is_stalled",
-    "kafka_error",
-    "redact",
     "render",
 ]
