@@ -54,7 +54,7 @@ import mode
 import structlog
 from faust.sensors.monitor import Monitor as FaustMonitor
 from faust.types import Message
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type
 
 from schemas.catalog import EVENT_TYPES, EventType
 from sinks.postgres import PostgresSink, blame, describe, refusal
@@ -72,12 +72,10 @@ from vanphong.settings import Settings
 
 log = get_logger("vanphong.worker")
 
-_RETRY_WAIT = wait_exponential_jitter(multiplier=0.2, max=10.0, jitter=0.5)
-
 
 def backoff_s(retry: int) -> float:
     """Before retry number ``retry`` (1, 2, …): 0.2 s doubling to 10 s, plus up to 0.5 s of
-    jitter (the same curve as ``_RETRY_WAIT``)."""
+    jitter. The one retry curve of the worker (the sink's connection retries use it too)."""
     return min(10.0, 0.2 * 2 ** min(retry - 1, 16)) + random.uniform(0, 0.5)
 
 
@@ -127,7 +125,9 @@ class Runtime(mode.Service):
             )
 
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TransientError), wait=_RETRY_WAIT, before_sleep=retrying
+            retry=retry_if_exception_type(TransientError),
+            wait=lambda s: backoff_s(s.attempt_number),
+            before_sleep=retrying,
         ):
             with attempt:
                 sink = await PostgresSink.connect(self.settings.database_url, self.settings.zone)
@@ -185,13 +185,13 @@ class Runtime(mode.Service):
         while not self.should_stop:
             items = await backlog.take(self.settings.batch_max_wait_s)
             try:
-                dead_letters = await self.write(items, writer)
+                dead_letters, settled = await self.write(items, writer)
             except Exception as exc:
                 self._give_up(exc, items)
                 raise
             if dead_letters:
                 self._relay_wanted.set()
-            self._to_commit.update(_settled(items))
+            self._to_commit.update(settled)
 
     def _give_up(self, exc: Exception, items: Sequence[Item]) -> None:
         """The last word on a batch the worker cannot write: its coordinates and the error, in
@@ -251,9 +251,9 @@ class Runtime(mode.Service):
             log.info("dead letters relayed", sent=done.sent, recovered=done.recovered)
         return done.more
 
-    async def write(self, items: Sequence[Item], writer: int = 0) -> int:
+    async def write(self, items: Sequence[Item], writer: int = 0) -> tuple[int, dict[TP, int]]:
         """Write a batch, each part reported to the monitor once committed; return how many dead
-        letters it wrote. Failures (module docstring):
+        letters it wrote and the next offset per partition after it. Failures (module docstring):
 
         * the database unavailable: retried for as long as it lasts;
         * two writers racing: retried within ``VANPHONG_CONTENTION_RETRIES`` for the batch (each
@@ -265,7 +265,8 @@ class Runtime(mode.Service):
         """
         assert self.sink is not None
         sink = self.sink
-        self.monitor.on_batch_received(_settled(items))
+        whole = _settled(items)
+        self.monitor.on_batch_received(whole)
         dead_letters = 0
         contention_left = self.settings.contention_retries
         parts = 0
@@ -310,7 +311,7 @@ class Runtime(mode.Service):
                     **where,
                 )
                 await asyncio.sleep(backoff_s(retry))
-            settled = _settled(part)
+            settled = whole if part is items else _settled(part)  # not split: the usual case
             self.monitor.on_batch_committed(
                 Counter([i.at.topic for i in part]), plan, settled, elapsed
             )
@@ -349,7 +350,7 @@ class Runtime(mode.Service):
             await write_netted(items, attempt, dead_letter, blame, retry, self.rehearse)
         finally:
             self.monitor.on_failing(writer, None)
-        return dead_letters
+        return dead_letters, whole
 
     async def rehearse(self, item: Item) -> bool:
         """Whether a stand-in of ``item`` (its content under other identities) is written, in a
