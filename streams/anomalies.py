@@ -16,12 +16,9 @@ from typing import Any
 
 from streams.metrics import Metrics
 from vanphong.logs import get_logger
-from vanphong.positions import Anomaly
+from vanphong.positions import ANOMALIES_SHOWN, Anomaly
 
 log = get_logger("vanphong.monitor")
-
-#: Offset anomalies kept for ``/healthz`` and the page (the database keeps them all).
-ANOMALIES_SHOWN = 20
 
 
 class OffsetAnomalies:

@@ -307,11 +307,12 @@ def dlq_list(
 
     The topic is streamed: at most N dead letters are held at once, and with --limit 0 each is
     printed as it is read."""
+    from schemas.catalog import DEAD_LETTER_TOPIC
     from vanphong.dlq import DeadLetter, annotate, list_dead_letters, render_list, replays_of
     from vanphong.unreachable import KAFKA_ERRORS, Unreachable, kafka_error
 
     settings = get_settings()
-    topic = settings.topic("dead-letter.v1")
+    topic = settings.topic(DEAD_LETTER_TOPIC)
     _quiet_kafka_client()
     try:
         replays = asyncio.run(replays_of(settings))

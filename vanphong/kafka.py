@@ -203,3 +203,12 @@ async def topic_ids(client: AIOKafkaClient, topics: Sequence[str]) -> dict[str, 
         if error_code == 0 and name is not None:
             found[name] = TopicInfo(str(uuid.UUID(bytes=raw_id)), len(partitions))
     return found
+
+
+async def known_topic_ids(client: AIOKafkaClient, topics: Sequence[str]) -> dict[str, TopicInfo]:
+    """:func:`topic_ids`, or none on a broker that cannot tell them (before Kafka 3.1): a
+    recreated topic is then recognised by its offsets alone."""
+    try:
+        return await topic_ids(client, topics)
+    except NotImplementedError:
+        return {}

@@ -38,6 +38,8 @@ TOPIC_RECREATED = "topic_recreated"
 MESSAGES_LOST = "messages_lost"
 PARTITIONS_ADDED = "partitions_added"
 KINDS = (TOPIC_RECREATED, MESSAGES_LOST, PARTITIONS_ADDED)
+#: How many recent anomalies an operator is shown: by `vanphong status`, /healthz and the page.
+ANOMALIES_SHOWN = 20
 
 
 @dataclass(frozen=True, slots=True)

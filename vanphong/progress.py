@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka import TopicPartition
 
 from schemas.catalog import EVENT_TYPES
-from vanphong.kafka import admin_client, partition_counts, standalone_consumer, topic_ids
+from vanphong.kafka import admin_client, known_topic_ids, partition_counts, standalone_consumer
 from vanphong.lag import lag
 from vanphong.positions import Seen, Stored, applied_offset
 from vanphong.settings import Settings
@@ -31,10 +31,7 @@ async def logs(settings: Settings, topics: list[str]) -> dict[tuple[str, int], S
         missing = set(topics) - set(counts)
         if missing:
             raise LookupError(f"topics missing: {', '.join(sorted(missing))} (run `vanphong init`)")
-        try:
-            ids = await topic_ids(admin._client, topics)
-        except NotImplementedError:
-            ids = {}
+        ids = await known_topic_ids(admin._client, topics)
     partitions = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
     async with standalone_consumer(settings.kafka_bootstrap) as consumer:
         ends = await consumer.end_offsets(partitions)

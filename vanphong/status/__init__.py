@@ -25,8 +25,8 @@ pure). The errors for a service that does not answer live in vanphong/unreachabl
 ``vanphong dlq`` shares: neither command borrows from the other.
 """
 
+from vanphong.positions import ANOMALIES_SHOWN
 from vanphong.status.collecting import collect
-from vanphong.status.database import ANOMALIES_SHOWN
 from vanphong.status.model import (
     PartitionStatus,
     RecordedAnomaly,

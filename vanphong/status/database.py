@@ -10,13 +10,10 @@ from datetime import datetime
 
 import asyncpg
 
-from vanphong.positions import Anomaly, Stored
+from vanphong.positions import ANOMALIES_SHOWN, Anomaly, Stored
 from vanphong.settings import Settings
 from vanphong.status.model import RecordedAnomaly, SinkStatus, TopicCounters
 from vanphong.unreachable import DATABASE_ERRORS, PG_TIMEOUT_S, database_error
-
-#: Recorded offset anomalies that status shows.
-ANOMALIES_SHOWN = 20
 
 
 @dataclass

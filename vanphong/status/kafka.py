@@ -9,12 +9,18 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiokafka import TopicPartition
 
 from schemas.catalog import DEAD_LETTER_TOPIC
-from vanphong.kafka import TopicInfo, admin_client, partition_counts, standalone_consumer, topic_ids
+from vanphong.kafka import (
+    TopicInfo,
+    admin_client,
+    known_topic_ids,
+    partition_counts,
+    standalone_consumer,
+)
 from vanphong.settings import Settings
 from vanphong.unreachable import KAFKA_ERRORS, kafka_error
 
@@ -37,7 +43,7 @@ class KafkaState:
 async def read_kafka(settings: Settings, topics: Sequence[str]) -> KafkaState:
     async with admin_client(settings.kafka_bootstrap) as admin:
         counts = await partition_counts(admin, list(topics))
-        ids = await _topic_ids(admin, [t for t in topics if t in counts])
+        ids = await known_topic_ids(admin._client, [t for t in topics if t in counts])
         tps = [TopicPartition(t, p) for t, n in sorted(counts.items()) for p in range(n)]
         inputs = [tp for tp in tps if tp.topic != settings.topic(DEAD_LETTER_TOPIC)]
         group = (
@@ -61,15 +67,6 @@ async def read_kafka(settings: Settings, topics: Sequence[str]) -> KafkaState:
         committed,
         ids,
     )
-
-
-async def _topic_ids(admin: Any, topics: list[str]) -> dict[str, TopicInfo]:
-    """Topic ids when the broker tells them (Metadata v12, Kafka 3.1 and later); none on an
-    older one: a recreated topic is then recognised by its end offset alone."""
-    try:
-        return await topic_ids(admin._client, topics)
-    except NotImplementedError:
-        return {}
 
 
 async def pending_since(
