@@ -92,12 +92,16 @@ def test_broker_restarted_while_events_flow(env: Env) -> None:
     env.workers.start()
     wait_until(env, lambda: applied(env) >= half // 10, 240, "a tenth of the first half applied")
 
+    # Measured as the broker is told to stop: the worker goes on applying what it had already
+    # fetched while the broker shuts down (seconds), so a count taken after the stop may well
+    # be the whole first half (seen in CI: 8900 of 8900). What must hold is that the stop began
+    # with work in flight, and that the second half, published after it, is all fetched anew.
+    at_stop = applied(env)
     with outage("kafka") as down:
-        at_stop = applied(env)  # PostgreSQL stays up
         noticed = wait_for_log(env.workers, r"KafkaConnectionError|Unable connect to node", 30)
         down.last(KAFKA_OUTAGE_S)
         assert_alive(env.workers)
-    assert at_stop < half, "the worker had caught up before the broker stopped"
+    assert at_stop < half, "the worker had caught up before the broker was told to stop"
 
     env.send_raw(raw(env, messages[half:]))
     env.wait_caught_up()
