@@ -53,9 +53,12 @@ run: worker-start
 stop: worker-stop
 	$(VP) stack down
 
+# ruff, mypy, and the layers' import contracts ([tool.importlinter] in pyproject.toml).
 lint: venv
-	$(BIN)/ruff check vanphong streams schemas sinks deploy tests
+	$(BIN)/ruff check vanphong streams schemas sinks deploy tests bench
+	$(BIN)/ruff format --check vanphong streams schemas sinks deploy tests bench
 	$(BIN)/mypy vanphong streams schemas sinks deploy
+	$(BIN)/lint-imports
 
 unit: venv
 	$(BIN)/pytest -q -m "not integration"

@@ -1,6 +1,6 @@
 """The benchmark's events: the demo's realistic mix, scaled to any size, encoded once.
 
-Why built on ``vanphong.demo``: the demo is the project's shared picture of a provincial office
+Why built on ``vanphong.cli.demo``: the demo is the project's shared picture of a provincial office
 (mostly documents, then meetings; some receptions, tasks and awards; registrations and mergers),
 so the benchmark measures the traffic the product is for, not a synthetic best case. One demo
 history is ~62,000 events; bigger runs add more provinces, each a demo history with its own
@@ -25,9 +25,9 @@ from typing import Any
 
 from schemas.codec import encode
 from schemas.json_input import parse_line
-from vanphong.demo import Demo
-from vanphong.publish import Outgoing
-from vanphong.rules import accept
+from vanphong.cli.demo import Demo
+from vanphong.cli.publish import Outgoing
+from vanphong.core.rules import accept
 
 RETRY_RATE = 0.05
 CORRECTION_RATE = 0.01

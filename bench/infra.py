@@ -27,9 +27,9 @@ from schemas.catalog import EVENT_TYPES
 from sinks.migrate import migrate
 from sinks.postgres import is_transient
 from streams.topics import contract_topics, create_topics
-from vanphong.kafka import admin_client, partition_counts, standalone_consumer
-from vanphong.publish import Outgoing, send_all
-from vanphong.settings import Settings
+from vanphong.cli.publish import Outgoing, send_all
+from vanphong.ground.kafka import admin_client, partition_counts, standalone_consumer
+from vanphong.ground.settings import Settings
 
 Offsets = dict[tuple[str, int], int]
 

@@ -32,7 +32,7 @@ from bench.generate import Encoded
 from bench.measure import VANPHONG, Bench, BenchFailure
 from schemas.codec import encode
 from schemas.json_input import parse_line
-from vanphong.rules import accept
+from vanphong.core.rules import accept
 
 MARKER_UNIT = "bench-latency"
 MARKER_EVERY_S = 0.1

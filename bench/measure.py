@@ -33,7 +33,7 @@ from typing import Any
 from bench import check, infra
 from bench.config import PEER_PYTHON, ROOT, BenchConfig
 from bench.expected import METRICS, NAIVE_METRICS, Expected
-from vanphong.settings import Settings
+from vanphong.ground.settings import Settings
 
 VANPHONG = Path(sys.executable).parent / "vanphong"
 PY_SPY = Path(sys.executable).parent / "py-spy"

@@ -41,7 +41,7 @@ from bench.measure import (
 )
 from bench.profile import summarise
 from bench.report import Results, line, revision, table, write_json
-from vanphong.kafka import admin_client
+from vanphong.ground.kafka import admin_client
 
 
 def say(text: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from deploy.errors import StackError
-from vanphong.settings import Settings, get_settings
+from vanphong.ground.settings import Settings, get_settings
 
 KAFKA_VERSION = "4.1.2"
 PG_MAJOR = 15

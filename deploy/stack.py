@@ -23,7 +23,7 @@ from it. The pieces beside it: ``config`` (settings, paths, timeouts), ``errors`
 (pids, ports, deadlines), ``state`` (``stack.json``, the lock), ``progress``, ``install``
 (prerequisites, the first-use PostgreSQL install), ``kafka`` and ``postgres`` (one service
 each), ``lifecycle`` (``up``, ``down``), ``components`` (one service at a time) and ``status``.
-The ``vanphong stack`` commands live in the command line (``vanphong/cli.py``).
+The ``vanphong stack`` commands live in the command line (``vanphong/cli/__init__.py``).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ with one job each:
 - ``explain`` — error messages that name the field.
 
 The default registry is built on first use from the shipped schemas, unless the process's entry
-point installed one built from its settings (``use_registry``; ``vanphong.settings`` does so for
-``VANPHONG_EXTRA_SCHEMAS_DIR``, which adds schema versions that are not shipped yet). Nothing
+point installed one built from its settings (``use_registry``; ``vanphong.ground.settings`` does so
+for ``VANPHONG_EXTRA_SCHEMAS_DIR``, which adds schema versions that are not shipped yet). Nothing
 is read or built at import.
 """
 

@@ -4,7 +4,7 @@ and the writer schema of every encode.
 
 A registry is built from directories (the shipped ``schemas/`` plus any extra roots) when asked
 for, never at import: :func:`load_registry` builds one per set of roots and keeps it, and
-``vanphong.settings.Settings.schema_registry`` asks it with the configured extra roots.
+``vanphong.ground.settings.Settings.schema_registry`` asks it with the configured extra roots.
 Building parses every schema and generates its strict decoder; a schema the strict decoder
 cannot read is refused here, so no message is ever judged by fastavro alone.
 """

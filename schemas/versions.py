@@ -2,8 +2,8 @@
 
 The shipped schemas live beside this module (``schemas/v<N>/``) and are never deleted, so old
 messages stay readable. More roots laid out the same way (``VANPHONG_EXTRA_SCHEMAS_DIR``, read by
-``vanphong.settings``, which passes the directories in) add versions that are not shipped yet;
-the same version of a record in two roots must be the same schema.
+``vanphong.ground.settings``, which passes the directories in) add versions that are not shipped
+yet; the same version of a record in two roots must be the same schema.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 SCHEMAS_DIR: Final = Path(__file__).resolve().parent
-# The name of the setting that lists extra roots (vanphong.settings reads it): named in messages.
+# The name of the setting that lists extra roots (vanphong.ground.settings reads it): named in
+# messages.
 EXTRA_SCHEMAS_ENV: Final = "VANPHONG_EXTRA_SCHEMAS_DIR"
 _VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
 
@@ -111,7 +112,7 @@ def merge_versions(loaded: Iterable[list[SchemaVersion]]) -> list[SchemaVersion]
 def extra_schema_dirs(value: str = "") -> list[Path]:
     """The directories named by a ``VANPHONG_EXTRA_SCHEMAS_DIR`` value (separated by
     ``os.pathsep``); a missing one fails, naming it. The value is passed in: this package reads
-    no environment (``vanphong.settings.Settings.extra_schemas_dir`` does)."""
+    no environment (``vanphong.ground.settings.Settings.extra_schemas_dir`` does)."""
     dirs = [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
     for d in dirs:
         if not d.is_dir():

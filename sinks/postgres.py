@@ -7,10 +7,10 @@ entities, aggregate deltas, dead letters, counters and the new offsets, and comm
 batch written twice is applied once; a crash before the commit applies nothing.
 
 Errors (:func:`classify`): a database that cannot be reached or is shutting down raises
-:class:`~vanphong.rejection.TransientError`, retried for as long as it lasts; two writers that
+:class:`~vanphong.core.rejection.TransientError`, retried for as long as it lasts; two writers that
 met (deadlock, serialization failure, unique violation on a new entity, lock not available)
-raise :class:`~vanphong.rejection.ContentionError`, retried within a budget; anything else
-propagates as it is, and :func:`blame` tells the worker's safety net (vanphong/safetynet.py)
+raise :class:`~vanphong.core.rejection.ContentionError`, retried within a budget; anything else
+propagates as it is, and :func:`blame` tells the worker's safety net (vanphong/core/safetynet.py)
 whether a message's data or the system is at fault.
 """
 
@@ -32,11 +32,11 @@ from sinks.records import (
     record_from_json,
     rows_to_json,
 )
-from vanphong.batch import Accepted, Item, Plan, plan_batch, refs_needed
-from vanphong.positions import TOPIC_RECREATED, Anomaly, Stored
-from vanphong.rejection import ContentionError, Rejection, TransientError, refused_by_database
-from vanphong.safetynet import Blame
-from vanphong.semantics import TASK_TYPES, Entity, EntityRef
+from vanphong.core.batch import Accepted, Item, Plan, plan_batch, refs_needed
+from vanphong.core.positions import TOPIC_RECREATED, Anomaly, Stored
+from vanphong.core.rejection import ContentionError, Rejection, TransientError, refused_by_database
+from vanphong.core.safetynet import Blame
+from vanphong.core.semantics import TASK_TYPES, Entity, EntityRef
 
 # SQLSTATE classes that mean "the database is not there right now": connection exceptions,
 # insufficient resources (disk full, too many connections), operator intervention (shutdown,
@@ -48,7 +48,7 @@ _UNAVAILABLE_CLASSES = frozenset({"08", "53", "57"})
 # get a budget (VANPHONG_CONTENTION_RETRIES), then count as deterministic.
 _CONTENTION_CLASSES = frozenset({"40"})
 _CONTENTION_CODES = frozenset({"23505", "55P03"})
-# What a message's data causes when the database refuses it (vanphong/safetynet.py): data
+# What a message's data causes when the database refuses it (vanphong/core/safetynet.py): data
 # exceptions (U+0000 in text, out of range), integrity constraints, program limits (an index
 # row too large).
 _MESSAGE_CLASSES = frozenset({"22", "23", "54"})
@@ -97,9 +97,9 @@ def sqlstate_of(exc: BaseException) -> str | None:
 
 
 def blame(exc: BaseException) -> Blame:
-    """Whose fault a write that failed on its own is (vanphong/safetynet.py): the message's when
-    the database refused its data (SQLSTATE class 22, 23 or 54), the system's for anything else,
-    our own Python bugs included."""
+    """Whose fault a write that failed on its own is (vanphong/core/safetynet.py): the message's
+    when the database refused its data (SQLSTATE class 22, 23 or 54), the system's for anything
+    else, our own Python bugs included."""
     state = sqlstate_of(exc)
     if state is not None and state[:2] in _MESSAGE_CLASSES:
         return Blame.MESSAGE
@@ -173,8 +173,8 @@ class PostgresSink:
 
     async def rehearse(self, items: Sequence[Item]) -> None:
         """Write ``items`` exactly as :meth:`write` would, then roll everything back: the safety
-        net's question "does the system write a message like this one?" (vanphong/safetynet.py).
-        Raises what the write raised."""
+        net's question "does the system write a message like this one?"
+        (vanphong/core/safetynet.py). Raises what the write raised."""
         async with self.pool.acquire() as conn:
             transaction = conn.transaction()
             await transaction.start()
@@ -242,7 +242,7 @@ async def _lock_offsets(
 
 async def _store_offsets(conn: asyncpg.Connection, plan: Plan, worker_id: str) -> None:
     """The rows of ``core.sink_offsets`` that the batch moves (next offset, topic id, pending
-    rewind), and what its position marks detected (vanphong/positions.py). ``updated_at`` says
+    rewind), and what its position marks detected (vanphong/core/positions.py). ``updated_at`` says
     when the next offset last moved (``vanphong status``'s stall rule reads it)."""
     if plan.positions:
         await conn.executemany(

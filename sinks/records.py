@@ -24,7 +24,7 @@ from schemas.catalog import EVENT_TYPES, EventType
 from schemas.codec import default_registry
 from schemas.logical import Temporal
 from schemas.registry import SchemaRegistry
-from vanphong.semantics import Contribution, Entity
+from vanphong.core.semantics import Contribution, Entity
 
 #: How a temporal field is read back from its ISO 8601 text: (name, parse, is an array).
 _Reading = tuple[str, Callable[[str], Any], bool]

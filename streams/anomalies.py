@@ -1,8 +1,8 @@
 """The worker's record of offset anomalies: made loud once, then listed until it exits.
 
 Apart from the monitor (streams/monitor.py) because anomalies are rare events with a life of
-their own, not per-batch counts: vanphong/positions.py detects them (a recreated topic, messages
-lost to retention, added partitions), and each one is logged with its numbers, counted
+their own, not per-batch counts: vanphong/core/positions.py detects them (a recreated topic,
+messages lost to retention, added partitions), and each one is logged with its numbers, counted
 (``vanphong_offset_anomalies_total``, ``vanphong_messages_lost_total``) and kept for
 ``/healthz``'s body and the page (streams/health.py, streams/overview.py), which stay 200: a
 restart would not undo them (docs/operations.md).
@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.metrics import Metrics
-from vanphong.logs import get_logger
-from vanphong.positions import ANOMALIES_SHOWN, Anomaly
+from vanphong.core.positions import ANOMALIES_SHOWN, Anomaly
+from vanphong.ground.logs import get_logger
 
 log = get_logger("vanphong.monitor")
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 
-from vanphong.batch import Item
+from vanphong.core.batch import Item
 
 
 class Backlog:

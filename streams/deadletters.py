@@ -5,9 +5,9 @@ A batch records its dead letters in ``core.dead_letters`` in the same transactio
 use the same dead-letter partition, and one relay at a time holds that partition's advisory
 lock, so anything in the partition past the last offset recorded as sent was sent by a relay
 that crashed or timed out before recording it: the relay reads that tail first and records
-instead of re-sending (the recovery rule of vanphong/tail.py, shared with ``dlq replay``).
+instead of re-sending (the recovery rule of vanphong/ground/tail.py, shared with ``dlq replay``).
 
-It must never hold the writer (streams/app.py runs it in a task of its own, woken after a commit
+It must never hold the writer (streams/runtime.py runs it in a task of its own, woken after a commit
 with dead letters and on a timer), and a hung broker must not hold it either:
 
 * every Kafka call has a deadline (``VANPHONG_RELAY_TIMEOUT_S``): starting the producer, reading
@@ -26,53 +26,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
-from vanphong.logs import get_logger
-from vanphong.settings import Settings
-from vanphong.tail import Record, recover, within
+from vanphong.core.deadletter import Source, dead_letter_headers, source_of
+from vanphong.ground.logs import get_logger
+from vanphong.ground.settings import Settings
+from vanphong.ground.tail import Record, recover, within
 
 log = get_logger("vanphong.relay")
 
-REASON = "vanphong.error.reason"
-DETAIL = "vanphong.error.detail"
-SOURCE_TOPIC = "vanphong.source.topic"
-SOURCE_PARTITION = "vanphong.source.partition"
-SOURCE_OFFSET = "vanphong.source.offset"
-FAILED_AT = "vanphong.failed_at"
-
 _LOCK_CLASS = 0x5650_444C  # "VPDL": the advisory-lock namespace of the relay
-
-Source = tuple[str, int, int]
-
-
-def dead_letter_headers(
-    source: Source, reason: str, detail: str, failed_at: datetime
-) -> list[tuple[str, bytes]]:
-    """The headers of CONTRACT.md §6."""
-    topic, partition, offset = source
-    return [
-        (REASON, reason.encode()),
-        (DETAIL, detail.encode()),
-        (SOURCE_TOPIC, topic.encode()),
-        (SOURCE_PARTITION, str(partition).encode()),
-        (SOURCE_OFFSET, str(offset).encode()),
-        (FAILED_AT, failed_at.isoformat().encode()),
-    ]
-
-
-def source_of(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> Source | None:
-    """The source coordinates a dead letter names, if it names them."""
-    found = {k: v.decode() for k, v in headers}
-    try:
-        return (found[SOURCE_TOPIC], int(found[SOURCE_PARTITION]), int(found[SOURCE_OFFSET]))
-    except (KeyError, ValueError):
-        return None
 
 
 class Producer(Protocol):

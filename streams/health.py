@@ -2,7 +2,7 @@
 
 Apart from the monitor because they are the rule a load balancer or an orchestrator acts on, and
 pure: the monitor hands over its state, these decide and explain. ``/healthz`` is red when a
-partition is stalled (vanphong/lag.py's rule) or a writer fails deterministically (retrying
+partition is stalled (vanphong/core/lag.py's rule) or a writer fails deterministically (retrying
 within VANPHONG_FAULT_RETRIES: "failing"; given up, the worker exits: "failed"). Offset anomalies
 (a recreated topic, lost messages, added partitions) are listed and leave it 200: a restart would
 not undo them (docs/operations.md).
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from vanphong.lag import PartitionStatus
+from vanphong.core.lag import PartitionStatus
 
 
 def health(
@@ -57,7 +57,7 @@ def health(
             for s in stalled
         ]
     failure = fatal if fatal is not None else next(iter(failing.values()), None)
-    if failure is not None:  # a deterministic failure (streams/app.py): red at once
+    if failure is not None:  # a deterministic failure (streams/runtime.py): red at once
         body["status"] = "failed" if fatal is not None else "failing"
         body["failure"] = failure
         said = (

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from vanphong.kafka import ISOLATION_LEVEL
-from vanphong.lag import TP
-from vanphong.logs import get_logger
-from vanphong.settings import Settings
+from vanphong.core.lag import TP
+from vanphong.ground.kafka import ISOLATION_LEVEL
+from vanphong.ground.logs import get_logger
+from vanphong.ground.settings import Settings
 
 log = get_logger("vanphong.monitor")
 
@@ -92,7 +92,8 @@ class KafkaOffsets:
             admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
             self._kafka = _KafkaClients(consumer, admin)
             await consumer.start()
-            await asyncio.sleep(0)  # aiokafka 0.14: let start()'s task run (see vanphong.kafka)
+            # aiokafka 0.14: let start()'s task run (see vanphong.ground.kafka)
+            await asyncio.sleep(0)
             await admin.start()
         return self._kafka
 

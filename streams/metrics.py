@@ -20,16 +20,16 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from vanphong.lag import TP, PartitionStatus
-from vanphong.positions import KINDS
-from vanphong.rejection import Reason
+from vanphong.core.lag import TP, PartitionStatus
+from vanphong.core.positions import KINDS
+from vanphong.core.rejection import Reason
 
 OUTCOMES = ("applied", "unchanged", "dead_lettered")
 TRANSIENT_KINDS = ("database", "kafka", "dead_letter_relay")
-#: Retries of a batch's write, by kind (streams/app.py): the database unavailable (retried
+#: Retries of a batch's write, by kind (streams/runtime.py): the database unavailable (retried
 #: without end), two writers racing (within VANPHONG_CONTENTION_RETRIES), a deterministic
 #: failure that is the system's (within VANPHONG_FAULT_RETRIES, then the worker exits); and
-#: batches split to find a message the database refuses (vanphong/safetynet.py).
+#: batches split to find a message the database refuses (vanphong/core/safetynet.py).
 RETRY_KINDS = ("unavailable", "contention", "fault", "bisect")
 
 

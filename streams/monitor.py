@@ -16,14 +16,14 @@ Kafka. It learns from three sources:
   Commits trail PostgreSQL by at most ``broker_commit_interval``, because the worker commits to
   Kafka only what the sink has committed.
 
-The stall rule and lag are the pure ones of vanphong/lag.py (:func:`~vanphong.lag.assess`),
-the same as ``vanphong status`` applies; everything else here is bookkeeping around them. The
-rest lives next door, one job each: the Prometheus definitions (streams/metrics.py), the
-verdicts of ``/healthz`` and ``/readyz`` (streams/health.py), the page's view-model
-(streams/overview.py).
+The stall rule and lag are the pure ones of vanphong/core/lag.py
+(:func:`~vanphong.core.lag.assess`), the same as ``vanphong status`` applies; everything else here
+is bookkeeping around them. The rest lives next door, one job each: the Prometheus definitions
+(streams/metrics.py), the verdicts of ``/healthz`` and ``/readyz`` (streams/health.py), the page's
+view-model (streams/overview.py).
 
 **Offset anomalies.** A committed batch's plan carries what its position marks detected
-(vanphong/positions.py: a recreated topic, messages lost to retention, added partitions): each
+(vanphong/core/positions.py: a recreated topic, messages lost to retention, added partitions): each
 is logged with its numbers, counted (``vanphong_offset_anomalies_total``,
 ``vanphong_messages_lost_total``) and listed in ``/healthz``'s body and on the page
 (streams/anomalies.py), and ``/healthz`` stays 200 (docs/operations.md says why). A plan that
@@ -48,11 +48,11 @@ from streams.anomalies import OffsetAnomalies
 from streams.kafka_offsets import KafkaOffsets
 from streams.metrics import Metrics
 from streams.overview import HISTORY_SAMPLES, Sample, TopicTotals
-from vanphong.batch import Plan
-from vanphong.lag import TP, PartitionStatus, Track, assess  # shared with `vanphong status`
-from vanphong.logs import get_logger
-from vanphong.positions import Anomaly
-from vanphong.settings import Settings
+from vanphong.core.batch import Plan
+from vanphong.core.lag import TP, PartitionStatus, Track, assess  # shared with `vanphong status`
+from vanphong.core.positions import Anomaly
+from vanphong.ground.logs import get_logger
+from vanphong.ground.settings import Settings
 
 __all__ = ["TP", "Monitor", "PartitionStatus", "Track", "assess"]
 
@@ -94,7 +94,7 @@ class Monitor(mode.Service):
         self.worker_id = ""
         #: Installed by the app: the partitions this worker owns now (empty until it can tell).
         self.assignment: Callable[[], set[TP]] = _no_assignment
-        #: Installed by the app: seek the consumer to these offsets (vanphong/positions.py).
+        #: Installed by the app: seek the consumer to these offsets (vanphong/core/positions.py).
         self.rewind: Callable[[Mapping[TP, int]], None] = _no_rewind
         self.anomalies = OffsetAnomalies(self.metrics)
         self.sink_ready = False
@@ -141,7 +141,8 @@ class Monitor(mode.Service):
     ) -> None:
         """Count one committed batch: ``consumed`` messages per topic (a batch spans topics);
         ``settled`` maps each partition in the batch to the next offset after it. Position
-        marks (vanphong/batch.py) are not messages: ``plan.marks`` are taken off ``consumed``."""
+        marks (vanphong/core/batch.py) are not messages: ``plan.marks`` are taken off
+        ``consumed``."""
         marks = plan.marks
         for topic, n in consumed.items():
             if marks:

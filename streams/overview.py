@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from vanphong.lag import PartitionStatus
+from vanphong.core.lag import PartitionStatus
 
 if TYPE_CHECKING:
     from streams.monitor import Monitor

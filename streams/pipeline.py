@@ -1,7 +1,7 @@
 """The path of one message, before batching: decode → validate → normalise.
 
 Everything here is pure: a consumed message (coordinates, key, value bytes) becomes an
-:class:`~vanphong.batch.Item` whose outcome is either an accepted event or a typed rejection.
+:class:`~vanphong.core.batch.Item` whose outcome is either an accepted event or a typed rejection.
 The Kafka key plays no part: a message with another key, or none, is processed the same.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from schemas.catalog import EventType
 from schemas.codec import CodecError, OutOfRangeError, UnknownSchemaError, decode
-from vanphong.batch import Accepted, Coordinates, Item
-from vanphong.rejection import Reason, Rejection
-from vanphong.rules import accept
+from vanphong.core.batch import Accepted, Coordinates, Item
+from vanphong.core.rejection import Reason, Rejection
+from vanphong.core.rules import accept
 
 
 def prepare(at: Coordinates, key: bytes | None, value: bytes | None, expected: EventType) -> Item:

@@ -11,8 +11,8 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC, EVENT_TYPES
-from vanphong.kafka import admin_client, partition_counts
-from vanphong.settings import Settings
+from vanphong.ground.kafka import admin_client, partition_counts
+from vanphong.ground.settings import Settings
 
 
 def contract_topics(settings: Settings) -> dict[str, int]:

@@ -10,7 +10,7 @@ of work is a batch and PostgreSQL, not faust's acks, decides what was applied
 So :class:`BatchConsumer` replaces the fetcher's drain loop: each ``getmany`` result (partition →
 records, in offset order) goes to one callback. Nothing is dropped here, not even a fetch that
 straddles a rebalance: after one, aiokafka restarts every partition from its committed offset,
-so messages may come twice, and the sink applies each offset once (vanphong/batch.py).
+so messages may come twice, and the sink applies each offset once (vanphong/core/batch.py).
 
 The Kafka commit is explicit (:func:`commit_offsets`), made after PostgreSQL's, and its failure
 is never fatal: the offsets in PostgreSQL are the truth, a stale Kafka commit only means
@@ -23,12 +23,12 @@ never arrive. Transaction markers and aborted records still take offsets: aiokaf
 position past them while draining a fetch (``PartitionRecords`` skips control batches and
 aborted batches and sets ``next_fetch_offset`` beyond them). The thread compares each drained
 partition's position before and after with the records it returned, and adds *position marks*
-to the fetch (:class:`Marks`; vanphong/batch.py): *passed* when the position went beyond the
+to the fetch (:class:`Marks`; vanphong/core/batch.py): *passed* when the position went beyond the
 last record (the sink stores that position, so a partition that ends in a marker is caught up),
 *resumed* when a partition's position is not where the previous drain left it (an assignment, a
 seek, an offset reset), with the topic's id and the partition's log start and end read then, so
 that the sink can tell a recreated topic, messages lost to retention or a consumer ahead of
-PostgreSQL (vanphong/positions.py). A topic read without interruption and without transactions
+PostgreSQL (vanphong/core/positions.py). A topic read without interruption and without transactions
 gets no marks: the cost is two position reads per drained partition and fetch.
 
 It also looks at the topic ids every ``VANPHONG_METADATA_MAX_AGE_S``: a topic deleted and created
@@ -63,9 +63,9 @@ from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import ConsumerT, ServiceT, TransportT
 
-from vanphong.kafka import ISOLATION_LEVEL, topic_ids
-from vanphong.logs import get_logger
-from vanphong.positions import Seen
+from vanphong.core.positions import Seen
+from vanphong.ground.kafka import ISOLATION_LEVEL, topic_ids
+from vanphong.ground.logs import get_logger
 
 log = get_logger("vanphong.transport")
 
@@ -310,7 +310,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     def rewind(self, offsets: Mapping[TP, int]) -> None:
         """Seek these partitions before the next fetch (the sink found the consumer ahead of
-        PostgreSQL, vanphong/positions.py)."""
+        PostgreSQL, vanphong/core/positions.py)."""
         cast(BatchConsumerThread, self._thread).request_rewind(offsets)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:

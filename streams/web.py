@@ -30,8 +30,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.monitor import Monitor
-from vanphong.logs import get_logger
-from vanphong.settings import Settings
+from vanphong.ground.logs import get_logger
+from vanphong.ground.settings import Settings
 
 log = get_logger("vanphong.web")
 

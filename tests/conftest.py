@@ -29,9 +29,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
 from sinks.migrate import migrate
 from streams.topics import contract_topics, create_topics
-from vanphong.kafka import standalone_consumer
-from vanphong.progress import wait_until_caught_up
-from vanphong.settings import Settings
+from vanphong.cli.progress import wait_until_caught_up
+from vanphong.ground.kafka import standalone_consumer
+from vanphong.ground.settings import Settings
 
 VANPHONG = Path(sys.executable).parent / "vanphong"
 

@@ -28,7 +28,7 @@ from tests.verify import (
     assert_views_match,
     model_of,
 )
-from vanphong.settings import Settings
+from vanphong.ground.settings import Settings
 
 Component = Literal["postgres", "kafka"]
 

@@ -90,7 +90,7 @@ def _block(count: int, size: int, items: list[bytes]) -> bytes:
 
 
 HOSTILE: tuple[Case, ...] = (
-    # -- well-formed Avro that breaks §4's limits: invalid_field, from vanphong/rules.py --------
+    # -- well-formed Avro that breaks §4's limits: invalid_field, from vanphong/core/rules.py ----
     Case(
         "NUL in a document's title",
         "document.issued",

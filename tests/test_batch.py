@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 from schemas.catalog import BY_TYPE
 from tests.events import event
-from vanphong.batch import Accepted, Coordinates, Item, plan_batch
-from vanphong.rejection import Reason, Rejection
+from vanphong.core.batch import Accepted, Coordinates, Item, plan_batch
+from vanphong.core.rejection import Reason, Rejection
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 DOCS = "vanphong.document-issued.v1"

@@ -7,9 +7,9 @@ from collections import Counter
 from datetime import date
 
 from tests.model import Model
-from vanphong.demo import demo_events
-from vanphong.publish import to_message
-from vanphong.settings import Settings
+from vanphong.cli.demo import demo_events
+from vanphong.cli.publish import to_message
+from vanphong.ground.settings import Settings
 
 
 def test_the_same_seed_gives_the_same_history_and_another_seed_another() -> None:

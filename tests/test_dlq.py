@@ -20,10 +20,9 @@ from hypothesis import strategies as st
 
 from schemas.catalog import BY_TYPE
 from schemas.codec import SCHEMAS_DIR, SchemaRegistry, extra_schema_dirs
-from streams.deadletters import dead_letter_headers
 from tests.conftest import VANPHONG, Env, wait_for
 from tests.history import History, Message, to_message
-from vanphong.dlq import (
+from vanphong.cli.dlq import (
     REPLAY_OF,
     DeadLetter,
     MostRecent,
@@ -35,8 +34,9 @@ from vanphong.dlq import (
     select,
     show_bytes,
 )
-from vanphong.dlq.execute import _LOCK_CLASS
-from vanphong.kafka import standalone_consumer
+from vanphong.cli.dlq.execute import _LOCK_CLASS
+from vanphong.core.deadletter import dead_letter_headers
+from vanphong.ground.kafka import standalone_consumer
 
 T0 = datetime(2024, 10, 1, 12, 0, tzinfo=UTC)
 DOCS = "vp.document-issued.v1"

@@ -2,8 +2,8 @@ import unicodedata
 
 import pytest
 
-from vanphong.docnumber import CODES_BY_DOC_TYPE, check_document_number, parse_document_number
-from vanphong.rejection import Reason, Rejection
+from vanphong.core.docnumber import CODES_BY_DOC_TYPE, check_document_number, parse_document_number
+from vanphong.core.rejection import Reason, Rejection
 
 EVERY_CODE = [(doc_type, code) for doc_type, codes in CODES_BY_DOC_TYPE.items() for code in codes]
 

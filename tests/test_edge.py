@@ -15,8 +15,8 @@ from streams.pipeline import prepare
 from tests.events import event
 from tests.hostile import HOSTILE, Case, message, zigzag
 from tests.test_decoder_agreement import EVOLVED
-from vanphong.batch import Accepted, Coordinates
-from vanphong.rejection import Rejection
+from vanphong.core.batch import Accepted, Coordinates
+from vanphong.core.rejection import Rejection
 
 AT = Coordinates("vanphong.document-issued.v1", 0, 42)
 

@@ -12,8 +12,8 @@ import pytest
 from schemas.catalog import BY_TYPE, EVENT_TYPES
 from schemas.codec import decode, encode
 from schemas.json_input import JsonInputError, parse_json_line, parse_line
-from vanphong.publish import prepare_all
-from vanphong.settings import Settings
+from vanphong.cli.publish import prepare_all
+from vanphong.ground.settings import Settings
 
 COMMON = {"event_id": "e-1", "occurred_at": "2024-09-30T18:30:00Z", "source": "test"}
 LINES: dict[str, dict[str, Any]] = {
@@ -313,7 +313,7 @@ def test_parse_json_line_errors(text: str, message: str) -> None:
 
 
 def test_publish_rejects_the_limits_of_section_4_by_line_before_publishing() -> None:
-    """vanphong.publish.prepare_all (what `vanphong publish` runs before it sends anything)
+    """vanphong.cli.publish.prepare_all (what `vanphong publish` runs before it sends anything)
     applies the same rules as the worker: the same inputs are refused, with their line."""
     nfd = unicodedata.normalize("NFD", "ắ")
     objects = [

@@ -1,4 +1,4 @@
-"""vanphong/lag.py: one lag and one stall rule for the worker, the page and the commands."""
+"""vanphong/core/lag.py: one lag and one stall rule for the worker, the page and the commands."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vanphong.lag import is_stalled, lag, waiting_since
-from vanphong.status import is_stalled as status_is_stalled
+from vanphong.cli.status import is_stalled as status_is_stalled
+from vanphong.core.lag import is_stalled, lag, waiting_since
 
 
 def test_lag_is_end_minus_applied_and_never_negative() -> None:

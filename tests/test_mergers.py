@@ -4,8 +4,8 @@ import pytest
 
 from schemas.catalog import EventType
 from tests.events import event
-from vanphong.mergers import check_merge
-from vanphong.rejection import Reason, Rejection
+from vanphong.core.mergers import check_merge
+from vanphong.core.rejection import Reason, Rejection
 
 
 def merge(merge_id: str, absorbed: list[str], into: str, **fields: Any) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from streams.web import make_application
 from tests.conftest import Env, get, wait_for
 from tests.history import documents_and_meetings
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
-from vanphong.batch import Coordinates, Item, Plan
-from vanphong.rejection import Reason, Rejection
-from vanphong.settings import Settings
+from vanphong.core.batch import Coordinates, Item, Plan
+from vanphong.core.rejection import Reason, Rejection
+from vanphong.ground.settings import Settings
 
 DOCS = ("p.document-issued.v1", 0)
 MEETINGS = ("p.meeting-held.v1", 2)

@@ -20,7 +20,7 @@ from tests.conftest import Env, get, wait_for
 from tests.history import Message
 from tests.test_transactions import by_topic, document, status_json, vanphong
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
-from vanphong.kafka import admin_client
+from vanphong.ground.kafka import admin_client
 
 DOCS = "document-issued.v1"
 

@@ -1,4 +1,4 @@
-"""vanphong/positions.py and the position marks of a batch (vanphong/batch.py): recreated
+"""vanphong/core/positions.py and the position marks of a batch (vanphong/core/batch.py): recreated
 topics, messages lost to retention, added partitions, a consumer ahead of PostgreSQL, and
 offsets without a record. Pure: no broker, no database."""
 
@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.test_batch import DOCS, item
-from vanphong.batch import Item, passed, plan_batch, resumed, settle
-from vanphong.positions import (
+from vanphong.core.batch import Item, passed, plan_batch, resumed, settle
+from vanphong.core.positions import (
     MESSAGES_LOST,
     PARTITIONS_ADDED,
     TOPIC_RECREATED,

@@ -1,5 +1,5 @@
 """The dead-letter relay never holds the writer, and a broker that hangs mid-relay costs no
-dead letter and sends none twice (streams/deadletters.py, streams/app.py).
+dead letter and sends none twice (streams/deadletters.py, streams/runtime.py).
 
 The broker that hangs is a producer handed to the relay (the shared broker is left alone): it
 accepts sends and leaves them unacknowledged; later it answers new sends again while the old
@@ -20,13 +20,14 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from schemas.catalog import BY_TYPE, DEAD_LETTER_PARTITIONS
-from streams.app import Runtime
-from streams.deadletters import Producer, source_of
+from streams.deadletters import Producer
 from streams.monitor import Monitor
 from streams.pipeline import prepare
+from streams.runtime import Runtime
 from tests.conftest import Env
 from tests.history import to_message
-from vanphong.batch import Coordinates, Item
+from vanphong.core.batch import Coordinates, Item
+from vanphong.core.deadletter import source_of
 
 DOCUMENTS = BY_TYPE["document.issued"]
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from schemas.catalog import EVENT_TYPES, EventType
 from schemas.codec import current_schema
 from tests.events import event
-from vanphong.rejection import Reason, Rejection
-from vanphong.rules import TextField, accept, classify, text_fields
-from vanphong.semantics import local_day
+from vanphong.core.rejection import Reason, Rejection
+from vanphong.core.rules import TextField, accept, classify, text_fields
+from vanphong.core.semantics import local_day
 
 
 def reason_of(event_type: EventType, **fields: Any) -> Reason | None:
@@ -71,7 +71,8 @@ def test_rules_of_section_4(
 
 # ---------------------------------------------------------------------------------------------
 # The limits of §4 (v1.1): identifiers 1–128 characters, other text at most 10,000, no U+0000,
-# counted after NFC. Which fields are which comes from the Avro schemas (vanphong.rules.classify)
+# counted after NFC. Which fields are which comes from the Avro schemas
+# (vanphong.core.rules.classify)
 # ---------------------------------------------------------------------------------------------
 
 

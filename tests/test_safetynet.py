@@ -1,5 +1,5 @@
-"""The safety net (vanphong/safetynet.py) over a fake writer, and the classification of database
-errors it relies on (sinks/postgres.py): no Kafka, no PostgreSQL."""
+"""The safety net (vanphong/core/safetynet.py) over a fake writer, and the classification of
+database errors it relies on (sinks/postgres.py): no Kafka, no PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sinks.postgres import blame, classify, refusal
-from vanphong.rejection import MAX_DETAIL, ContentionError, Reason
-from vanphong.safetynet import Blame, SystemFault, write_netted
+from vanphong.core.rejection import MAX_DETAIL, ContentionError, Reason
+from vanphong.core.safetynet import Blame, SystemFault, write_netted
 
 # --------------------------------------------------------------------------------------------
 # A fake sink: atomic writes of parts, stored next offsets, poison that fails any part with it
@@ -328,7 +328,7 @@ def test_healthz_is_red_while_a_writer_retries_a_fault_and_once_the_worker_gives
     from prometheus_client import generate_latest
 
     from streams.monitor import Monitor
-    from vanphong.settings import Settings
+    from vanphong.ground.settings import Settings
 
     monitor = Monitor(Settings(topic_prefix="vp"))
     assert monitor.health()[0]

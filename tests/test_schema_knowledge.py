@@ -24,11 +24,11 @@ from schemas.logical import Temporal, temporal_fields
 from schemas.registry import SchemaRegistry, load_registry
 from sinks.records import entities_to_json, record_from_json
 from tests.events import event
-from vanphong.publish import prepare_all
-from vanphong.rejection import Reason, Rejection
-from vanphong.rules import accept
-from vanphong.semantics import Entity, EntityRef, Fold
-from vanphong.settings import Settings, get_settings
+from vanphong.cli.publish import prepare_all
+from vanphong.core.rejection import Reason, Rejection
+from vanphong.core.rules import accept
+from vanphong.core.semantics import Entity, EntityRef, Fold
+from vanphong.ground.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = EventType.TASK_ASSIGNED
@@ -233,8 +233,8 @@ def test_the_entry_points_settings_make_the_process_decode_with_the_extra_versio
 
 def test_importing_the_codec_and_its_users_builds_no_registry() -> None:
     code = (
-        "import schemas.codec, schemas.json_input, vanphong.rules, vanphong.publish, "
-        "sinks.records, vanphong.settings\n"
+        "import schemas.codec, schemas.json_input, vanphong.core.rules, vanphong.cli.publish, "
+        "sinks.records, vanphong.ground.settings\n"
         "from schemas.registry import load_registry\n"
         "assert load_registry.cache_info().currsize == 0, load_registry.cache_info()\n"
     )

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from schemas.catalog import EventType
 from tests.events import event
-from vanphong.semantics import Fold, local_day
+from vanphong.core.semantics import Fold, local_day
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 DOCUMENT, MEETING = EventType.DOCUMENT_ISSUED, EventType.MEETING_HELD

@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
 from deploy import install, lifecycle, stack
-from vanphong.settings import get_settings
+from vanphong.ground.settings import get_settings
 
 
 def _quiet_console() -> Console:

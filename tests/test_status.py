@@ -15,7 +15,7 @@ from rich.console import Console
 
 from tests.conftest import VANPHONG, Env, wait_for
 from tests.history import documents_and_meetings, to_message
-from vanphong.status import (
+from vanphong.cli.status import (
     PartitionStatus,
     SinkStatus,
     Status,
@@ -24,7 +24,7 @@ from vanphong.status import (
     is_stalled,
     render,
 )
-from vanphong.unreachable import Unreachable, database_error, redact
+from vanphong.ground.unreachable import Unreachable, database_error, redact
 
 NOW = datetime(2024, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -317,13 +317,13 @@ def test_status_names_what_is_unreachable_and_exits_2(env: Env) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Offsets that went backwards or jumped (vanphong/positions.py)
+# Offsets that went backwards or jumped (vanphong/core/positions.py)
 # --------------------------------------------------------------------------------------------
 
 
 def status_with_anomalies() -> Status:
-    from vanphong.positions import MESSAGES_LOST, PARTITIONS_ADDED, TOPIC_RECREATED, Anomaly
-    from vanphong.status import RecordedAnomaly
+    from vanphong.cli.status import RecordedAnomaly
+    from vanphong.core.positions import MESSAGES_LOST, PARTITIONS_ADDED, TOPIC_RECREATED, Anomaly
 
     docs = "vp.document-issued.v1"
     status = sample_status()

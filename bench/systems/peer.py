@@ -42,7 +42,7 @@ from quixstreams.sinks.community.postgresql import PostgreSQLSink
 
 from schemas.catalog import BY_TYPE
 from schemas.codec import decode
-from vanphong.semantics import METRICS  # the names only; the peer folds on its own
+from vanphong.core.semantics import METRICS  # the names only; the peer folds on its own
 
 # "unit|day" -> metric -> amount: what an entity contributes now (JSON-friendly for the state).
 Cells = dict[str, dict[str, int]]

@@ -1,4 +1,4 @@
--- Offsets that go backwards or jump (vanphong/positions.py; docs/operations.md, "Offsets that
+-- Offsets that go backwards or jump (vanphong/core/positions.py; docs/operations.md, "Offsets that
 -- go backwards or jump").
 --
 -- A stored next offset means something only for the topic it was read from: a topic deleted

@@ -1,0 +1,158 @@
+"""One typed settings object, read from the environment at the edge.
+
+Every command reads the same variables (CONTRACT.md §1), so pointing them at another cluster
+and database is all it takes to leave the local stack. A bad value fails at start, naming the
+variable.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.codec import use_registry
+from schemas.registry import SchemaRegistry, load_registry
+from schemas.versions import extra_schema_dirs as parse_schema_dirs
+
+
+class Settings(BaseSettings):
+    """Configuration of every vanphong command (``VANPHONG_*`` environment variables)."""
+
+    model_config = SettingsConfigDict(env_prefix="VANPHONG_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://vanphong:vanphong@127.0.0.1:5432/vanphong"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    topic_prefix: str = Field(default="vanphong", pattern=r"^[A-Za-z0-9._-]+$")
+    # 0: the OS chooses a free port; the worker logs it, and writes it to web_port_file if set
+    # (for supervisors and tests that start many workers on one host).
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_port_file: str = ""
+    # The worker's metrics/health/operator page listen here; 0.0.0.0 to expose them.
+    web_host: str = "127.0.0.1"
+    stall_seconds: float = Field(default=60.0, gt=0)
+    log_format: str = Field(default="console", pattern=r"^(console|json)$")
+    log_level: str = "INFO"
+    # How long the group waits for a silent worker before moving its partitions elsewhere: a
+    # SIGKILLed worker's partitions stall this long. Kafka accepts 6–1800 s by default.
+    session_timeout_s: float = Field(default=30.0, ge=6, le=1800)
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    # A batch is what gathered while the writer's previous transaction ran, at most this many;
+    # a part-full one waits up to batch_max_wait_s for more (streams/backlog.py).
+    batch_max_events: int = Field(default=4000, ge=1)
+    batch_max_wait_s: float = Field(default=0.05, ge=0, le=10)
+    # Transactions in flight at once, each for a fixed share of the partitions (partition number
+    # modulo writers): one is planned in Python while the other is in PostgreSQL.
+    writers: int = Field(default=2, ge=1, le=16)
+    # Failures with bounds (streams/runtime.py, vanphong/core/safetynet.py). A race between two
+    # writers (unique violation on a new entity, deadlock, serialization failure) is retried this
+    # many times, then counts as deterministic; a deterministic failure that is the system's is
+    # retried this many times (backoff 0.2 s doubling to 10 s), then the worker exits non-zero.
+    contention_retries: int = Field(default=10, ge=0, le=1000)
+    fault_retries: int = Field(default=5, ge=0, le=1000)
+    # The dead-letter relay (streams/deadletters.py): a deadline on every Kafka call, at most
+    # this many dead letters per dead-letter partition and round, a round this often (and after
+    # every commit with dead letters).
+    relay_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    relay_batch: int = Field(default=500, ge=1, le=100_000)
+    relay_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    # How soon the worker notices partitions added to a topic (aiokafka's metadata refresh,
+    # 5 minutes by default) and a topic deleted and created again without a rebalance (the
+    # topic ids are compared as often): streams/transport.py, vanphong/core/positions.py.
+    metadata_max_age_s: float = Field(default=30.0, ge=1, le=3600)
+    stack_dir: str = "~/.cache/vanphong"
+    # More schema versions beside the shipped schemas/v*/: directories separated by ":", each
+    # laid out like schemas/ (v<N>/<Record>.avsc), e.g. so that a worker reads a version that is
+    # not shipped yet before `dlq replay` (docs/operations.md). Read through schema_registry().
+    extra_schemas_dir: str = ""
+    # A Schema Registry (Confluent API, e.g. Apicurio's /apis/ccompat/v7) for messages in the
+    # Confluent wire format (00 + schema id): none by default, and then such a message is
+    # dead-lettered unknown_schema. Basic auth when a username is set; a CA file for https.
+    schema_registry_url: str = ""
+    schema_registry_username: str = ""
+    schema_registry_password: SecretStr = SecretStr("")
+    schema_registry_ca_file: str = ""
+    schema_registry_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    # The local stack's Apicurio Registry (deploy/registry.py): `stack up` starts it unless
+    # false, on these loopback ports (its HTTP API and its management/health interface).
+    stack_registry: bool = True
+    stack_registry_port: int = Field(default=8081, ge=1, le=65535)
+    stack_registry_management_port: int = Field(default=9001, ge=1, le=65535)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("extra_schemas_dir")
+    @classmethod
+    def _existing_schema_dirs(cls, value: str) -> str:
+        try:
+            parse_schema_dirs(value)
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("schema_registry_ca_file")
+    @classmethod
+    def _existing_file(cls, value: str) -> str:
+        if value and not Path(value).expanduser().is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @property
+    def extra_schema_dirs(self) -> tuple[Path, ...]:
+        """The directories of ``extra_schemas_dir``, in order."""
+        return tuple(parse_schema_dirs(self.extra_schemas_dir))
+
+    def schema_registry(self) -> SchemaRegistry:
+        """The schema versions these settings read and write with: the shipped ones plus the
+        extra directories. Built on first use and shared by every caller naming the same
+        directories (schemas/ reads no environment: the directories are passed in here)."""
+        return load_registry(self.extra_schema_dirs)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def worker_data_dir(self) -> Path:
+        """faust's data directory (it holds nothing but faust's own bookkeeping: no tables)."""
+        return Path(self.stack_dir).expanduser() / "worker-data" / self.topic_prefix
+
+    @property
+    def consumer_group(self) -> str:
+        """Derived from the prefix so two prefixes on one cluster never share offsets."""
+        return f"{self.topic_prefix}-worker"
+
+    def topic(self, name: str) -> str:
+        """The full topic name of a contract topic name such as ``document-issued.v1``."""
+        return f"{self.topic_prefix}.{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process's command. Every entry point gets its settings here before
+    anything else, so this is also where the process's default schema registry (what
+    ``schemas.codec.decode`` and the worker's pipeline read with) becomes the settings' one when
+    extra schema directories are configured; it is built now, so a bad schema fails at start."""
+    settings = Settings()
+    if settings.extra_schema_dirs:
+        use_registry(settings.schema_registry())
+    return settings
