@@ -19,10 +19,6 @@ from deploy.kafka import (
     wait_kafka,
     write_kafka_config,
 )
-from deploy.processes import foreign_port_holder, port_hint, stop_pid
-from deploy.state import read_state, stack_lock, write_state
-from vanphong.ground.settings import Settings, get_settings
-
 from deploy.postgres import (
     existing_pg_dirs,
     our_pg_pid,
@@ -33,6 +29,9 @@ from deploy.postgres import (
     wait_pg,
     write_pg_conf,
 )
+from deploy.processes import foreign_port_holder, port_hint, stop_pid
+from deploy.state import read_state, stack_lock, write_state
+from vanphong.ground.settings import Settings, get_settings
 
 
 def _not_set_up(component: str, paths: StackPaths) -> StackError:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import errno
 import time
 
+from rich.console import Console
+from rich.markup import escape
+
 from deploy.config import (
     DEFAULT_TIMEOUT,
     KAFKA_VERSION,
@@ -29,13 +32,6 @@ from deploy.kafka import (
     wait_kafka,
     write_kafka_config,
 )
-from deploy.processes import foreign_port_holder, port_hint, stop_pid
-from deploy.progress import Progress
-from deploy.state import read_state, stack_lock, write_state
-from rich.console import Console
-from rich.markup import escape
-from vanphong.ground.settings import Settings, get_settings
-
 from deploy.postgres import (
     PgDirs,
     ensure_roles,
@@ -50,7 +46,11 @@ from deploy.postgres import (
     wait_pg,
     write_pg_conf,
 )
+from deploy.processes import foreign_port_holder, port_hint, stop_pid
+from deploy.progress import Progress
+from deploy.state import read_state, stack_lock, write_state
 from deploy.status import running_line, stack_status
+from vanphong.ground.settings import Settings, get_settings
 
 
 def _port_conflicts(

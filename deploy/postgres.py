@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.markup import escape
+
 from deploy.config import (
     LISTEN_HOST,
     PG_MAJOR,
@@ -27,8 +30,6 @@ from deploy.errors import StackError, describe_exc
 from deploy.processes import POLL_INTERVAL, alive, cmdline
 from deploy.progress import Progress
 from deploy.state import now
-from rich.console import Console
-from rich.markup import escape
 
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.config import KAFKA_VERSION, PG_MAJOR, StackConfig
-from deploy.kafka import our_kafka_pid
-from deploy.processes import accepts_tcp, find_port_holder
-from deploy.state import read_state
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from vanphong.ground.settings import Settings, get_settings
 
+from deploy.config import KAFKA_VERSION, PG_MAJOR, StackConfig
+from deploy.kafka import our_kafka_pid
 from deploy.postgres import existing_pg_dirs, our_pg_pid
+from deploy.processes import accepts_tcp, find_port_holder
+from deploy.state import read_state
+from vanphong.ground.settings import Settings, get_settings
 
 EXIT_NOT_RUNNING = 3
 
