@@ -11,7 +11,7 @@ REPORT_UNIT ?= vptu
 REPORT_FROM ?= 2019-01-01
 REPORT_TO ?= 2024-09-30
 
-.PHONY: browser venv stack init worker-start worker-stop run stop test test-sweep lint unit bench clean
+.PHONY: browser venv stack init worker-start worker-stop run stop test test-sweep lint unit bench clean tools
 
 venv: $(VENV)/.installed
 
@@ -60,8 +60,27 @@ lint: venv
 	$(BIN)/mypy vanphong streams schemas sinks deploy
 	$(BIN)/lint-imports
 
-unit: venv
+unit: venv tools
 	$(BIN)/pytest -q -m "not integration"
+
+# Tools the offline checks of deploy/ need (tests/test_deploy_artifacts.py; kubernetes-validate
+# comes with the dev extra): promtool, from the Go module github.com/prometheus/prometheus at a
+# pinned version, built once into .tools/ (minutes cold; then nothing to do). Prometheus' own
+# build tags leave out every service discovery but Kubernetes' (deploy/prometheus/prometheus.yml
+# uses it): less than half the CPU and a third of the memory of a full build. The test runs
+# .tools/bin/promtool, a link to the pinned version's build (relinked by every run).
+PROMETHEUS_VERSION := v0.316.0
+TOOLS := $(CURDIR)/.tools
+PROMTOOL := $(TOOLS)/bin/promtool
+PROMTOOL_BUILD := $(TOOLS)/prometheus-$(PROMETHEUS_VERSION)/promtool
+
+tools: $(PROMTOOL_BUILD)
+	@mkdir -p $(TOOLS)/bin && ln -sfn ../prometheus-$(PROMETHEUS_VERSION)/promtool $(PROMTOOL)
+
+$(PROMTOOL_BUILD):
+	@command -v go >/dev/null || { echo "go is missing: promtool $(PROMETHEUS_VERSION) is built with it (Go >= 1.26.7)"; exit 1; }
+	GOBIN=$(dir $@) GOFLAGS=-buildvcs=false go install -tags remove_all_sd,enable_kubernetes_sd \
+		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
 
 # Chromium for the operator-page test (Debian's package, driven by playwright from the dev
 # extras; `playwright install` is never run). A failed install fails here: the test never skips.
@@ -75,7 +94,7 @@ browser:
 # The fault tests stop and restart the stack's PostgreSQL and Kafka: they run last, on their own.
 # -rs prints every skip's reason, and tests/check_skips.py fails the run on any skip that is not
 # on its (empty) allow-list: a skipped test must not pass for a green one.
-test: venv lint stack browser
+test: venv lint stack browser tools
 	$(VP) init
 	$(BIN)/pytest -q -rs -p no:cacheprovider -m "not faults" --junitxml=$(RUN_DIR)/junit-main.xml \
 		&& $(BIN)/python tests/check_skips.py $(RUN_DIR)/junit-main.xml
