@@ -28,7 +28,12 @@ from sinks.migrate import migrate
 from sinks.postgres import is_transient
 from streams.topics import contract_topics, create_topics
 from vanphong.cli.publish import Outgoing, send_all
-from vanphong.ground.kafka import admin_client, partition_counts, standalone_consumer
+from vanphong.ground.kafka import (
+    admin_client,
+    kafka_client_kwargs,
+    partition_counts,
+    standalone_consumer,
+)
 from vanphong.ground.settings import Settings
 
 Offsets = dict[tuple[str, int], int]
@@ -87,7 +92,7 @@ async def create_prefix_topics(base: Settings, prefix: str) -> None:
 
 
 async def delete_topics(base: Settings, names: Sequence[str]) -> None:
-    async with admin_client(base.kafka_bootstrap) as admin:
+    async with admin_client(base) as admin:
         present = set(await admin.list_topics())
         doomed = [n for n in names if n in present]
         if doomed:
@@ -96,7 +101,7 @@ async def delete_topics(base: Settings, names: Sequence[str]) -> None:
 
 async def topics_with_prefix(base: Settings, prefix: str) -> list[str]:
     """Every topic whose name starts with ``prefix`` (the contract's and any a peer created)."""
-    async with admin_client(base.kafka_bootstrap) as admin:
+    async with admin_client(base) as admin:
         return [t for t in await admin.list_topics() if t.startswith(prefix)]
 
 
@@ -112,17 +117,17 @@ async def publish(base: Settings, messages: list[Outgoing]) -> float:
 
 
 async def end_offsets(base: Settings, topics: list[str]) -> Offsets:
-    async with admin_client(base.kafka_bootstrap) as admin:
+    async with admin_client(base) as admin:
         counts = await partition_counts(admin, topics)
     tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
-    async with standalone_consumer(base.kafka_bootstrap) as consumer:
+    async with standalone_consumer(base) as consumer:
         ends = await consumer.end_offsets(tps)
     return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
 
 async def committed_offsets(base: Settings, group: str) -> Offsets:
     """A consumer group's committed offsets (what Kafka holds, not what a sink applied)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=base.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(base))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -139,11 +144,11 @@ async def rewind_group(base: Settings, group: str, topics: list[str]) -> None:
     run over the *same* topics would otherwise resume where the first one stopped. The group
     must be empty (its workers stopped) when this runs.
     """
-    async with admin_client(base.kafka_bootstrap) as admin:
+    async with admin_client(base) as admin:
         counts = await partition_counts(admin, topics)
     tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=base.kafka_bootstrap, group_id=group, enable_auto_commit=False
+        **kafka_client_kwargs(base), group_id=group, enable_auto_commit=False
     )
     await consumer.start()
     try:

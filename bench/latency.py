@@ -33,6 +33,7 @@ from bench.measure import VANPHONG, Bench, BenchFailure
 from schemas.codec import encode
 from schemas.json_input import parse_line
 from vanphong.core.rules import accept
+from vanphong.ground.kafka import kafka_client_kwargs
 
 MARKER_UNIT = "bench-latency"
 MARKER_EVERY_S = 0.1
@@ -108,7 +109,7 @@ async def run_latency(bench: Bench, mix: list[Encoded]) -> Latency:
         "latency-worker", [str(VANPHONG), "worker"], infra.vanphong_env(settings), bench.logs
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=base.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        **kafka_client_kwargs(base), acks="all", enable_idempotence=True, linger_ms=5
     )
     conn = infra.Poller(url)
     await producer.start()

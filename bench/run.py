@@ -144,7 +144,7 @@ async def cleanup(cfg: BenchConfig) -> None:
         with suppress(Exception):
             await infra.drop_database(base, cfg.database(system))
     with suppress(Exception):
-        async with admin_client(base.kafka_bootstrap) as admin:
+        async with admin_client(base) as admin:
             topics = [t for t in await admin.list_topics() if cfg.run_id in t]
         await infra.delete_topics(base, topics)
     for prefix in (cfg.prefix, cfg.latency_prefix):

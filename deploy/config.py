@@ -18,8 +18,20 @@ REPORTING_PASSWORD = "vanphong_reporting"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LISTEN_HOST = "127.0.0.1"
 
+#: The plain broker's port when VANPHONG_KAFKA_BOOTSTRAP names the secure cluster instead.
+PLAIN_KAFKA_PORT = 9092
+
 DEFAULT_TIMEOUT = 120.0  # for both services to accept clients once launched
 STOP_TIMEOUT = 60.0
+
+
+def secure_client_port(node: int) -> int:
+    """The secure cluster's SASL_SSL listener of node ``node`` (1-based): 19192, 19292, …
+    (deploy/cluster.py; its controller listens on the next port)."""
+    return 19092 + 100 * node
+
+
+SECURE_CLIENT_PORTS = frozenset(secure_client_port(n) for n in range(1, 10))
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,9 @@ class StackConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> StackConfig:
         host, port = parse_kafka_bootstrap(settings.kafka_bootstrap)
+        if port in SECURE_CLIENT_PORTS:
+            # the settings of <stack_dir>/secure/client.env: the plain broker keeps its port
+            port = PLAIN_KAFKA_PORT
         if host not in LOCAL_HOSTS:
             raise StackError(
                 f"VANPHONG_KAFKA_BOOTSTRAP points at {host}, not this machine; the local stack "

@@ -174,7 +174,13 @@ def init_pg(dirs: PgDirs, runner: PgRunner, progress: Progress) -> None:
         conf.write("\n# the local stack's settings (deploy/stack.py)\ninclude = 'vanphong.conf'\n")
 
 
-def pg_server_conf(port: int, socket_dir: Path) -> str:
+#: The server certificate and key in the data dir (PostgreSQL's default names), put there by
+#: ``stack up --secure`` (:func:`install_pg_tls`); TLS is on whenever they are there.
+PG_TLS_CERT = "server.crt"
+PG_TLS_KEY = "server.key"
+
+
+def pg_server_conf(port: int, socket_dir: Path, tls: bool = False) -> str:
     lines = [
         "# written by `vanphong stack up` (deploy/stack.py) on every start: edit that, not this",
         f"listen_addresses = '{LISTEN_HOST}'",
@@ -189,15 +195,72 @@ def pg_server_conf(port: int, socket_dir: Path) -> str:
         # durability stays at PostgreSQL's defaults (fsync, synchronous_commit, full_page_writes):
         # the product promises exactly-once effects
     ]
+    if tls:
+        # for everyone: clients that do not ask for TLS (sslmode=disable/prefer) still get in
+        lines += [
+            "ssl = on",
+            f"ssl_cert_file = '{PG_TLS_CERT}'",
+            f"ssl_key_file = '{PG_TLS_KEY}'",
+            "ssl_min_protocol_version = 'TLSv1.2'",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def write_pg_conf(dirs: PgDirs, port: int, runner: PgRunner) -> None:
+def pg_tls_installed(dirs: PgDirs) -> bool:
+    return (dirs.data / PG_TLS_CERT).exists() and (dirs.data / PG_TLS_KEY).exists()
+
+
+def write_pg_conf(dirs: PgDirs, port: int, runner: PgRunner) -> bool:
+    """Write our part of the server's configuration; True if it changed."""
     conf = dirs.data / "vanphong.conf"
-    conf.write_text(pg_server_conf(port, dirs.run))
+    text = pg_server_conf(port, dirs.run, tls=pg_tls_installed(dirs))
+    try:
+        changed = conf.read_text() != text
+    except OSError:
+        changed = True
+    conf.write_text(text)
     if runner.prefix:
         entry = pwd.getpwnam(runner.os_user)
         os.chown(conf, entry.pw_uid, entry.pw_gid)
+    return changed
+
+
+def install_pg_tls(dirs: PgDirs, runner: PgRunner, cert: Path, key: Path) -> bool:
+    """Put the server certificate and key (from the stack's CA) in the data dir, owned by the
+    server's OS user, the key readable by it only; True if they changed."""
+    changed = False
+    for source, name, mode in ((cert, PG_TLS_CERT, 0o644), (key, PG_TLS_KEY, 0o600)):
+        target = dirs.data / name
+        data = source.read_bytes()
+        if target.exists() and target.read_bytes() == data:
+            continue
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(mode)
+        if runner.prefix:
+            entry = pwd.getpwnam(runner.os_user)
+            os.chown(tmp, entry.pw_uid, entry.pw_gid)
+        os.replace(tmp, target)
+        changed = True
+    return changed
+
+
+def reload_pg(dirs: PgDirs, runner: PgRunner) -> None:
+    """Have the running server read its configuration again (TLS needs no restart since 10)."""
+    result = subprocess.run(
+        runner.cmd("pg_ctl", "reload", "-D", str(dirs.data), "-s"),
+        cwd=dirs.run,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise StackError(
+            "PostgreSQL did not reload its configuration",
+            detail=(result.stdout + result.stderr)[-3000:],
+            logs=[dirs.log],
+        )
 
 
 def our_pg_pid(dirs: PgDirs | None) -> int | None:

@@ -13,6 +13,11 @@ first use and returns once both services accept real clients:
   own cluster in ``<stack_dir>/pgdata``, run by the ``postgres`` OS user when we are root, on the
   port of ``VANPHONG_DATABASE_URL``, with the roles of CONTRACT.md §1 (password auth on TCP).
 
+``up --brokers 3 --secure`` starts, beside those, a production-like cluster: three KRaft nodes
+from the same jars with TLS, SASL/SCRAM-SHA-512 users and the StandardAuthorizer, replication
+factor 3 and ``min.insync.replicas=2`` by default, and turns TLS on in PostgreSQL (certificates
+from a CA the stack makes); the settings that reach it are in ``<stack_dir>/secure/client.env``.
+
 What ``up`` started is recorded in ``<stack_dir>/stack.json`` so that ``down`` stops only that.
 ``stop_kafka``/``start_kafka`` and ``stop_postgres``/``start_postgres`` stop and start one
 component of a stack ``up`` set up, on the same data (the fault-tolerance tests use them).
@@ -22,12 +27,15 @@ This module is the front of the package: it holds no code, only the names other 
 from it. The pieces beside it: ``config`` (settings, paths, timeouts), ``errors``, ``processes``
 (pids, ports, deadlines), ``state`` (``stack.json``, the lock), ``progress``, ``install``
 (prerequisites, the first-use PostgreSQL install), ``kafka`` and ``postgres`` (one service
-each), ``lifecycle`` (``up``, ``down``), ``components`` (one service at a time) and ``status``.
+each), ``lifecycle`` (``up``, ``down``), ``components`` (one service at a time) and ``status``;
+for the secure cluster ``certs`` (the CA), ``cluster`` (its nodes) and ``secure`` (its ``up``).
 The ``vanphong stack`` commands live in the command line (``vanphong/cli/__init__.py``).
 """
 
 from __future__ import annotations
 
+from deploy.cluster import DEFAULT_BROKERS as DEFAULT_SECURE_BROKERS
+from deploy.cluster import SecurePaths, cluster_bootstrap
 from deploy.components import start_kafka, start_postgres, stop_kafka, stop_postgres
 from deploy.config import (
     DEFAULT_TIMEOUT,
@@ -48,9 +56,11 @@ from deploy.kafka import kafka_jars_cached, kafka_probe, kafka_server_properties
 from deploy.lifecycle import down, up
 from deploy.postgres import pg_login_probe, pg_server_conf, roles_sql
 from deploy.processes import find_port_holder, foreign_port_holder, port_in_use
+from deploy.secure import start_broker, stop_broker
 from deploy.status import EXIT_NOT_RUNNING, ComponentStatus, StackStatus, stack_status, status
 
 __all__ = [
+    "DEFAULT_SECURE_BROKERS",
     "DEFAULT_TIMEOUT",
     "EXIT_NOT_RUNNING",
     "KAFKA_VERSION",
@@ -60,10 +70,12 @@ __all__ = [
     "STOP_TIMEOUT",
     "ComponentStatus",
     "PgTarget",
+    "SecurePaths",
     "StackConfig",
     "StackError",
     "StackPaths",
     "StackStatus",
+    "cluster_bootstrap",
     "down",
     "find_port_holder",
     "foreign_port_holder",
@@ -78,9 +90,11 @@ __all__ = [
     "reporting_database_url",
     "roles_sql",
     "stack_status",
+    "start_broker",
     "start_kafka",
     "start_postgres",
     "status",
+    "stop_broker",
     "stop_kafka",
     "stop_postgres",
     "up",

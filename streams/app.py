@@ -8,6 +8,7 @@ per-message machinery: the consumer hands whole fetches over (streams/transport.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from typing import Any, cast
@@ -22,11 +23,32 @@ from streams.monitor import TP, Monitor
 from streams.runtime import Runtime
 from streams.transport import BatchApp, BatchConsumer
 from streams.web import WebServer
+from vanphong.ground.kafka import diagnose, kafka_security, worker_access
+from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """faust's form of the Kafka security settings (vanphong.ground.kafka.kafka_security, the
+    one translation): faust hands them to the consumer, the producer and its admin client
+    (faust/transport/drivers/aiokafka.py, ``credentials_to_aiokafka_auth``). None: PLAINTEXT."""
+    security = kafka_security(settings)
+    protocol = security["security_protocol"]
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(security["ssl_context"])
+    # SASL: faust picks SASL_SSL when given a TLS context, SASL_PLAINTEXT otherwise
+    return faust.SASLCredentials(
+        username=security["sasl_plain_username"],
+        password=security["sasl_plain_password"],
+        ssl_context=security.get("ssl_context"),
+        mechanism=security["sasl_mechanism"],
+    )
 
 
 class _QuietFaustMonitor(FaustMonitor):
@@ -69,6 +91,7 @@ def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
         on_fetched=runtime.on_fetched,
         datadir=str(settings.worker_data_dir),  # faust's default is the current directory
         broker=_broker_urls(settings.kafka_bootstrap),
+        broker_credentials=broker_credentials(settings),
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
@@ -167,10 +190,27 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 10)
 
 
+#: The worker's exit status when the brokers refuse its security settings (no retry helps).
+EXIT_KAFKA_REFUSED = 3
+
+
 def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then stop cleanly (faust's Worker handles the signals).
 
-    The monitor and the web server start before the app and stop after it."""
+    The monitor and the web server start before the app and stop after it. Brokers that
+    refuse the security settings (a wrong password, an unknown CA, another protocol) or whose
+    ACLs deny what the worker needs stop it before it starts, naming the setting or permission
+    to fix; unreachable brokers are faust's to wait for.
+    """
+    refused = asyncio.run(diagnose(settings)) or asyncio.run(worker_access(settings))
+    if refused is not None:
+        get_logger("vanphong.worker").error(
+            "kafka_refuses_this_client",
+            bootstrap=settings.kafka_bootstrap,
+            detail=refused.detail,
+            hint=refused.hint,
+        )
+        raise SystemExit(EXIT_KAFKA_REFUSED)
     tune_garbage_collector()
     monitor = Monitor(settings)
     app = create_app(settings, monitor)

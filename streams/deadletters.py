@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
 from vanphong.core.deadletter import Source, dead_letter_headers, source_of
+from vanphong.ground.kafka import kafka_client_kwargs
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 from vanphong.ground.tail import Record, recover, within
@@ -90,6 +91,7 @@ class DeadLetterRelay:
     ) -> None:
         self.pool = pool
         self.topic = settings.topic(DEAD_LETTER_TOPIC)
+        self.settings = settings
         self.bootstrap = settings.kafka_bootstrap
         self.timeout_s = settings.relay_timeout_s
         self.batch = settings.relay_batch
@@ -173,7 +175,7 @@ class DeadLetterRelay:
             )
             tp = TopicPartition(self.topic, partition)
             start = 0 if last is None else last + 1
-            present = await recover(self.bootstrap, {tp: start}, _marked_source, self.timeout_s)
+            present = await recover(self.settings, {tp: start}, _marked_source, self.timeout_s)
             landed = await self._send(partition, [r for r in rows if _source(r) not in present])
             recorded = {**present, **landed}
             await conn.executemany(
@@ -234,7 +236,7 @@ def _kafka_producer(settings: Settings) -> AIOKafkaProducer:
     # Its own request timeout settles a send that the relay stopped waiting for (module
     # docstring); the relay's deadline bounds the wait, this bounds the sends.
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_kwargs(settings),
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=int(max(settings.relay_timeout_s, 1.0) * 1000),

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from vanphong.core.lag import TP
-from vanphong.ground.kafka import ISOLATION_LEVEL
+from vanphong.ground.kafka import ISOLATION_LEVEL, kafka_client_kwargs
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 
@@ -82,14 +82,13 @@ class KafkaOffsets:
 
     async def _kafka_clients(self) -> _KafkaClients:
         if self._kafka is None:
-            bootstrap = self.settings.kafka_bootstrap
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap,
+                **kafka_client_kwargs(self.settings),
                 group_id=None,
                 enable_auto_commit=False,
                 isolation_level=ISOLATION_LEVEL,  # end offsets: the last stable offsets
             )
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+            admin = AIOKafkaAdminClient(**kafka_client_kwargs(self.settings))
             self._kafka = _KafkaClients(consumer, admin)
             await consumer.start()
             # aiokafka 0.14: let start()'s task run (see vanphong.ground.kafka)

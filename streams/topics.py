@@ -22,13 +22,31 @@ def contract_topics(settings: Settings) -> dict[str, int]:
     return topics
 
 
-async def create_topics(settings: Settings, replication_factor: int = 1) -> dict[str, str]:
+#: Ask for the cluster's ``default.replication.factor`` (1 on the plain stack, 3 on the secure
+#: one); ``min.insync.replicas`` is the cluster's default as well.
+BROKER_DEFAULT = -1
+
+
+def new_topic(name: str, partitions: int, replication_factor: int = BROKER_DEFAULT) -> NewTopic:
+    """A topic to create; ``BROKER_DEFAULT`` leaves the replication factor to the cluster.
+
+    aiokafka's ``NewTopic`` refuses -1 unless replica assignments are given; an empty mapping
+    passes its check and sends none, and the brokers (Kafka ≥ 2.4) read -1 as their default.
+    """
+    if replication_factor == BROKER_DEFAULT:
+        return NewTopic(name, partitions, BROKER_DEFAULT, replica_assignments={})
+    return NewTopic(name, partitions, replication_factor)
+
+
+async def create_topics(
+    settings: Settings, replication_factor: int = BROKER_DEFAULT
+) -> dict[str, str]:
     """Create missing topics; return topic → "created" / "exists" / a warning on a mismatch."""
     wanted = contract_topics(settings)
-    async with admin_client(settings.kafka_bootstrap) as admin:
+    async with admin_client(settings) as admin:
         existing = await partition_counts(admin, list(wanted))
         missing = [
-            NewTopic(name, n, replication_factor)
+            new_topic(name, n, replication_factor)
             for name, n in wanted.items()
             if name not in existing
         ]

@@ -30,7 +30,7 @@ from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
 from sinks.migrate import migrate
 from streams.topics import contract_topics, create_topics
 from vanphong.cli.progress import wait_until_caught_up
-from vanphong.ground.kafka import standalone_consumer
+from vanphong.ground.kafka import kafka_client_kwargs, standalone_consumer
 from vanphong.ground.settings import Settings
 
 VANPHONG = Path(sys.executable).parent / "vanphong"
@@ -175,7 +175,7 @@ class Env:
 
         async def go() -> None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
+                **kafka_client_kwargs(self.settings),
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=10,
@@ -195,7 +195,7 @@ class Env:
 
         async def go() -> list[Any]:
             topic = self.topic(DEAD_LETTER_TOPIC)
-            async with standalone_consumer(self.settings.kafka_bootstrap) as consumer:
+            async with standalone_consumer(self.settings) as consumer:
                 tps = [TopicPartition(topic, p) for p in range(DEAD_LETTER_PARTITIONS)]
                 ends = await consumer.end_offsets(tps)
                 consumer.assign(tps)
@@ -241,7 +241,7 @@ async def _drop_database(admin_url: str, name: str, timeout_s: float = 30) -> No
 
 
 async def _delete_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings))
     await admin.start()
     try:
         await admin.delete_topics(list(contract_topics(settings)))

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.catalog import BY_TYPE
-from schemas.codec import SCHEMAS_DIR, SchemaRegistry, extra_schema_dirs
+from schemas.codec import SchemaRegistry, default_registry, extra_schema_dirs
 from tests.conftest import VANPHONG, Env, wait_for
 from tests.history import History, Message, to_message
 from vanphong.cli.dlq import (
@@ -192,12 +192,13 @@ def test_the_list_table_shows_place_source_reason_and_replay() -> None:
 def test_extra_schema_dirs_add_versions_and_refuse_contradictions(tmp_path: Path) -> None:
     extra = v2_schemas(tmp_path / "extra")
     registry = SchemaRegistry(extra_roots=extra_schema_dirs(str(extra)))
-    assert registry.current("document.issued").version == 2
+    assert registry.current("document.issued").version == NEXT
     assert registry.current("meeting.held").version == 1
     clash = tmp_path / "clash" / "v1"
     clash.mkdir(parents=True)
     (clash / "DocumentIssued.avsc").write_text(
-        (extra / "v2" / "DocumentIssued.avsc").read_text(encoding="utf-8"), encoding="utf-8"
+        (extra / f"v{NEXT}" / "DocumentIssued.avsc").read_text(encoding="utf-8"),
+        encoding="utf-8",
     )
     try:
         SchemaRegistry(extra_roots=[clash.parent])
@@ -218,14 +219,19 @@ def test_extra_schema_dirs_add_versions_and_refuse_contradictions(tmp_path: Path
 # --------------------------------------------------------------------------------------------
 
 
+#: The version after the shipped current DocumentIssued (schemas/v2 ships one since issue 12).
+NEXT = default_registry().current("document.issued").version + 1
+
+
 def v2_schemas(root: Path) -> Path:
-    """A schema root holding only v2/DocumentIssued.avsc: v1 plus an optional ``note``."""
-    schema = json.loads((SCHEMAS_DIR / "v1" / "DocumentIssued.avsc").read_text(encoding="utf-8"))
+    """A schema root holding only v<NEXT>/DocumentIssued.avsc: the shipped current schema plus
+    an optional ``note`` (a version that is not shipped yet)."""
+    schema = json.loads(default_registry().current("document.issued").path.read_text("utf-8"))
     schema["fields"].append(
         {"name": "note", "type": ["null", "string"], "default": None, "doc": "test only"}
     )
-    (root / "v2").mkdir(parents=True)
-    (root / "v2" / "DocumentIssued.avsc").write_text(json.dumps(schema), encoding="utf-8")
+    (root / f"v{NEXT}").mkdir(parents=True)
+    (root / f"v{NEXT}" / "DocumentIssued.avsc").write_text(json.dumps(schema), encoding="utf-8")
     return root
 
 
@@ -253,7 +259,7 @@ def end_offsets(env: Env) -> dict[tuple[str, int], int]:
             for e in BY_TYPE.values()
             for p in range(e.partitions)
         ]
-        async with standalone_consumer(env.settings.kafka_bootstrap) as consumer:
+        async with standalone_consumer(env.settings) as consumer:
             ends = await consumer.end_offsets(tps)
         return {(tp.topic, tp.partition): o for tp, o in ends.items()}
 
@@ -440,7 +446,7 @@ def replays_of_partition(env: Env, topic: str, partition: int) -> list[bytes]:
     async def go() -> list[bytes]:
         tp = TopicPartition(topic, partition)
         found = []
-        async with standalone_consumer(env.settings.kafka_bootstrap) as consumer:
+        async with standalone_consumer(env.settings) as consumer:
             end = (await consumer.end_offsets([tp]))[tp]
             consumer.assign([tp])
             consumer.seek(tp, 0)

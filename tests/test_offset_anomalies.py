@@ -98,11 +98,11 @@ def test_a_topic_deleted_and_created_again_is_read_from_its_beginning(
     total = sum(e.partitions for e in EVENT_TYPES)
 
     async def delete() -> None:
-        async with admin_client(env.settings.kafka_bootstrap) as admin:
+        async with admin_client(env.settings) as admin:
             await admin.delete_topics([topic])
 
     async def create() -> None:
-        async with admin_client(env.settings.kafka_bootstrap) as admin:
+        async with admin_client(env.settings) as admin:
             for _ in range(200):  # deletion completes in the background
                 try:
                     await admin.create_topics([NewTopic(topic, partitions, 1)])
@@ -166,7 +166,7 @@ def test_messages_deleted_before_they_were_applied_are_counted_as_lost_and_the_r
     publish(env, later, partition=0)
 
     async def delete_records() -> None:
-        async with admin_client(env.settings.kafka_bootstrap) as admin:
+        async with admin_client(env.settings) as admin:
             await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(50)})
 
     asyncio.run(delete_records())  # offsets 30–49 are gone, never applied
@@ -233,7 +233,7 @@ def test_added_partitions_are_consumed_from_their_start_and_reported(
     env.wait_caught_up()
 
     async def add_partitions() -> None:
-        async with admin_client(env.settings.kafka_bootstrap) as admin:
+        async with admin_client(env.settings) as admin:
             await admin.create_partitions({topic: NewPartitions(contract + 2)})
 
     asyncio.run(add_partitions())

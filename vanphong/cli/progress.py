@@ -31,14 +31,14 @@ from vanphong.ground.settings import Settings
 async def logs(settings: Settings, topics: list[str]) -> dict[tuple[str, int], Seen]:
     """Per partition of ``topics``: its log start and end (the last stable offset) and its
     topic's id (None on a broker too old to tell)."""
-    async with admin_client(settings.kafka_bootstrap) as admin:
+    async with admin_client(settings) as admin:
         counts = await partition_counts(admin, topics)
         missing = set(topics) - set(counts)
         if missing:
             raise LookupError(f"topics missing: {', '.join(sorted(missing))} (run `vanphong init`)")
         ids = await known_topic_ids(admin._client, topics)
     partitions = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
-    async with standalone_consumer(settings.kafka_bootstrap) as consumer:
+    async with standalone_consumer(settings) as consumer:
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
     return {

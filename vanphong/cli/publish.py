@@ -19,6 +19,7 @@ from schemas.json_input import JsonInputError, parse_line
 from schemas.registry import SchemaRegistry
 from vanphong.core.rejection import Rejection
 from vanphong.core.rules import accept
+from vanphong.ground.kafka import kafka_client_kwargs, start_client
 from vanphong.ground.settings import Settings
 
 
@@ -94,13 +95,13 @@ async def send_all(
 
     ``on_sent(n)`` is called after each chunk (progress bars)."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_kwargs(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
         max_batch_size=256 * 1024,
     )
-    await producer.start()
+    await start_client(producer, settings)
     try:
         for start in range(0, len(messages), chunk):
             part = messages[start : start + chunk]

@@ -34,9 +34,26 @@ def stack_up(
         float,
         typer.Option(help="seconds to wait for both services to accept clients once launched"),
     ] = stack.DEFAULT_TIMEOUT,
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            help="with --secure: the cluster's nodes (3 to 5, default 3); the plain stack is "
+            "one broker"
+        ),
+    ] = None,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="a production-like cluster beside the plain broker: TLS, SASL/SCRAM-SHA-512 "
+            "users, ACLs, replication factor 3 (3 brokers unless --brokers), and PostgreSQL "
+            "with TLS; settings for commands in <stack dir>/secure/client.env",
+        ),
+    ] = False,
 ) -> None:
     """Start Kafka and PostgreSQL (installed on first use); return once both accept clients."""
-    _stack_cli(lambda: stack.up(timeout=timeout))
+    nodes = brokers or (stack.DEFAULT_SECURE_BROKERS if secure else 1)
+    _stack_cli(lambda: stack.up(timeout=timeout, brokers=nodes, secure=secure))
 
 
 @stack_app.command("down")

@@ -35,6 +35,7 @@ from typing import TypeAlias, TypeVar
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from vanphong.ground.kafka import standalone_consumer
+from vanphong.ground.settings import Settings
 
 K = TypeVar("K")
 R = TypeVar("R")
@@ -52,12 +53,12 @@ async def within(timeout_s: float | None, call: Awaitable[R]) -> R:
 
 
 @contextlib.asynccontextmanager
-async def reader(bootstrap: str, timeout_s: float | None = None) -> AsyncIterator[AIOKafkaConsumer]:
+async def reader(
+    settings: Settings, timeout_s: float | None = None
+) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer outside any group, started within ``timeout_s``."""
     async with contextlib.AsyncExitStack() as stack:
-        consumer = await within(
-            timeout_s, stack.enter_async_context(standalone_consumer(bootstrap))
-        )
+        consumer = await within(timeout_s, stack.enter_async_context(standalone_consumer(settings)))
         yield consumer
 
 
@@ -95,7 +96,7 @@ async def end_offsets(
 
 
 async def recover(
-    bootstrap: str,
+    settings: Settings,
     starts: Mapping[TopicPartition, int],
     mark: Callable[[Record], K | None],
     timeout_s: float | None = None,
@@ -105,7 +106,7 @@ async def recover(
     found: dict[K, int] = {}
     if not starts:
         return found
-    async with reader(bootstrap, timeout_s) as consumer:
+    async with reader(settings, timeout_s) as consumer:
         ends = await end_offsets(consumer, sorted(starts), timeout_s)
         for tp, start in sorted(starts.items()):
             async for records in read_range(consumer, tp, start, ends[tp], timeout_s=timeout_s):

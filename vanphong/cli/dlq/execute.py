@@ -18,7 +18,12 @@ from vanphong.cli.dlq.model import Place, Replay
 from vanphong.cli.dlq.plan import REPLAY_OF, Planned, ReplayResult, plan, replay_marker
 from vanphong.cli.dlq.topic import dead_letter_chunks
 from vanphong.core.deadletter import Source
-from vanphong.ground.kafka import admin_client, partition_counts
+from vanphong.ground.kafka import (
+    admin_client,
+    kafka_client_kwargs,
+    partition_counts,
+    start_client,
+)
 from vanphong.ground.settings import Settings
 from vanphong.ground.tail import Record, end_offsets, reader, recover
 from vanphong.ground.unreachable import (
@@ -48,7 +53,7 @@ async def _find_replayed(
         start[tp] = min(start.get(tp, row.scan_from), row.scan_from)
     if not wanted:
         return {}
-    async with admin_client(settings.kafka_bootstrap) as admin:
+    async with admin_client(settings) as admin:
         counts = await partition_counts(admin, sorted({t for t, _ in wanted}))
 
     def mark(record: Record) -> Place | None:
@@ -59,7 +64,7 @@ async def _find_replayed(
         return None
 
     starts = {TopicPartition(t, p): o for (t, p), o in start.items() if p < counts.get(t, 0)}
-    return await recover(settings.kafka_bootstrap, starts, mark)
+    return await recover(settings, starts, mark)
 
 
 async def replay(
@@ -113,7 +118,7 @@ async def replay(
                     named = {d.source[0] for d in chunk if d.source is not None}
                     unknown = sorted({*inputs, *named} - partitions.keys())
                     if unknown:
-                        async with admin_client(settings.kafka_bootstrap) as admin:
+                        async with admin_client(settings) as admin:
                             counts = await partition_counts(admin, unknown)
                         partitions.update({t: counts.get(t, 0) for t in unknown})
                     present = {t: n for t, n in partitions.items() if n}
@@ -176,13 +181,11 @@ class _Sender:
         if not planned:
             return True
         if self.producer is None:
-            self.consumer = await self.stack.enter_async_context(
-                reader(self.settings.kafka_bootstrap)
-            )
+            self.consumer = await self.stack.enter_async_context(reader(self.settings))
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=True
+                **kafka_client_kwargs(self.settings), acks="all", enable_idempotence=True
             )
-            await producer.start()
+            await start_client(producer, self.settings)
             self.producer = producer
         assert self.consumer is not None
         targets = sorted({TopicPartition(p.topic, p.partition) for p in planned})

@@ -38,12 +38,12 @@ async def dead_letter_chunks(
     in chunks of at most :data:`CHUNK`. ``on_size(n)`` is told first how many offsets there are
     to read (an upper bound on the dead letters). Raises ``LookupError`` without the topic."""
     topic = settings.topic(DEAD_LETTER_TOPIC)
-    async with admin_client(settings.kafka_bootstrap) as admin:
+    async with admin_client(settings) as admin:
         counts = await partition_counts(admin, [topic])
     if topic not in counts:
         raise LookupError(f"topic {topic} does not exist (run `vanphong init`)")
     tps = [TopicPartition(topic, p) for p in range(counts[topic])]
-    async with reader(settings.kafka_bootstrap) as consumer:
+    async with reader(settings) as consumer:
         ends = await end_offsets(consumer, tps)
         if on_size is not None:
             starts = await consumer.beginning_offsets(tps)

@@ -41,7 +41,7 @@ class KafkaState:
 
 
 async def read_kafka(settings: Settings, topics: Sequence[str]) -> KafkaState:
-    async with admin_client(settings.kafka_bootstrap) as admin:
+    async with admin_client(settings) as admin:
         counts = await partition_counts(admin, list(topics))
         ids = await known_topic_ids(admin._client, [t for t in topics if t in counts])
         tps = [TopicPartition(t, p) for t, n in sorted(counts.items()) for p in range(n)]
@@ -57,7 +57,7 @@ async def read_kafka(settings: Settings, topics: Sequence[str]) -> KafkaState:
     }
     if not tps:
         return KafkaState(counts, {}, {}, committed, ids)
-    async with standalone_consumer(settings.kafka_bootstrap) as consumer:
+    async with standalone_consumer(settings) as consumer:
         ends = await consumer.end_offsets(tps)
         starts = await consumer.beginning_offsets(tps)
     return KafkaState(
@@ -77,7 +77,7 @@ async def pending_since(
     if not positions:
         return {}
     found: dict[tuple[str, int], datetime] = {}
-    async with standalone_consumer(settings.kafka_bootstrap) as consumer:
+    async with standalone_consumer(settings) as consumer:
         tps = {TopicPartition(t, p): o for (t, p), o in positions.items()}
         consumer.assign(list(tps))
         for tp, offset in tps.items():
