@@ -1,4 +1,5 @@
-"""One component at a time: stop or start only Kafka or only PostgreSQL of a stack ``up`` set up.
+"""One component at a time: stop or start only Kafka, only PostgreSQL or only the Schema Registry
+of a stack ``up`` set up.
 
 The fault-tolerance tests stop and start them under running workers, on the same data; these
 functions never set anything up, so they refuse a stack that ``up`` has not prepared.
@@ -7,6 +8,8 @@ functions never set anything up, so they refuse a stack that ``up`` has not prep
 from __future__ import annotations
 
 import time
+
+from rich.console import Console
 
 from deploy.config import DEFAULT_TIMEOUT, STOP_TIMEOUT, StackConfig, StackPaths
 from deploy.errors import StackError
@@ -30,6 +33,17 @@ from deploy.postgres import (
     write_pg_conf,
 )
 from deploy.processes import foreign_port_holder, port_hint, stop_pid
+from deploy.progress import Progress
+from deploy.registry import (
+    REGISTRY_NAME,
+    RegistryConfig,
+    fetch_registry,
+    find_registry_java,
+    launch_registry,
+    our_registry_pid,
+    registry_state,
+    wait_registry,
+)
 from deploy.state import read_state, stack_lock, write_state
 from vanphong.ground.settings import Settings, get_settings
 
@@ -124,4 +138,53 @@ def start_postgres(timeout: float = DEFAULT_TIMEOUT, *, settings: Settings | Non
             state["postgres"] = pg_state(cfg, dirs, runner, pid)
             write_state(paths, state)
         wait_pg(cfg, dirs, deadline, timeout)
+    return pid
+
+
+def start_registry(
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Start the stack's Schema Registry unless it runs (fetching it on first use); return its
+    pid once its Confluent API answers. Its storage is in memory: a start begins empty."""
+    settings = settings or get_settings()
+    cfg = StackConfig.from_settings(settings)
+    reg = RegistryConfig.from_settings(settings, cfg.paths)
+    with stack_lock(cfg.paths):
+        state = read_state(cfg.paths)
+        pid = our_registry_pid(reg, state)
+        if pid is None:
+            for port in (reg.port, reg.management_port):
+                holder = foreign_port_holder(port, own_marker=reg.own_marker)
+                if holder is not None:
+                    raise StackError(
+                        f"{REGISTRY_NAME}: {holder.describe()}",
+                        hint=port_hint(holder, "VANPHONG_STACK_REGISTRY_PORT"),
+                    )
+            java = find_registry_java()
+            fetch_registry(reg, progress or Progress(Console(stderr=True, quiet=True)))
+            pid = launch_registry(java, reg)
+            state["registry"] = registry_state(reg, pid)
+            write_state(cfg.paths, state)
+        wait_registry(reg, pid, time.monotonic() + timeout, timeout)
+    return pid
+
+
+def stop_registry(timeout: float = STOP_TIMEOUT, *, settings: Settings | None = None) -> int:
+    """Stop only the stack's Schema Registry; return its pid (what it held is gone: in memory)."""
+    settings = settings or get_settings()
+    cfg = StackConfig.from_settings(settings)
+    reg = RegistryConfig.from_settings(settings, cfg.paths)
+    with stack_lock(cfg.paths):
+        state = read_state(cfg.paths)
+        pid = our_registry_pid(reg, state)
+        if pid is None:
+            raise StackError(
+                f"the stack's {REGISTRY_NAME} is not running (stack dir {cfg.paths.root})"
+            )
+        stop_pid(pid, timeout)
+        state.pop("registry", None)
+        write_state(cfg.paths, state)
     return pid

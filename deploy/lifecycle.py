@@ -12,6 +12,7 @@ import time
 from rich.console import Console
 from rich.markup import escape
 
+from deploy.cluster import MAX_BROKERS, MIN_BROKERS, SecurePaths
 from deploy.config import (
     DEFAULT_TIMEOUT,
     KAFKA_VERSION,
@@ -48,6 +49,18 @@ from deploy.postgres import (
 )
 from deploy.processes import foreign_port_holder, port_hint, stop_pid
 from deploy.progress import Progress
+from deploy.registry import (
+    REGISTRY_NAME,
+    RegistryConfig,
+    fetch_registry,
+    find_registry_java,
+    launch_registry,
+    our_registry_pid,
+    registry_port_conflicts,
+    registry_state,
+    wait_registry,
+)
+from deploy.secure import stop_cluster, up_secure
 from deploy.state import read_state, stack_lock, write_state
 from deploy.status import running_line, stack_status
 from vanphong.ground.settings import Settings, get_settings
@@ -81,16 +94,34 @@ def _port_conflicts(
 def up(
     timeout: float = DEFAULT_TIMEOUT,
     *,
+    brokers: int = 1,
+    secure: bool = False,
     settings: Settings | None = None,
     console: Console | None = None,
 ) -> int:
-    """Start whatever of the stack is not running; return 0 once both accept real clients.
+    """Start whatever of the stack is not running; return 0 once all accept real clients (Kafka,
+    PostgreSQL and, unless ``VANPHONG_STACK_REGISTRY=false``, the Schema Registry).
 
     ``timeout`` bounds the wait for the services once launched (the first jar download and the
     apt-get install have their own limits). Raises :class:`StackError` on failure.
+
+    ``secure``: the production-like cluster of ``brokers`` nodes (TLS, SASL/SCRAM, ACLs) and
+    PostgreSQL with TLS, beside the plain broker (deploy/secure.py).
     """
     settings = settings or get_settings()
     console = console or Console(stderr=True)
+    if secure or brokers != 1:
+        if not secure:
+            raise StackError(
+                f"--brokers {brokers} needs --secure: the plain stack is one broker",
+                hint="vanphong stack up --brokers 3 --secure",
+            )
+        if not MIN_BROKERS <= brokers <= MAX_BROKERS:
+            raise StackError(
+                f"the secure cluster has {MIN_BROKERS} to {MAX_BROKERS} brokers, not {brokers}",
+                hint="vanphong stack up --brokers 3 --secure",
+            )
+        return up_secure(timeout, brokers, settings, console)
     cfg = StackConfig.from_settings(settings)
     paths = cfg.paths
     started = time.monotonic()
@@ -99,13 +130,19 @@ def up(
         kafka_pid = our_kafka_pid(paths, state)
         dirs = existing_pg_dirs(paths)
         pg_pid = our_pg_pid(dirs)
+        # the Schema Registry (deploy/registry.py): on unless VANPHONG_STACK_REGISTRY=false
+        reg = RegistryConfig.from_settings(settings, paths)
+        reg_pid = our_registry_pid(reg, state) if reg.enabled else None
+        reg_missing = reg.enabled and reg_pid is None
 
-        if kafka_pid is not None and pg_pid is not None and dirs is not None:
+        if kafka_pid is not None and pg_pid is not None and dirs is not None and not reg_missing:
             progress.step("checking the running stack")
             deadline = time.monotonic() + timeout
             ensure_roles(dirs, pg_runner(), cfg.pg)
             wait_kafka(cfg, kafka_pid, deadline, timeout)
             wait_pg(cfg, dirs, deadline, timeout)
+            if reg_pid is not None:
+                wait_registry(reg, reg_pid, deadline, timeout)
             progress.done()
             console.print(f"already running: {escape(running_line(stack_status(settings)))}")
             return 0
@@ -114,7 +151,10 @@ def up(
         check_free_space(paths)
         runner = pg_runner()
         java = find_java() if kafka_pid is None else ""
+        reg_java = find_registry_java() if reg_missing else ""
         conflicts = _port_conflicts(cfg, kafka_pid, pg_pid, dirs)
+        if reg_missing:
+            conflicts += registry_port_conflicts(reg)
         if conflicts:
             raise StackError(
                 "a port the stack needs is held by another process:\n" + "\n".join(conflicts)
@@ -129,6 +169,13 @@ def up(
                 kafka_pid = launch_kafka(java, paths)
                 progress.done()
                 state["kafka"] = kafka_state(cfg, kafka_pid)
+                write_state(paths, state)
+            if reg_missing:
+                fetch_registry(reg, progress)
+                progress.step(f"starting {REGISTRY_NAME}")
+                reg_pid = launch_registry(reg_java, reg)
+                progress.done()
+                state["registry"] = registry_state(reg, reg_pid)
                 write_state(paths, state)
             deadline = time.monotonic() + timeout  # Kafka's JVM starts while PostgreSQL does
 
@@ -148,6 +195,9 @@ def up(
             wait_pg(cfg, dirs, deadline, timeout)
             progress.step("waiting for Kafka to answer a metadata request")
             wait_kafka(cfg, kafka_pid, deadline, timeout)
+            if reg_pid is not None:
+                progress.step(f"waiting for {REGISTRY_NAME} to answer at {reg.url}")
+                wait_registry(reg, reg_pid, deadline, timeout)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise StackError(
@@ -168,7 +218,8 @@ def down(
     settings: Settings | None = None,
     console: Console | None = None,
 ) -> int:
-    """Stop what ``up`` started (Kafka by its recorded pid; our own PostgreSQL cluster)."""
+    """Stop what ``up`` started (Kafka by its recorded pid, the secure cluster's nodes too; our
+    own PostgreSQL cluster)."""
     settings = settings or get_settings()
     console = console or Console(stderr=True)
     cfg = StackConfig.from_settings(settings)
@@ -179,6 +230,13 @@ def down(
     stopped: list[str] = []
     with Progress(console) as progress, stack_lock(paths, progress):
         state = read_state(paths)
+        reg = RegistryConfig.from_settings(settings, paths)
+        reg_pid = our_registry_pid(reg, state)
+        if reg_pid is not None:
+            progress.step(f"stopping {REGISTRY_NAME} (pid {reg_pid})")
+            clean = stop_pid(reg_pid, timeout)
+            stopped.append(f"{REGISTRY_NAME} (pid {reg_pid}{'' if clean else ', killed'})")
+        state.pop("registry", None)
         kafka_pid = our_kafka_pid(paths, state)
         if kafka_pid is not None:
             progress.step(f"stopping Kafka (pid {kafka_pid})")
@@ -192,6 +250,7 @@ def down(
             stop_pg(dirs, pg_runner(), timeout)
             stopped.append(f"PostgreSQL (pid {pg_pid})")
         state.pop("postgres", None)
+        stopped += stop_cluster(SecurePaths(paths), state, progress, timeout)
         write_state(paths, state)
     console.print("stopped " + ", ".join(stopped) if stopped else "nothing was running")
     return 0

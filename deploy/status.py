@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from deploy.cluster import ADMIN_USER, SecurePaths, client_port, node_pids
 from deploy.config import KAFKA_VERSION, PG_MAJOR, StackConfig
 from deploy.kafka import our_kafka_pid
 from deploy.postgres import existing_pg_dirs, our_pg_pid
 from deploy.processes import accepts_tcp, find_port_holder
+from deploy.registry import REGISTRY_NAME, RegistryConfig, our_registry_pid
 from deploy.state import read_state
 from vanphong.ground.settings import Settings, get_settings
 
@@ -36,10 +38,30 @@ class ComponentStatus:
 class StackStatus:
     kafka: ComponentStatus
     postgres: ComponentStatus
+    registry: ComponentStatus | None = None  # None: VANPHONG_STACK_REGISTRY=false
+    # the secure cluster's nodes (`up --secure`, deploy/secure.py), if it was started
+    cluster: tuple[ComponentStatus, ...] = ()
+    # False when only the secure cluster was started: the plain broker is then not expected
+    plain: bool = True
+    client_env: str = ""  # the secure cluster's settings file (paths only: no secret here)
+
+    @property
+    def components(self) -> tuple[ComponentStatus, ...]:
+        registry = () if self.registry is None else (self.registry,)
+        return (self.kafka, self.postgres, *registry, *self.cluster)
+
+    @property
+    def mode(self) -> str:
+        """plain (1 broker), secure (N brokers), or both side by side."""
+        secure = f"secure ({len(self.cluster)} brokers, SASL_SSL)" if self.cluster else ""
+        if self.plain and secure:
+            return f"plain (1 broker) + {secure}"
+        return secure or "plain (1 broker)"
 
     @property
     def ok(self) -> bool:
-        return self.kafka.running and self.postgres.running
+        expected = [c for c in self.components if self.plain or c is not self.kafka]
+        return all(c.running for c in expected)
 
     @property
     def exit_code(self) -> int:
@@ -66,10 +88,29 @@ def _component_status(
 
 def stack_status(settings: Settings | None = None) -> StackStatus:
     """The state of both components, without printing anything."""
-    cfg = StackConfig.from_settings(settings or get_settings())
+    settings = settings or get_settings()
+    cfg = StackConfig.from_settings(settings)
     paths = cfg.paths
-    kafka_pid = our_kafka_pid(paths, read_state(paths))
+    state = read_state(paths)
+    kafka_pid = our_kafka_pid(paths, state)
     dirs = existing_pg_dirs(paths)
+    reg = RegistryConfig.from_settings(settings, paths)
+    registry = (
+        _component_status(REGISTRY_NAME, our_registry_pid(reg, state), reg.port, reg.url, reg.log)
+        if reg.enabled
+        else None
+    )
+    sp = SecurePaths(paths)
+    cluster = tuple(
+        _component_status(
+            f"Kafka {KAFKA_VERSION} node {node}",
+            pid,
+            client_port(node),
+            f"127.0.0.1:{client_port(node)}",
+            sp.log(node),
+        )
+        for node, pid in sorted(node_pids(sp, state).items())
+    )
     return StackStatus(
         kafka=_component_status(
             f"Kafka {KAFKA_VERSION}", kafka_pid, cfg.kafka_port, cfg.bootstrap, paths.kafka_log
@@ -81,24 +122,26 @@ def stack_status(settings: Settings | None = None) -> StackStatus:
             cfg.pg_address,
             dirs.log if dirs else None,
         ),
+        registry=registry,
+        cluster=cluster,
+        plain="kafka" in state or not cluster,
+        client_env=str(sp.env_file(ADMIN_USER)) if cluster else "",
     )
 
 
 def running_line(st: StackStatus) -> str:
-    return (
-        f"{st.kafka.name} (pid {st.kafka.pid}) at {st.kafka.address}, "
-        f"{st.postgres.name} (pid {st.postgres.pid}) at {st.postgres.address}"
-    )
+    return ", ".join(f"{c.name} (pid {c.pid}) at {c.address}" for c in st.components)
 
 
 def status(*, settings: Settings | None = None, console: Console | None = None) -> int:
-    """Print each component's state; return 0 if both run, 3 otherwise."""
+    """Print each component's state; return 0 if all run, 3 otherwise."""
     console = console or Console()
     st = stack_status(settings)
+    console.print(Text(f"mode: {st.mode}"))
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("component", "state", "pid", "address"):
         table.add_column(column, no_wrap=True)
-    for comp in (st.kafka, st.postgres):
+    for comp in st.components:
         table.add_row(
             comp.name,
             Text("running", style="green") if comp.running else Text("stopped", style="red"),
@@ -106,8 +149,10 @@ def status(*, settings: Settings | None = None, console: Console | None = None) 
             comp.address,
         )
     console.print(table)
-    for comp in (st.kafka, st.postgres):
+    for comp in st.components:
         if comp.detail:
             label = "log" if comp.running else "note"
             console.print(Text(f"{comp.name} {label}: {comp.detail}"), soft_wrap=True)
+    if st.client_env:
+        console.print(Text(f"secure cluster settings: set -a; . {st.client_env}; set +a"))
     return st.exit_code

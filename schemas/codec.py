@@ -7,6 +7,11 @@ old messages stay readable); records are read with the *current* schema of the s
 reader schema, so new optional fields with defaults can be added without breaking producers or
 old data.
 
+The Confluent wire format (``00`` + a 4-byte big-endian Schema Registry id, CONTRACT.md §3
+v1.1) decodes the same way once the caller has resolved the id to a reader
+(``default_registry().registry_reader(schema_text)``, passed as ``by_id``): this package does no
+I/O, the worker looks ids up at its edge (streams/writer_schemas.py).
+
 This module is the codec's front door: ``encode``, ``decode`` and ``current_schema`` over the
 process's *default registry*, and every name other modules import. The work is done in modules
 with one job each:
@@ -38,6 +43,8 @@ from schemas.errors import (
     UndecodableError,
     UnknownEventTypeError,
     UnknownSchemaError,
+    UnknownSchemaIdError,
+    UnresolvableSchemaError,
 )
 from schemas.fingerprints import (
     HEADER_LENGTH,
@@ -50,9 +57,16 @@ from schemas.fingerprints import (
 from schemas.logical import Temporal
 from schemas.registry import SchemaRegistry, load_registry
 from schemas.versions import EXTRA_SCHEMAS_ENV, SCHEMAS_DIR, SchemaVersion, extra_schema_dirs
-from schemas.wire import Decoded
+from schemas.wire import (
+    CONFLUENT_HEADER_LENGTH,
+    Decoded,
+    Reader,
+    confluent_frame,
+    confluent_schema_id,
+)
 
 __all__ = [
+    "CONFLUENT_HEADER_LENGTH",
     "EXTRA_SCHEMAS_ENV",
     "HEADER_LENGTH",
     "MAGIC",
@@ -61,12 +75,17 @@ __all__ = [
     "Decoded",
     "InvalidDatumError",
     "OutOfRangeError",
+    "Reader",
     "SchemaRegistry",
     "SchemaVersion",
     "Temporal",
     "UndecodableError",
     "UnknownEventTypeError",
     "UnknownSchemaError",
+    "UnknownSchemaIdError",
+    "UnresolvableSchemaError",
+    "confluent_frame",
+    "confluent_schema_id",
     "crc64_avro",
     "current_schema",
     "decode",
@@ -118,14 +137,22 @@ def encode(target: EventType | str, datum: Mapping[str, Any]) -> bytes:
     return (_default or default_registry()).encode(target, datum)
 
 
-def decode(data: bytes | bytearray | memoryview | None) -> Decoded:
+def decode(
+    data: bytes | bytearray | memoryview | None,
+    by_id: Mapping[int, Reader | CodecError] | None = None,
+) -> Decoded:
     """Decode one message value with its writer schema, resolved to the current schema.
 
+    ``by_id``: for the Confluent wire format (``00`` + schema id), the reader of each schema id
+    that the caller looked up in its Schema Registry (``default_registry().registry_reader``),
+    or the error that id gets; without it such a message is ``unknown_schema``.
+
     Raises ``UndecodableError`` (dead-letter reason ``undecodable``), ``UnknownSchemaError``
-    (``unknown_schema``) or ``OutOfRangeError`` (``invalid_field``: a well-formed timestamp or
-    date beyond the years 1–9999); all are ``CodecError``s with ``reason`` set accordingly.
+    (``unknown_schema``), ``OutOfRangeError`` (``invalid_field``: a well-formed timestamp or
+    date beyond the years 1–9999) or ``UnresolvableSchemaError`` (``invalid_field``: a registry
+    schema that does not resolve); all are ``CodecError``s with ``reason`` set accordingly.
     """
-    return (_default or default_registry()).decode(data)
+    return (_default or default_registry()).decode(data, by_id)
 
 
 def current_schema(target: EventType | str) -> SchemaVersion:

@@ -17,7 +17,12 @@ __all__ = [
     "UndecodableError",
     "UnknownEventTypeError",
     "UnknownSchemaError",
+    "UnknownSchemaIdError",
+    "UnresolvableSchemaError",
 ]
+
+# The setting that names a Schema Registry (vanphong.ground.settings reads it): named in messages.
+SCHEMA_REGISTRY_ENV = "VANPHONG_SCHEMA_REGISTRY_URL"
 
 
 class CodecError(ValueError):
@@ -43,6 +48,24 @@ class UnknownSchemaError(CodecError):
             f"unknown schema fingerprint {fingerprint_hex(fingerprint)}: "
             f"not among the schemas shipped in schemas/v*/"
         )
+
+
+class UnknownSchemaIdError(UnknownSchemaError):
+    """A Confluent-framed message (``00`` + schema id) whose id no registry resolved: the
+    registry does not know it, or none is configured (dead-letter ``unknown_schema``)."""
+
+    def __init__(self, schema_id: int, why: str) -> None:
+        self.fingerprint = 0
+        self.schema_id = schema_id
+        CodecError.__init__(self, f"schema id {schema_id} (Confluent wire format): {why}")
+
+
+class UnresolvableSchemaError(CodecError):
+    """A writer schema from the Schema Registry that vanphong cannot read as its event type: not
+    one of the contract's records, a type the strict decoder does not read, or a schema that
+    does not resolve to the current shipped one (dead-letter ``invalid_field``, saying why)."""
+
+    reason = "invalid_field"
 
 
 class OutOfRangeError(CodecError):

@@ -17,7 +17,7 @@ from schemas._fastdecode import DecodeError, Decoder
 from schemas.errors import InvalidDatumError, UndecodableError
 from schemas.fingerprints import HEADER_LENGTH, fingerprint_hex
 from schemas.logical import TIMESTAMP_LOGICAL, Temporal
-from schemas.versions import SchemaVersion
+from schemas.versions import REGISTRY_VERSION, SchemaVersion
 
 __all__ = ["bad_temporal", "describe", "explain_datum", "undecodable", "why"]
 
@@ -133,12 +133,17 @@ def why(exc: Exception) -> str:
 
 
 def undecodable(
-    writer: SchemaVersion, traced: Decoder, data: bytes, exc: Exception
+    writer: SchemaVersion,
+    traced: Decoder,
+    data: bytes,
+    exc: Exception,
+    start: int = HEADER_LENGTH,
 ) -> UndecodableError:
-    """Why a body failed the strict decoder of its ``writer`` schema, naming the field: the
-    ``traced`` twin reads the same bytes down the same path and says where."""
+    """Why a body (from ``start``: after the single-object or the Confluent header) failed the
+    strict decoder of its ``writer`` schema, naming the field: the ``traced`` twin reads the
+    same bytes down the same path and says where."""
     try:
-        traced(data, HEADER_LENGTH)
+        traced(data, start)
     except DecodeError as located:
         reason = str(located)
     except Exception as other:  # the traced decoder turns everything into a DecodeError
@@ -146,6 +151,12 @@ def undecodable(
     else:  # cannot happen: both decoders are generated from one schema
         reason = why(exc)
     return UndecodableError(
-        f"body does not decode as {writer.event_type.record} v{writer.version} "
+        f"body does not decode as {writer.event_type.record} {version_label(writer)} "
         f"(fingerprint {fingerprint_hex(writer.fingerprint)}): {reason}"
     )
+
+
+def version_label(sv: SchemaVersion) -> str:
+    """``v2`` for a shipped version; a writer schema from a Schema Registry has no version here
+    (:data:`REGISTRY_VERSION`)."""
+    return f"v{sv.version}" if sv.version != REGISTRY_VERSION else "(a Schema Registry schema)"

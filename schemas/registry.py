@@ -11,6 +11,7 @@ cannot read is refused here, so no message is ever judged by fastavro alone.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -18,10 +19,16 @@ from typing import Any
 
 from schemas._fastdecode import compile_decoder, unsupported
 from schemas.catalog import EVENT_TYPES, EventType
-from schemas.errors import UnknownEventTypeError
-from schemas.fingerprints import fingerprint_hex
+from schemas.errors import CodecError, UnknownEventTypeError, UnresolvableSchemaError
+from schemas.fingerprints import fingerprint_hex, schema_fingerprint
 from schemas.logical import Temporal, temporal_fields
-from schemas.versions import SCHEMAS_DIR, SchemaVersion, load_versions, merge_versions
+from schemas.versions import (
+    SCHEMAS_DIR,
+    SchemaVersion,
+    from_registry,
+    load_versions,
+    merge_versions,
+)
 from schemas.wire import Decoded, Reader, Writer, decode_message, encode_datum
 
 __all__ = ["SchemaRegistry", "load_registry"]
@@ -52,6 +59,8 @@ class SchemaRegistry:
             for key in (et, et.full_record_name, et.record):  # et is also its type string
                 writers[key] = writer
         self._writers = writers
+        self._current = current
+        self._registry_readers: dict[int, Reader] = {}  # by fingerprint
 
     # -- look-ups ------------------------------------------------------------------------------
 
@@ -87,14 +96,62 @@ class SchemaRegistry:
             raise UnknownEventTypeError(target)
         return encode_datum(w, datum)
 
-    def decode(self, data: bytes | bytearray | memoryview | None) -> Decoded:
+    def decode(
+        self,
+        data: bytes | bytearray | memoryview | None,
+        by_id: Mapping[int, Reader | CodecError] | None = None,
+    ) -> Decoded:
         """Decode one message value with its writer schema, resolved to the current schema.
 
+        ``by_id``: for the Confluent wire format, the reader of each schema id (from
+        :meth:`registry_reader`) or the error that id gets; see ``schemas.wire``.
+
         Raises ``UndecodableError`` (dead-letter reason ``undecodable``), ``UnknownSchemaError``
-        (``unknown_schema``) or ``OutOfRangeError`` (``invalid_field``: a well-formed timestamp
-        or date beyond the years 1–9999); nothing else, whatever the bytes.
+        (``unknown_schema``), ``OutOfRangeError`` (``invalid_field``: a well-formed timestamp
+        or date beyond the years 1–9999) or ``UnresolvableSchemaError`` (``invalid_field``: a
+        registry schema that does not resolve); nothing else, whatever the bytes.
         """
-        return decode_message(self._readers, data)
+        return decode_message(self._readers, data, by_id)
+
+    def registry_reader(self, schema: str | Mapping[str, Any], where: str = "") -> Reader:
+        """The reader of messages written with a schema from a Schema Registry (its JSON text
+        or value; ``where`` names it in messages, e.g. ``schema id 7``). A schema with the
+        canonical form of a shipped version is read exactly as that version; another one gets
+        its own strict decoder and is resolved to the current schema. Cached by fingerprint.
+
+        Raises ``UnresolvableSchemaError`` (``invalid_field``) saying why vanphong cannot read
+        messages written with it: not JSON, not one of the contract's records, or a type the
+        strict decoder does not read.
+        """
+        label = where or "the registry's schema"
+        try:
+            value = json.loads(schema) if isinstance(schema, str) else schema
+            fingerprint = schema_fingerprint(value)
+        except Exception as exc:  # not JSON, or not an Avro schema fastavro can read
+            raise UnresolvableSchemaError(f"{label} is not an Avro schema: {exc}") from exc
+        shipped = self._readers.get(fingerprint.to_bytes(8, "little"))
+        if shipped is not None:
+            return shipped
+        known = self._registry_readers.get(fingerprint)
+        if known is not None:
+            return known
+        try:
+            sv = from_registry(value, Path(label))
+        except Exception as exc:
+            raise UnresolvableSchemaError(f"{label}: {exc}") from exc
+        strict = compile_decoder(sv.schema)
+        traced = compile_decoder(sv.schema, traced=True)
+        if strict is None or traced is None:
+            raise UnresolvableSchemaError(
+                f"{label} ({sv.event_type.record}) uses what the strict decoder does not read: "
+                f"{unsupported(sv.schema)}"
+            )
+        cur = self._current[sv.event_type]
+        reader = Reader(
+            sv.event_type, sv.parsed, cur.parsed, strict, traced, sv.fingerprint, sv.version, sv
+        )
+        self._registry_readers[fingerprint] = reader
+        return reader
 
 
 def _index(

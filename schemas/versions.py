@@ -23,6 +23,7 @@ from schemas.fingerprints import crc64_avro, header, parsing_canonical_form
 
 __all__ = [
     "EXTRA_SCHEMAS_ENV",
+    "REGISTRY_VERSION",
     "SCHEMAS_DIR",
     "SchemaVersion",
     "extra_schema_dirs",
@@ -34,6 +35,8 @@ SCHEMAS_DIR: Final = Path(__file__).resolve().parent
 # The name of the setting that lists extra roots (vanphong.ground.settings reads it): named in
 # messages.
 EXTRA_SCHEMAS_ENV: Final = "VANPHONG_EXTRA_SCHEMAS_DIR"
+# The version of a writer schema that came from a Schema Registry rather than schemas/v<N>/.
+REGISTRY_VERSION: Final = 0
 _VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
 
 
@@ -70,17 +73,25 @@ def load_versions(root: Path) -> list[SchemaVersion]:
     return out
 
 
-def _read(path: Path, version: int) -> SchemaVersion:
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(schema, dict) or schema.get("type") != "record":
-        raise RuntimeError(f"{path}: not an Avro record schema")
-    name = str(schema["name"])
-    full = name if "." in name else f"{schema.get('namespace', '')}.{name}"
+def record_name(schema: Mapping[str, Any]) -> str:
+    """The full name of a record schema (``vanphong.events.DocumentIssued``)."""
+    name = str(schema.get("name", ""))
+    return name if "." in name else f"{schema.get('namespace', '')}.{name}".lstrip(".")
+
+
+def from_registry(schema: Mapping[str, Any], where: Path) -> SchemaVersion:
+    """A writer schema that a Schema Registry holds, as a version (:data:`REGISTRY_VERSION`) of
+    the catalog's record it names; raises ``ValueError`` saying why it is none."""
+    if not isinstance(schema, Mapping) or schema.get("type") != "record":
+        raise ValueError("not an Avro record schema")
+    full = record_name(schema)
     et = BY_RECORD.get(full)
     if et is None:
-        raise RuntimeError(f"{path}: record {full} is not in schemas/catalog.py")
-    if path.stem != et.record:
-        raise RuntimeError(f"{path}: file name does not match record {et.record}")
+        raise ValueError(f"record {full} is none of the contract's event records")
+    return _version(schema, et, REGISTRY_VERSION, where)
+
+
+def _version(schema: Mapping[str, Any], et: EventType, version: int, path: Path) -> SchemaVersion:
     canonical = parsing_canonical_form(schema)
     return SchemaVersion(
         event_type=et,
@@ -89,8 +100,21 @@ def _read(path: Path, version: int) -> SchemaVersion:
         schema=schema,
         canonical_form=canonical,
         fingerprint=crc64_avro(canonical.encode("utf-8")),
-        parsed=parse_schema(schema),
+        parsed=parse_schema(dict(schema)),
     )
+
+
+def _read(path: Path, version: int) -> SchemaVersion:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise RuntimeError(f"{path}: not an Avro record schema")
+    full = record_name(schema)
+    et = BY_RECORD.get(full)
+    if et is None:
+        raise RuntimeError(f"{path}: record {full} is not in schemas/catalog.py")
+    if path.stem != et.record:
+        raise RuntimeError(f"{path}: file name does not match record {et.record}")
+    return _version(schema, et, version, path)
 
 
 def merge_versions(loaded: Iterable[list[SchemaVersion]]) -> list[SchemaVersion]:

@@ -13,6 +13,16 @@ the bytes left, invalid UTF-8, an over-long varint) is ``UndecodableError`` (``u
 well-formed body with a timestamp-millis or date outside the years 1–9999 is
 ``OutOfRangeError`` (``invalid_field``), naming the field.
 
+Two framings name the writer schema (CONTRACT.md §3, v1.1): single-object encoding (``C3 01`` +
+fingerprint, looked up among the shipped versions) and the Confluent wire format (``00`` + the
+4-byte big-endian id of a schema in a Schema Registry). This module does no I/O: a Confluent
+message is decoded with the readers that the caller resolved for its ids beforehand
+(``by_id``, see :func:`confluent_schema_id`; the worker looks the ids of a fetch up before it
+decodes the fetch); an id missing from them is ``unknown_schema``. Either way the body gets the
+same strict decoder and the same resolution to the current schema, except that a registry
+schema which does not resolve is ``invalid_field`` (the producer chose a bad schema, the bytes
+are fine) where a shipped one that does not is ``undecodable``.
+
 Encoding is rarer (``vanphong publish``, the demo) and uses fastavro's validation and writer.
 """
 
@@ -28,13 +38,38 @@ from fastavro.validation import validate
 
 from schemas._fastdecode import Decoder
 from schemas.catalog import EventType
-from schemas.errors import InvalidDatumError, OutOfRangeError, UndecodableError, UnknownSchemaError
-from schemas.explain import bad_temporal, explain_datum, undecodable, why
+from schemas.errors import (
+    SCHEMA_REGISTRY_ENV,
+    CodecError,
+    InvalidDatumError,
+    OutOfRangeError,
+    UndecodableError,
+    UnknownSchemaError,
+    UnknownSchemaIdError,
+    UnresolvableSchemaError,
+)
+from schemas.explain import bad_temporal, explain_datum, undecodable, version_label, why
 from schemas.fingerprints import HEADER_LENGTH, MAGIC, fingerprint_hex
 from schemas.logical import Temporal
 from schemas.versions import SchemaVersion
 
-__all__ = ["Decoded", "Reader", "Writer", "decode_message", "encode_datum"]
+__all__ = [
+    "CONFLUENT_HEADER_LENGTH",
+    "CONFLUENT_MAGIC",
+    "Decoded",
+    "Reader",
+    "Writer",
+    "confluent_frame",
+    "confluent_schema_id",
+    "decode_message",
+    "encode_datum",
+]
+
+CONFLUENT_MAGIC = 0
+CONFLUENT_HEADER_LENGTH = 5  # magic (1) + schema id (4, big-endian)
+NOT_LOOKED_UP = (
+    f"not looked up: the Confluent wire format needs a Schema Registry ({SCHEMA_REGISTRY_ENV})"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +80,8 @@ class Decoded:
     event_type: EventType
     record: dict[str, Any]
     fingerprint: int
-    writer_version: int
+    writer_version: int  # 0 for a writer schema from a Schema Registry that is not shipped
+    schema_id: int | None = None  # the Schema Registry id of a Confluent-framed message
 
     @property
     def fingerprint_hex(self) -> str:
@@ -101,12 +137,28 @@ def encode_datum(w: Writer, datum: Mapping[str, Any]) -> bytes:
     return out.getvalue()
 
 
+def confluent_schema_id(data: bytes | bytearray | memoryview | None) -> int | None:
+    """The schema id of a Confluent-framed value (``00`` + 4-byte big-endian id + body), or None
+    for anything else (single-object encoding, garbage: :func:`decode_message` judges those)."""
+    if data is None or len(data) < CONFLUENT_HEADER_LENGTH or data[0] != CONFLUENT_MAGIC:
+        return None
+    return int.from_bytes(data[1:CONFLUENT_HEADER_LENGTH], "big")
+
+
+def confluent_frame(schema_id: int, body: bytes) -> bytes:
+    """A Confluent-framed value: ``00``, the id as 4 bytes big-endian, the Avro body."""
+    return bytes([CONFLUENT_MAGIC]) + schema_id.to_bytes(4, "big") + body
+
+
 def decode_message(
-    readers: Mapping[bytes, Reader], data: bytes | bytearray | memoryview | None
+    readers: Mapping[bytes, Reader],
+    data: bytes | bytearray | memoryview | None,
+    by_id: Mapping[int, Reader | CodecError] | None = None,
 ) -> Decoded:
-    """Decode one message value with the reader its fingerprint names; raises
-    ``UndecodableError``, ``UnknownSchemaError`` or ``OutOfRangeError`` (nothing else, whatever
-    the bytes)."""
+    """Decode one message value with the reader its fingerprint names (single-object encoding)
+    or, for the Confluent wire format, the one ``by_id`` holds for its schema id (or the error
+    that id gets); raises ``UndecodableError``, ``UnknownSchemaError``, ``OutOfRangeError`` or
+    ``UnresolvableSchemaError`` (nothing else, whatever the bytes)."""
     if data is None:
         raise UndecodableError("no value (a null message)")
     if type(data) is not bytes:
@@ -115,8 +167,11 @@ def decode_message(
     if size == 0:
         raise UndecodableError("empty message")
     if data[:2] != MAGIC[:size]:
+        if data[0] == CONFLUENT_MAGIC:
+            return _decode_confluent(data, by_id)
         raise UndecodableError(
-            f"not Avro single-object encoding: starts {data[:2].hex(' ')} (expected c3 01)"
+            f"neither Avro single-object encoding (c3 01) nor the Confluent wire format (00): "
+            f"starts {data[:2].hex(' ')}"
         )
     if size < HEADER_LENGTH:
         raise UndecodableError(
@@ -126,10 +181,31 @@ def decode_message(
     entry = readers.get(key)
     if entry is None:
         raise UnknownSchemaError(int.from_bytes(key, "little"))
+    return _decode_body(entry, data, HEADER_LENGTH, None)
+
+
+def _decode_confluent(data: bytes, by_id: Mapping[int, Reader | CodecError] | None) -> Decoded:
+    size = len(data)
+    if size < CONFLUENT_HEADER_LENGTH:
+        raise UndecodableError(
+            f"truncated header: {size} byte(s), a Confluent header has {CONFLUENT_HEADER_LENGTH}"
+        )
+    schema_id = int.from_bytes(data[1:CONFLUENT_HEADER_LENGTH], "big")
+    entry = by_id.get(schema_id) if by_id is not None else None
+    if entry is None:
+        raise UnknownSchemaIdError(schema_id, NOT_LOOKED_UP)
+    if isinstance(entry, CodecError):
+        raise entry.with_traceback(None)
+    return _decode_body(entry, data, CONFLUENT_HEADER_LENGTH, schema_id)
+
+
+def _decode_body(entry: Reader, data: bytes, start: int, schema_id: int | None) -> Decoded:
+    """The body after the header: the strict decoder's verdict, then schema resolution."""
+    size = len(data)
     try:
-        record, end, out_of_range = entry.strict(data, HEADER_LENGTH)
+        record, end, out_of_range = entry.strict(data, start)
     except Exception as exc:  # garbage raises anything: IndexError, UnicodeDecodeError, ...
-        raise undecodable(entry.schema, entry.traced, data, exc) from exc
+        raise undecodable(entry.schema, entry.traced, data, exc, start) from exc
     if end != size:
         raise UndecodableError(
             f"{size - end} trailing byte(s) after the {entry.event_type.record} record "
@@ -140,12 +216,15 @@ def decode_message(
     if entry.reader is not None:  # an older writer schema: fastavro resolves it
         try:
             fo = BytesIO(data)
-            fo.seek(HEADER_LENGTH)
+            fo.seek(start)
             record = cast(dict[str, Any], schemaless_reader(fo, entry.writer, entry.reader))
         except Exception as exc:  # e.g. an enum symbol the current schema dropped
-            raise UndecodableError(
-                f"{entry.event_type.record} v{entry.version} "
+            detail = (
+                f"{entry.event_type.record} {version_label(entry.schema)} "
                 f"(fingerprint {fingerprint_hex(entry.fingerprint)}) does not resolve to "
                 f"the current schema: {why(exc)}"
-            ) from exc
-    return Decoded(entry.event_type, record, entry.fingerprint, entry.version)
+            )
+            if schema_id is not None:
+                raise UnresolvableSchemaError(f"schema id {schema_id}: {detail}") from exc
+            raise UndecodableError(detail) from exc
+    return Decoded(entry.event_type, record, entry.fingerprint, entry.version, schema_id)

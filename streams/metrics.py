@@ -25,7 +25,7 @@ from vanphong.core.positions import KINDS
 from vanphong.core.rejection import Reason
 
 OUTCOMES = ("applied", "unchanged", "dead_lettered")
-TRANSIENT_KINDS = ("database", "kafka", "dead_letter_relay")
+TRANSIENT_KINDS = ("database", "kafka", "dead_letter_relay", "schema_registry")
 #: Retries of a batch's write, by kind (streams/runtime.py): the database unavailable (retried
 #: without end), two writers racing (within VANPHONG_CONTENTION_RETRIES), a deterministic
 #: failure that is the system's (within VANPHONG_FAULT_RETRIES, then the worker exits); and
@@ -117,7 +117,8 @@ class Metrics:
         self.transient = Counter(
             "vanphong_transient_failures_total",
             "Transient failures, retried: database (a batch or the sink's start), kafka (offsets"
-            " for the lag), dead_letter_relay (sending the dead-letter outbox).",
+            " for the lag), dead_letter_relay (sending the dead-letter outbox), schema_registry"
+            " (looking up the writer schema of a Confluent-framed message).",
             ["kind"],
             registry=r,
         )

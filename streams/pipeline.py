@@ -3,28 +3,54 @@
 Everything here is pure: a consumed message (coordinates, key, value bytes) becomes an
 :class:`~vanphong.core.batch.Item` whose outcome is either an accepted event or a typed rejection.
 The Kafka key plays no part: a message with another key, or none, is processed the same.
+
+A Confluent-framed message (``00`` + schema id) is decoded with ``by_id``, the readers of the
+schema ids that the caller looked up in the Schema Registry before (streams/writer_schemas.py):
+the I/O stays at the edge, the decode here stays pure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from schemas.catalog import EventType
-from schemas.codec import CodecError, OutOfRangeError, UnknownSchemaError, decode
+from schemas.codec import (
+    CodecError,
+    OutOfRangeError,
+    Reader,
+    UnknownSchemaError,
+    UnresolvableSchemaError,
+    decode,
+)
 from vanphong.core.batch import Accepted, Coordinates, Item
 from vanphong.core.rejection import Reason, Rejection
 from vanphong.core.rules import accept
 
 
-def prepare(at: Coordinates, key: bytes | None, value: bytes | None, expected: EventType) -> Item:
+def prepare(
+    at: Coordinates,
+    key: bytes | None,
+    value: bytes | None,
+    expected: EventType,
+    by_id: Mapping[int, Reader | CodecError] | None = None,
+) -> Item:
     """Turn one consumed message into an item ready for the batch."""
-    return Item(at, key, value, _outcome(at, value, expected))
+    return Item(at, key, value, _outcome(at, value, expected, by_id))
 
 
-def _outcome(at: Coordinates, value: bytes | None, expected: EventType) -> Accepted | Rejection:
+def _outcome(
+    at: Coordinates,
+    value: bytes | None,
+    expected: EventType,
+    by_id: Mapping[int, Reader | CodecError] | None,
+) -> Accepted | Rejection:
     try:
-        decoded = decode(value)
+        decoded = decode(value, by_id)
     except UnknownSchemaError as exc:
         return Rejection(Reason.UNKNOWN_SCHEMA, str(exc))
     except OutOfRangeError as exc:  # well-formed, but e.g. a timestamp beyond the year 9999
+        return Rejection(Reason.INVALID_FIELD, str(exc))
+    except UnresolvableSchemaError as exc:  # a registry schema vanphong cannot read as its own
         return Rejection(Reason.INVALID_FIELD, str(exc))
     except CodecError as exc:
         return Rejection(Reason.UNDECODABLE, str(exc))

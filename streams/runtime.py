@@ -54,16 +54,19 @@ import mode
 from tenacity import AsyncRetrying, retry_if_exception_type
 
 from schemas.catalog import EVENT_TYPES
+from schemas.codec import default_registry
 from sinks.postgres import PostgresSink, blame, describe, refusal
 from streams.backlog import Backlog
 from streams.deadletters import DeadLetterRelay, Producer
 from streams.monitor import TP, Monitor
 from streams.pipeline import prepare
 from streams.transport import Fetched, Marks, commit_offsets
+from streams.writer_schemas import WriterSchemas
 from vanphong.core.batch import Accepted, Coordinates, Item, Plan, passed, resumed
 from vanphong.core.rejection import ContentionError, Rejection, TransientError
 from vanphong.core.safetynet import SystemFault, stand_in, write_netted
 from vanphong.ground.logs import get_logger
+from vanphong.ground.schema_registry import SchemaRegistryClient
 from vanphong.ground.settings import Settings
 
 log = get_logger("vanphong.worker")
@@ -107,6 +110,10 @@ class Runtime(mode.Service):
         self.event_types = {settings.topic(e.topic): e for e in EVENT_TYPES}
         self._to_commit: dict[TP, int] = {}
         self._relay_wanted = asyncio.Event()
+        # Confluent-framed input: schema ids looked up in the registry before a fetch decodes
+        self.writer_schemas = WriterSchemas(
+            SchemaRegistryClient.from_settings(settings), default_registry()
+        )
 
     async def on_start(self) -> None:
         def retrying(s: Any) -> None:
@@ -134,6 +141,7 @@ class Runtime(mode.Service):
             await self.relay.stop()
         if self.sink is not None:
             await self.sink.close()
+        await self.writer_schemas.close()
 
     async def on_started(self) -> None:
         for writer, backlog in enumerate(self.backlogs):
@@ -145,13 +153,15 @@ class Runtime(mode.Service):
         A partition always goes to the same backlog, so its batches commit in offset order.
         Position marks (streams/transport.py) go in with the partition's messages: *resumed*
         before them, *passed* after them."""
+        await self._look_up_writer_schemas(fetched)
+        by_id = self.writer_schemas.by_id
         shares: list[list[Item]] = [[] for _ in self.backlogs]
         if marks:
             self._put_resumed(shares, marks)
         for (topic, partition), records in fetched.items():
             event_type = self.event_types[topic]
             shares[partition % len(shares)].extend(
-                prepare(Coordinates(topic, partition, r.offset), r.key, r.value, event_type)
+                prepare(Coordinates(topic, partition, r.offset), r.key, r.value, event_type, by_id)
                 for r in records
             )
         if marks:
@@ -160,6 +170,23 @@ class Runtime(mode.Service):
         for backlog, items in zip(self.backlogs, shares, strict=True):
             if items:
                 await backlog.put(items)
+
+    async def _look_up_writer_schemas(self, fetched: Fetched) -> None:
+        """The writer schemas of the fetch's Confluent-framed messages not seen before, from the
+        Schema Registry (streams/writer_schemas.py). A registry that does not answer is waited
+        for, retried with backoff for as long as it lasts: never a dead letter."""
+        retry = 0
+        while True:
+            try:
+                await self.writer_schemas.prefetch(
+                    r.value for records in fetched.values() for r in records
+                )
+                return
+            except TransientError as exc:
+                retry += 1
+                self.monitor.on_transient_failure("schema_registry")
+                log.warning("schema registry unavailable, retrying", error=str(exc), attempt=retry)
+                await asyncio.sleep(backoff_s(retry))
 
     def _put_resumed(self, shares: list[list[Item]], marks: Marks) -> None:
         """The *resumed* marks of a fetch, with the contract's partition count of each topic."""

@@ -27,6 +27,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "appraised": True,
         "secrecy": "NONE",
         "urgency": "NONE",
+        "signed_by": None,  # schemas/v2 (optional)
     },
     "meeting.held": {
         "meeting_id": "m1",

@@ -367,9 +367,9 @@ HOSTILE: tuple[Case, ...] = (
     Case(
         "a body cut inside a field",
         "document.issued",
-        encode("document.issued", {**_DOC, "document_id": "h-cut"})[:-4],
+        encode("document.issued", {**_DOC, "document_id": "h-cut"})[:-5],
         "undecodable",
-        "title",  # appraised, secrecy and urgency are cut off, and title's last byte
+        "title",  # appraised, secrecy, urgency and signed_by are cut off, and title's last byte
     ),
     Case(
         "a header and no body",

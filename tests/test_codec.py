@@ -26,6 +26,7 @@ from schemas.codec import (
     InvalidDatumError,
     OutOfRangeError,
     SchemaRegistry,
+    SchemaVersion,
     UndecodableError,
     UnknownEventTypeError,
     UnknownSchemaError,
@@ -210,7 +211,16 @@ CONTRACT_FIELDS = {
     ],
     EventType.TASK_COMPLETED: ["task_id", "unit_id"],
 }
+#: Fields that versions after v1 added (CONTRACT.md's names stay; these are optional).
+ADDED_SINCE_V1 = {EventType.DOCUMENT_ISSUED: ["signed_by"]}
+
+
+def shipped_v1(et: EventType) -> SchemaVersion:
+    return next(sv for sv in registry.versions if sv.event_type is et and sv.version == 1)
+
+
 NULLABLE = {
+    "signed_by",  # added in schemas/v2
     "parent_unit_id",
     "province",
     "chaired_by",
@@ -232,7 +242,11 @@ def test_schema_matches_contract(et: EventType) -> None:
     assert sv.path.name == f"{et.record}.avsc"
     assert schema["doc"]
     names = [f["name"] for f in schema["fields"]]
-    assert names == COMMON + CONTRACT_FIELDS[et]
+    # the contract's fields, then those added by later versions: optional, with a default
+    assert names == COMMON + CONTRACT_FIELDS[et] + ADDED_SINCE_V1.get(et, [])
+    for name in ADDED_SINCE_V1.get(et, []):
+        assert "default" in next(f for f in schema["fields"] if f["name"] == name), name
+    assert [f["name"] for f in shipped_v1(et).schema["fields"]] == COMMON + CONTRACT_FIELDS[et]
     for field in schema["fields"]:
         assert field.get("doc"), field["name"]
         if field["name"] in NULLABLE:
@@ -303,6 +317,7 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "appraised": True,
         "secrecy": "MAT",
         "urgency": "HOA_TOC",
+        "signed_by": "Nguyễn Văn An",  # schemas/v2
     },
     EventType.MEETING_HELD: {
         "meeting_id": "m-1",
@@ -363,7 +378,7 @@ def test_round_trip_every_event_type(et: EventType) -> None:
     assert decoded.event_type is et
     assert decoded.record == datum
     assert decoded.fingerprint == registry.current(et).fingerprint
-    assert decoded.writer_version == 1
+    assert decoded.writer_version == registry.current(et).version
     # the generated fast decoder and fastavro agree
     body = BytesIO(data[10:])
     assert fastavro.schemaless_reader(body, registry.current(et).parsed, None) == datum
@@ -666,7 +681,8 @@ def test_single_object_header_layout() -> None:
         (None, "null message"),
         (b"\xc3", "truncated header"),
         (b"\xc3\x01\x00\x01", "truncated header"),
-        (b"\x00\x00\x00\x00\x05hello", "not Avro single-object encoding: starts 00 00"),
+        (b"\x00\x00\x00", "truncated header: 3 byte.s., a Confluent header has 5"),
+        (b"\x01\x00\x00\x00\x05hello", "neither Avro single-object encoding .* starts 01 00"),
         (b'{"type": "task.completed"}', "starts 7b 22"),
         (b"\xc3\x02" + bytes(20), "starts c3 02"),
     ],
@@ -719,10 +735,11 @@ def test_trailing_bytes_are_undecodable() -> None:
 
 def test_garbage_values_are_undecodable() -> None:
     header = registry.current(EventType.DOCUMENT_ISSUED).header
-    # a bad enum index: take a good message and set the last byte (urgency) to index 50
-    good = encode(EventType.DOCUMENT_ISSUED, sample(EventType.DOCUMENT_ISSUED))
-    with pytest.raises(UndecodableError):
-        decode(good[:-1] + zigzag(50))
+    # a bad enum index: take a good message and set urgency (before a null signed_by, the last
+    # byte) to index 50
+    good = encode(EventType.DOCUMENT_ISSUED, sample(EventType.DOCUMENT_ISSUED, signed_by=None))
+    with pytest.raises(UndecodableError, match="urgency"):
+        decode(good[:-2] + zigzag(50) + good[-1:])
     with pytest.raises(UndecodableError, match="UTF-8"):
         decode(header + b"\x04\xff\xfe" + good[10 + 4 :])
     with pytest.raises(UndecodableError):

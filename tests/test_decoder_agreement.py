@@ -23,7 +23,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import codec
 from schemas.catalog import EVENT_TYPES, EventType
 from schemas.codec import CodecError, SchemaRegistry, registry
 from tests.hostile import HOSTILE, body_parts, varint, zigzag
@@ -32,16 +31,25 @@ from tests.test_codec import datum_strategy
 ADDED = {"name": "note", "type": ["null", "string"], "default": None, "doc": "test-only"}
 
 
+#: The version after every shipped one: the evolved registry's current version of each record.
+TOP = max(sv.version for sv in registry.versions) + 1
+
+
 def _evolved() -> SchemaRegistry:
-    """The shipped schemas as v1, and a v2 of every record with one more optional field."""
+    """The shipped schemas, and a v<TOP> of every record: its current schema with one more
+    optional field."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        shutil.copytree(codec.SCHEMAS_DIR / "v1", root / "v1")
-        (root / "v2").mkdir()
-        for path in (root / "v1").glob("*.avsc"):
-            schema = json.loads(path.read_text(encoding="utf-8"))
+        for sv in registry.versions:
+            target = root / f"v{sv.version}" / sv.path.name
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(sv.path, target)
+        (root / f"v{TOP}").mkdir()
+        for et in EVENT_TYPES:
+            schema = json.loads(registry.current(et).path.read_text(encoding="utf-8"))
             schema["fields"].append(ADDED)
-            (root / "v2" / path.name).write_text(json.dumps(schema), encoding="utf-8")
+            path = root / f"v{TOP}" / f"{et.record}.avsc"
+            path.write_text(json.dumps(schema), encoding="utf-8")
         return SchemaRegistry(root)  # everything is parsed and compiled here
 
 
@@ -51,7 +59,7 @@ EVOLVED = _evolved()
 def test_the_evolved_registry_reads_the_shipped_schemas_through_fastavro() -> None:
     for et in EVENT_TYPES:
         shipped = registry.current(et)
-        assert EVOLVED.current(et).version == 2
+        assert EVOLVED.current(et).version == TOP
         assert EVOLVED.by_fingerprint(shipped.fingerprint) is not None
         entry = EVOLVED._readers[shipped.header[2:]]
         assert entry.reader is not None  # resolution: the fastavro path

@@ -143,7 +143,7 @@ def test_poison_messages_never_block_their_partition(env: Env) -> None:
 
     before = [_hot_document(1), _hot_document(2)]
     poisons = [
-        poison(b"\x00\xffgarbage\x13\x37" * 7, "undecodable"),
+        poison(b"\x01\xffgarbage\x13\x37" * 7, "undecodable"),  # 00 would be Confluent framing
         poison(b"", "undecodable"),
         poison(None, "undecodable"),  # a tombstone
         poison(valid[:14], "undecodable"),  # a real header, the body cut short

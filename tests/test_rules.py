@@ -108,6 +108,7 @@ IDENTIFIER_FIELDS = {
     "task_id",
 }
 TEXT_FIELDS = {
+    "signed_by",  # schemas/v2/DocumentIssued.avsc
     "name",
     "province",
     "issuing_organ",

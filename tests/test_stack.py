@@ -45,6 +45,8 @@ SET_UP_STEPS = (
     "launch_kafka",
     "install_pg",
     "start_pg",
+    "fetch_registry",
+    "launch_registry",
 )
 
 
@@ -78,7 +80,7 @@ def test_status_reports_both_running(running_stack: None) -> None:
     out = StringIO()
     assert stack.status(console=Console(file=out, width=200)) == 0
     text = out.getvalue()
-    assert text.count("running") == 2
+    assert text.count("running") == len(st.components)  # + the registry, the secure nodes
     assert st.kafka.address in text and st.postgres.address in text
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.codec import use_registry
@@ -25,6 +26,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VANPHONG_", frozen=True, extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # How every Kafka client connects: the worker (faust's clients too) and every command
+    # (vanphong/ground/kafka.py, kafka_security). SASL needs a username and a password, given
+    # inline or (better: not in the environment) as a file; TLS verifies the brokers against
+    # the CA file (the system's CAs if empty), with a client certificate and key for mutual TLS.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_sasl_password_file: str = ""
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
     database_url: str = "postgresql://vanphong:vanphong@127.0.0.1:5432/vanphong"
     timezone: str = "Asia/Ho_Chi_Minh"
     topic_prefix: str = Field(default="vanphong", pattern=r"^[A-Za-z0-9._-]+$")
@@ -82,6 +95,15 @@ class Settings(BaseSettings):
     stack_registry: bool = True
     stack_registry_port: int = Field(default=8081, ge=1, le=65535)
     stack_registry_management_port: int = Field(default=9001, ge=1, le=65535)
+    # The read side (`vanphong report`, `vanphong serve`) connects as the reporting role, never
+    # as the worker's. Empty: the role vanphong_reporting (the local stack's password) on
+    # database_url's server and database (vanphong/cli/reporting/queries.py).
+    reporting_database_url: str = ""
+    # The reporting page (`vanphong serve`): 0 lets the OS choose a free port, written to
+    # serve_port_file if set (for supervisors and tests).
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(default=6070, ge=0, le=65535)
+    serve_port_file: str = ""
 
     @field_validator("timezone")
     @classmethod
@@ -116,6 +138,55 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not a file")
         return value
 
+    @field_validator(
+        "kafka_sasl_password_file", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"
+    )
+    @classmethod
+    def _readable_file(cls, value: str) -> str:
+        if value and not Path(value).expanduser().is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Settings:
+        """What a security protocol needs is there, and nothing contradicts it (named by the
+        variable to set)."""
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL"):
+            if not self.kafka_sasl_username:
+                raise ValueError(
+                    f"VANPHONG_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                    "VANPHONG_KAFKA_SASL_USERNAME"
+                )
+            inline = bool(self.kafka_sasl_password.get_secret_value())
+            if inline == bool(self.kafka_sasl_password_file):
+                raise ValueError(
+                    f"VANPHONG_KAFKA_SECURITY_PROTOCOL={protocol} needs exactly one of "
+                    "VANPHONG_KAFKA_SASL_PASSWORD and VANPHONG_KAFKA_SASL_PASSWORD_FILE"
+                )
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("VANPHONG_KAFKA_SSL_KEYFILE needs VANPHONG_KAFKA_SSL_CERTFILE")
+        tls_files = self.kafka_ssl_cafile or self.kafka_ssl_certfile
+        if tls_files and protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(
+                "VANPHONG_KAFKA_SSL_* files are set but VANPHONG_KAFKA_SECURITY_PROTOCOL is "
+                f"{protocol}: use SSL or SASL_SSL"
+            )
+        return self
+
+    def kafka_sasl_secret(self) -> str:
+        """The SASL password: inline, or read from its file now (so a rotated file is read by
+        the next client). Never logged: callers hand it to the client only."""
+        if self.kafka_sasl_password_file:
+            path = Path(self.kafka_sasl_password_file).expanduser()
+            try:
+                return path.read_text().strip()
+            except OSError as exc:
+                raise RuntimeError(
+                    f"VANPHONG_KAFKA_SASL_PASSWORD_FILE {path} cannot be read: {exc.strerror}"
+                ) from None
+        return self.kafka_sasl_password.get_secret_value()
+
     @property
     def extra_schema_dirs(self) -> tuple[Path, ...]:
         """The directories of ``extra_schemas_dir``, in order."""
@@ -146,13 +217,30 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.{name}"
 
 
+class SettingsError(ValueError):
+    """Bad ``VANPHONG_*`` values, described without the values themselves: pydantic's own
+    message repeats every input, passwords included."""
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error["loc"])
+        name = f"VANPHONG_{where.upper()}: " if where else ""
+        lines.append(f"{name}{error['msg']}")
+    return "bad settings:\n  " + "\n  ".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process's command. Every entry point gets its settings here before
     anything else, so this is also where the process's default schema registry (what
     ``schemas.codec.decode`` and the worker's pipeline read with) becomes the settings' one when
     extra schema directories are configured; it is built now, so a bad schema fails at start."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
     if settings.extra_schema_dirs:
         use_registry(settings.schema_registry())
     return settings
