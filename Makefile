@@ -94,8 +94,13 @@ browser:
 # The fault tests stop and restart the stack's PostgreSQL and Kafka: they run last, on their own.
 # -rs prints every skip's reason, and tests/check_skips.py fails the run on any skip that is not
 # on its (empty) allow-list: a skipped test must not pass for a green one.
+# The local stack's Schema Registry (deploy/registry.py): `make test` registers every shipped
+# schema version in it and fails on an incompatible change (`vanphong schemas check`).
+STACK_REGISTRY_URL ?= http://127.0.0.1:8081/apis/ccompat/v7
+
 test: venv lint stack browser tools
-	$(VP) init
+	VANPHONG_SCHEMA_REGISTRY_URL=$(STACK_REGISTRY_URL) $(VP) init
+	VANPHONG_SCHEMA_REGISTRY_URL=$(STACK_REGISTRY_URL) $(VP) schemas check
 	$(BIN)/pytest -q -rs -p no:cacheprovider -m "not faults" --junitxml=$(RUN_DIR)/junit-main.xml \
 		&& $(BIN)/python tests/check_skips.py $(RUN_DIR)/junit-main.xml
 	$(BIN)/pytest -q -rs -p no:cacheprovider -m faults --junitxml=$(RUN_DIR)/junit-faults.xml \
