@@ -1,85 +1,89 @@
-"""``vanphong report``: the activity summary of CONTRACT.md §7 for one unit and range."""
+"""``vanphong report``: a unit's figures over a year, a term or a range of days, beside the
+same period a year earlier (CONTRACT.md §7, read as ``vanphong_reporting``), as a table, JSON,
+CSV, an XLSX workbook or the summary paragraph. The command in ``vanphong/cli/__init__.py``
+parses; this module fetches and renders."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from pathlib import Path
+from typing import Literal
 
-import asyncpg
+from rich.table import Table as RichTable
 
-from vanphong.core.semantics import METRICS
+from vanphong.cli.reporting.database import connection, guarded, reporting_url
+from vanphong.cli.reporting.exports import csv_bytes, csv_text, xlsx_bytes
+from vanphong.cli.reporting.labels import METRIC_LABELS, Lang, label
+from vanphong.cli.reporting.model import Basis, Report, ReportError
+from vanphong.cli.reporting.periods import Period
+from vanphong.cli.reporting.queries import figures_only, full_report
+from vanphong.cli.reporting.summary import day, number, paragraph
+from vanphong.cli.reporting.tables import metrics_table
+from vanphong.ground.settings import Settings
 
-# Vietnamese labels for the 12 metrics, as an office would name them in a report.
-LABELS: dict[str, str] = {
-    "documents_issued": "Văn bản ban hành",
-    "documents_appraised": "Văn bản đã thẩm định",
-    "meetings_held": "Hội nghị, cuộc họp phục vụ",
-    "meeting_attendees": "Lượt đại biểu dự họp",
-    "receptions_held": "Buổi tiếp dân",
-    "citizens_received": "Lượt công dân được tiếp",
-    "petitions_received": "Đơn thư tiếp nhận",
-    "awards_granted": "Khen thưởng đã trao",
-    "awards_received": "Khen thưởng được nhận",
-    "tasks_assigned": "Nhiệm vụ được giao",
-    "tasks_completed_on_time": "Nhiệm vụ hoàn thành đúng hạn",
-    "tasks_completed_late": "Nhiệm vụ hoàn thành trễ hạn",
-}
+__all__ = ["LABELS", "Format", "ReportError", "fetch", "render_table", "thousands", "write"]
 
+Format = Literal["table", "json", "csv", "xlsx"]
 
-class ReportError(ValueError):
-    """A request that cannot be answered (unknown unit, reversed range)."""
-
-
-@dataclass(frozen=True)
-class Summary:
-    unit_id: str
-    unit_name: str | None
-    day_from: date
-    day_to: date
-    consolidated: bool
-    metrics: dict[str, int]
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "unit_id": self.unit_id,
-            "unit_name": self.unit_name,
-            "from": self.day_from.isoformat(),
-            "to": self.day_to.isoformat(),
-            "consolidated": self.consolidated,
-            "metrics": self.metrics,
-        }
-
-
-async def summarise(
-    database_url: str, unit_id: str, day_from: date, day_to: date, consolidated: bool
-) -> Summary:
-    if day_from > day_to:
-        raise ReportError(f"--from {day_from} is after --to {day_to}: the range is reversed")
-    conn = await asyncpg.connect(database_url)
-    try:
-        unit = await conn.fetchrow(
-            "SELECT unit_id, name FROM reporting.units WHERE unit_id = $1", unit_id
-        )
-        if unit is None:
-            raise ReportError(
-                f"unknown unit {unit_id!r}: it is neither registered nor has any activity"
-                " (list units with: SELECT unit_id, name FROM reporting.units)"
-            )
-        row = await conn.fetchrow(
-            "SELECT * FROM reporting.activity_summary($1, $2, $3, $4)",
-            unit_id,
-            day_from,
-            day_to,
-            consolidated,
-        )
-    finally:
-        await conn.close()
-    assert row is not None
-    return Summary(
-        unit_id, unit["name"], day_from, day_to, consolidated, {m: int(row[m]) for m in METRICS}
-    )
+#: Vietnamese labels for the 12 metrics, as an office would name them in a report.
+LABELS: dict[str, str] = {m: names[0] for m, names in METRIC_LABELS.items()}
 
 
 def thousands(n: int) -> str:
     """Numbers grouped by thousands the Vietnamese way: 40.512."""
-    return f"{n:,}".replace(",", ".")
+    return number(n, "vi")
+
+
+async def fetch(
+    settings: Settings, unit_id: str, period: Period, basis: Basis, full: bool
+) -> Report:
+    """The report, as the reporting role; ``full`` adds the monthly, type, kind, task and
+    history tables (the workbook needs them, the table does not)."""
+    url, variable = reporting_url(settings)
+    async with connection(url, variable) as conn:
+        build = full_report if full else figures_only
+        return await guarded(url, variable, build(conn, unit_id, period, basis))
+
+
+def render_table(report: Report, lang: Lang = "vi") -> RichTable:
+    basis = "hợp nhất (consolidated)" if report.consolidated else "theo thời điểm (attributed)"
+    before = report.previous_period
+    table = RichTable(
+        title=f"{report.unit.title} ({report.unit.unit_id})\n"
+        f"{report.period.start} → {report.period.end}, {basis}"
+    )
+    table.add_column("metric")
+    table.add_column("chỉ tiêu" if lang == "vi" else "name")
+    table.add_column("value", justify="right")
+    table.add_column(f"{day(before.start)}–{day(before.end)}", justify="right")
+    for metric, value in report.metrics.items():
+        table.add_row(
+            metric,
+            label(METRIC_LABELS, metric, lang),
+            number(value, lang),
+            number(report.previous[metric], lang),
+        )
+    return table
+
+
+def summary_text(report: Report, lang: Lang = "vi") -> str:
+    return paragraph(
+        report.unit.title,
+        report.period,
+        report.metrics,
+        report.previous,
+        report.consolidated,
+        lang,
+    )
+
+
+def write(report: Report, fmt: Format, output: Path | None, lang: Lang = "vi") -> str | None:
+    """Write a CSV or XLSX ``output`` file; the CSV text to print when there is none."""
+    if fmt == "xlsx":
+        if output is None:
+            raise ReportError("--format xlsx needs --output FILE.xlsx", field="output")
+        output.write_bytes(xlsx_bytes(report, lang))
+        return None
+    if output is not None:
+        output.write_bytes(csv_bytes(metrics_table(report, lang), lang))
+        return None
+    return csv_text(metrics_table(report, lang), lang)

@@ -1,0 +1,153 @@
+"""The reporting role's connections: which URL (``VANPHONG_REPORTING_DATABASE_URL``, or the
+role ``vanphong_reporting`` on ``VANPHONG_DATABASE_URL``'s server and database), read-only
+sessions, and one line naming the setting to check for every problem of the database or its
+settings (a wrong password, an unknown database, a refused port, a database never
+initialised) rather than a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from vanphong.cli.reporting.model import ReportError
+from vanphong.ground.settings import Settings
+from vanphong.ground.unreachable import PG_TIMEOUT_S, Unreachable, redact
+
+T = TypeVar("T")
+
+REPORTING_ROLE = "vanphong_reporting"
+#: Every session the read side opens reads only (the role may only read anyway).
+SERVER_SETTINGS = {"default_transaction_read_only": "on"}
+
+
+def reporting_url(settings: Settings) -> tuple[str, str]:
+    """The reporting role's database URL, and the variable a person fixes when it is wrong:
+    ``VANPHONG_REPORTING_DATABASE_URL`` when set, else the role ``vanphong_reporting``
+    (password the local stack's) on ``VANPHONG_DATABASE_URL``'s server and database."""
+    if settings.reporting_database_url:
+        return settings.reporting_database_url, "VANPHONG_REPORTING_DATABASE_URL"
+    parts = urlsplit(settings.database_url)
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    netloc = f"{REPORTING_ROLE}:{REPORTING_ROLE}@{host}{port}"
+    return urlunsplit(parts._replace(netloc=netloc)), "VANPHONG_DATABASE_URL"
+
+
+def _detail(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def connection_problem(exc: BaseException, url: str, variable: str) -> Unreachable | None:
+    """The one-line error for a problem of the database or its settings, or None when ``exc``
+    is something else (a bug of ours, which must stay loud)."""
+    where = redact(url)
+    also = (
+        " (or set VANPHONG_REPORTING_DATABASE_URL)" if variable == "VANPHONG_DATABASE_URL" else ""
+    )
+    if isinstance(
+        exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
+    ):
+        return Unreachable(
+            "PostgreSQL",
+            where,
+            _detail(exc),
+            f"check the user and password in {variable}{also}",
+            state="refused the login",
+        )
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return Unreachable(
+            "PostgreSQL",
+            where,
+            _detail(exc),
+            f"check the database name in {variable}{also}",
+            state="has no such database",
+        )
+    if isinstance(
+        exc,
+        asyncpg.UndefinedTableError
+        | asyncpg.UndefinedFunctionError
+        | asyncpg.InvalidSchemaNameError
+        | asyncpg.InsufficientPrivilegeError,
+    ):
+        return Unreachable(
+            "PostgreSQL",
+            where,
+            _detail(exc),
+            f"run `vanphong init` on this database, or check {variable}{also}",
+            state="has no readable reporting schema",
+        )
+    if isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.InterfaceError,
+    ):
+        return Unreachable(
+            "PostgreSQL",
+            where,
+            _detail(exc),
+            f"is it running? Locally: `vanphong stack up`; elsewhere check the host and port"
+            f" in {variable}{also}",
+        )
+    return None
+
+
+async def guarded(url: str, variable: str, work: Awaitable[T]) -> T:
+    """``await work``, turning a problem of the database into :class:`Unreachable`."""
+    try:
+        return await work
+    except (ReportError, Unreachable):
+        raise
+    except Exception as exc:
+        problem = connection_problem(exc, url, variable)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(url, timeout=PG_TIMEOUT_S, server_settings=SERVER_SETTINGS)
+
+
+async def create_pool(url: str, variable: str) -> asyncpg.Pool:
+    """A small pool for ``vanphong serve``; the first connection is made now, so a wrong
+    setting fails at start with one line."""
+    pool = asyncpg.create_pool(
+        url, min_size=1, max_size=4, timeout=PG_TIMEOUT_S, server_settings=SERVER_SETTINGS
+    )
+    return await guarded(url, variable, _opened(pool))
+
+
+async def _opened(pool: Any) -> asyncpg.Pool:
+    await pool
+    try:  # the schema is there and the role may read it, or say so now
+        await pool.fetchval("SELECT count(*) FROM reporting.merges")
+    except BaseException:
+        await pool.close()
+        raise
+    return pool  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def connection(url: str, variable: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await guarded(url, variable, connect(url))
+    try:
+        yield conn
+    finally:
+        await conn.close()

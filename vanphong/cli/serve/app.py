@@ -1,0 +1,170 @@
+"""The reporting page's web application (aiohttp): the page and its static files, JSON
+endpoints, and CSV/XLSX downloads. Read-only: every answer comes from schema ``reporting``
+through a pool of the reporting role's connections. Bad input is a 4xx JSON answer naming the
+field; a database that cannot be asked is a 503 with one line naming the setting to check;
+never a traceback.
+
+Routes: ``/`` (the page), ``/static/…``, ``/api/units``, ``/api/report``,
+``/api/export.csv`` (``table=`` one of the report's tables), ``/api/export.xlsx``,
+``/healthz``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from vanphong.cli.reporting import database, queries
+from vanphong.cli.reporting.exports import csv_bytes, xlsx_bytes
+from vanphong.cli.reporting.jsonview import report_json, unit_json
+from vanphong.cli.reporting.labels import BASES, label
+from vanphong.cli.reporting.model import Report, ReportError
+from vanphong.cli.reporting.tables import BUILDERS
+from vanphong.cli.serve.selection import (
+    BadRequest,
+    Selection,
+    from_report_error,
+    language,
+    parse,
+    table_key,
+)
+from vanphong.ground.settings import Settings
+from vanphong.ground.unreachable import Unreachable
+
+STATIC = Path(__file__).parent / "static"
+T = TypeVar("T")
+
+POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool", asyncpg.Pool)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", charset="utf-8"
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bad input → 4xx JSON; the database unavailable → 503 JSON; never a traceback."""
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        return _json(exc.as_json(), exc.status)
+    except Unreachable as exc:
+        return _json(
+            {"error": {"code": "database_unavailable", "field": "", "message": str(exc)}}, 503
+        )
+
+
+def _today(settings: Settings) -> date:
+    return datetime.now(settings.zone).date()
+
+
+async def _ask(request: web.Request, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """``work`` on one of the pool's connections; a problem of the database (or its settings)
+    becomes :class:`Unreachable`, anything else stays what it is."""
+    url, variable = database.reporting_url(request.app[SETTINGS])
+    try:
+        async with request.app[POOL].acquire() as conn:
+            return await work(conn)
+    except (ReportError, BadRequest, Unreachable):
+        raise
+    except Exception as exc:
+        problem = database.connection_problem(exc, url, variable)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+async def _report(request: web.Request) -> tuple[Selection, Report]:
+    selection = parse(request.query, _today(request.app[SETTINGS]))
+    try:
+        report = await _ask(
+            request,
+            lambda conn: queries.full_report(
+                conn, selection.unit_id, selection.period, selection.basis
+            ),
+        )
+    except ReportError as exc:
+        raise from_report_error(exc, selection.unit_id, selection.lang) from exc
+    return selection, report
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def api_units(request: web.Request) -> web.Response:
+    lang = language(request.query)
+    units = await _ask(request, queries.units)
+    return _json(
+        {
+            "units": [unit_json(u) for u in units],
+            "bases": {basis: label(BASES, basis, lang) for basis in BASES},
+        }
+    )
+
+
+async def api_report(request: web.Request) -> web.Response:
+    selection, report = await _report(request)
+    body = report_json(report, selection.lang)
+    body["selection"] = selection.query()
+    return _json(body)
+
+
+def _filename(selection: Selection, suffix: str) -> str:
+    token = selection.period.token.replace("..", "_")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"vanphong-{selection.unit_id}-{token}")
+    return f"{safe}-{selection.basis}{suffix}"
+
+
+async def export_csv(request: web.Request) -> web.Response:
+    key = table_key(request.query, language(request.query))
+    selection, report = await _report(request)
+    body = csv_bytes(BUILDERS[key](report, selection.lang), selection.lang)
+    return web.Response(
+        body=body,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{_filename(selection, f"-{key}.csv")}"'
+        },
+    )
+
+
+async def export_xlsx(request: web.Request) -> web.Response:
+    selection, report = await _report(request)
+    return web.Response(
+        body=xlsx_bytes(report, selection.lang),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{_filename(selection, ".xlsx")}"'},
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    await _ask(request, lambda conn: conn.fetchval("SELECT 1"))
+    return web.Response(text="ok\n")
+
+
+def make_application(pool: asyncpg.Pool, settings: Settings) -> web.Application:
+    application = web.Application(middlewares=[errors])
+    application[POOL] = pool
+    application[SETTINGS] = settings
+    application.router.add_get("/", page)
+    application.router.add_static("/static/", STATIC, show_index=False)
+    application.router.add_get("/api/units", api_units)
+    application.router.add_get("/api/report", api_report)
+    application.router.add_get("/api/export.csv", export_csv)
+    application.router.add_get("/api/export.xlsx", export_xlsx)
+    application.router.add_get("/healthz", healthz)
+    return application

@@ -1,0 +1,53 @@
+"""The ``vanphong serve`` command (registered in ``vanphong/cli/__init__.py``): options and
+one-line errors only; the server is :mod:`vanphong.cli.serve.server`, imported when run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vanphong.cli.console import err
+from vanphong.ground.settings import get_settings
+
+
+def serve_command(
+    host: Annotated[
+        str | None, typer.Option("--host", help="address to bind (VANPHONG_SERVE_HOST)")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=0, max=65535, help="0: the OS chooses (VANPHONG_SERVE_PORT)"),
+    ] = None,
+    port_file: Annotated[
+        Path | None,
+        typer.Option("--port-file", help="write the bound port here (VANPHONG_SERVE_PORT_FILE)"),
+    ] = None,
+) -> None:
+    """The reporting page (read-only, as vanphong_reporting) until SIGINT/SIGTERM."""
+    from vanphong.cli.serve.server import serve
+    from vanphong.ground.unreachable import Unreachable
+
+    settings = get_settings()
+    bind_host = host if host is not None else settings.serve_host
+    bind_port = port if port is not None else settings.serve_port
+    file = port_file or (Path(settings.serve_port_file) if settings.serve_port_file else None)
+
+    def ready(url: str) -> None:
+        err.print(f"reporting page: {url}", highlight=False, soft_wrap=True)
+
+    try:
+        asyncio.run(serve(settings, bind_host, bind_port, file, ready))
+    except Unreachable as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        err.print(
+            f"[red]error:[/red] cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc};"
+            " set VANPHONG_SERVE_PORT (and VANPHONG_SERVE_HOST) or --port",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from exc
