@@ -7,37 +7,73 @@ import asyncio
 import json
 import sys
 from collections.abc import Iterable
-from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.progress import Progress
-from rich.table import Table
 
 from vanphong.cli.console import err, out, quiet_kafka_client, unreachable_exit
 from vanphong.cli.dlq_commands import dlq_app
+from vanphong.cli.schemas import register_shipped, schemas_app
+from vanphong.cli.serve.command import serve_command
 from vanphong.cli.stack_commands import stack_app
 from vanphong.ground.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, help="vanphong: the event hub of a Party committee office.")
+# No local variables in tracebacks: they may hold a password (VANPHONG_KAFKA_SASL_PASSWORD).
+app = typer.Typer(
+    no_args_is_help=True,
+    help="vanphong: the event hub of a Party committee office.",
+    pretty_exceptions_show_locals=False,
+)
 
 
 @app.command()
 def init(
     replication_factor: Annotated[
-        int, typer.Option("--replication-factor", min=1, help="for topics created now")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--replication-factor",
+            min=1,
+            help="for topics created now (default: the cluster's default.replication.factor)",
+        ),
+    ] = None,
+    acls: Annotated[
+        bool,
+        typer.Option("--acls", help="also grant the least-privilege ACLs (docs/operations.md)"),
+    ] = False,
+    worker_principal: Annotated[
+        str, typer.Option("--worker-principal", help="with --acls: the worker's principal")
+    ] = "User:worker",
+    publisher_principal: Annotated[
+        str, typer.Option("--publisher-principal", help="with --acls: a publisher's principal")
+    ] = "User:publisher",
+    operator_principal: Annotated[
+        str, typer.Option("--operator-principal", help="with --acls: an operator's principal")
+    ] = "User:operator",
 ) -> None:
-    """Create the topics and apply the database migrations (idempotent)."""
+    """Create the topics, apply the database migrations and register the schemas in the Schema
+    Registry if one is configured; with --acls, grant each principal what it needs (idempotent)."""
     from sinks.migrate import migrate
-    from streams.topics import create_topics
+    from streams.topics import BROKER_DEFAULT, create_topics
 
     settings = get_settings()
-    for topic, state in asyncio.run(create_topics(settings, replication_factor)).items():
+    factor = replication_factor or BROKER_DEFAULT
+    for topic, state in asyncio.run(create_topics(settings, factor)).items():
         out.print(f"topic {topic}: {state}")
     applied = migrate(settings.database_url, settings.timezone)
     out.print(f"migrations: {', '.join(applied) if applied else 'up to date'}")
+    register_shipped(settings)  # the shipped schemas in the Schema Registry, if one is set
+    if acls:
+        from vanphong.cli.acls import AclError, Principals, apply, grants_table, plan
+
+        who = Principals(worker_principal, publisher_principal, operator_principal)
+        try:
+            granted = asyncio.run(apply(settings, plan(settings, who)))
+        except AclError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from exc
+        out.print(grants_table(granted))
 
 
 @app.command()
@@ -83,58 +119,89 @@ def publish(
             f"{len(errors)} invalid line(s): nothing published (--skip-invalid publishes the rest)"
         )
         raise typer.Exit(1)
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("publishing", total=len(messages))
-        sent = asyncio.run(send_all(messages, settings, lambda n: progress.advance(task, n)))
+    from aiokafka.errors import KafkaError
+
+    from vanphong.ground.kafka import authorization_problem
+
+    try:
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("publishing", total=len(messages))
+            sent = asyncio.run(send_all(messages, settings, lambda n: progress.advance(task, n)))
+    except KafkaError as exc:  # a missing ACL: name the permission, no traceback
+        denied = authorization_problem(exc, settings, "WRITE")
+        if denied is None:
+            raise
+        err.print(
+            f"[red]error:[/red] {denied.detail}; {denied.hint}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(2) from exc
     out.print(f"published {sent} event(s)" + (f", skipped {len(errors)} invalid" if errors else ""))
     if errors:
         raise typer.Exit(1)
 
 
-def _parse_day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from exc
-
-
 @app.command()
 def report(
     unit: Annotated[str, typer.Option("--unit", help="unit_id")],
-    day_from: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
-    day_to: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD (inclusive)")],
+    day_from: Annotated[
+        str | None, typer.Option("--from", help="first day, YYYY-MM-DD (with --to)")
+    ] = None,
+    day_to: Annotated[
+        str | None, typer.Option("--to", help="last day, YYYY-MM-DD (inclusive)")
+    ] = None,
+    year: Annotated[str | None, typer.Option("--year", help="a calendar year, e.g. 2024")] = None,
+    term: Annotated[str | None, typer.Option("--term", help="whole years, e.g. 2020-2025")] = None,
     consolidated: Annotated[
         bool, typer.Option("--consolidated", help="include merged predecessors")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table, json, csv or xlsx (xlsx needs --output)")
+    ] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="print the summary paragraph")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="write the csv or xlsx to this file")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="vi or en")] = "vi",
 ) -> None:
-    """The activity summary of a unit over a range of days."""
-    from vanphong.cli.report import LABELS, ReportError, summarise, thousands
+    """A unit's activity over a year, a term or a range of days, beside a year earlier."""
+    from vanphong.cli.report import Format, fetch, render_table, summary_text, write
+    from vanphong.cli.reporting import Basis, PeriodError, ReportError, periods
+    from vanphong.cli.reporting.labels import Lang
+    from vanphong.ground.unreachable import Unreachable
 
-    settings = get_settings()
+    fmt = "json" if as_json else output_format
     try:
-        summary = asyncio.run(
-            summarise(
-                settings.database_url, unit, _parse_day(day_from), _parse_day(day_to), consolidated
-            )
+        if fmt not in ("table", "json", "csv", "xlsx"):
+            raise ReportError(f"--format {fmt!r}: use table, json, csv or xlsx")
+        if lang not in ("vi", "en"):
+            raise ReportError(f"--lang {lang!r}: use vi or en")
+        period = periods.choose(year_text=year, term_text=term, from_text=day_from, to_text=day_to)
+        basis: Basis = "consolidated" if consolidated else "attributed"
+        language = cast(Lang, lang)
+        result = asyncio.run(fetch(get_settings(), unit, period, basis, full=fmt == "xlsx"))
+        written = (
+            None if fmt in ("table", "json") else write(result, cast(Format, fmt), output, language)
         )
-    except ReportError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except (PeriodError, ReportError, Unreachable) as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from exc
-    if as_json:
-        out.print_json(json.dumps(summary.as_json(), ensure_ascii=False))
-        return
-    basis = "hợp nhất (consolidated)" if consolidated else "theo thời điểm (attributed)"
-    table = Table(
-        title=f"{summary.unit_name or summary.unit_id} ({summary.unit_id})\n"
-        f"{summary.day_from} → {summary.day_to}, {basis}"
-    )
-    table.add_column("metric")
-    table.add_column("chỉ tiêu")
-    table.add_column("value", justify="right")
-    for metric, value in summary.metrics.items():
-        table.add_row(metric, LABELS[metric], thousands(value))
-    out.print(table)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot write {output}: {exc.strerror}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    if summary:
+        out.print(summary_text(result, language), soft_wrap=True, highlight=False)
+    elif fmt == "json":
+        from vanphong.cli.reporting.jsonview import report_json
+
+        body = report_json(result, language, full=False)
+        out.print_json(json.dumps(body, ensure_ascii=False))
+    elif fmt == "table":
+        out.print(render_table(result, language))
+    elif written is not None:
+        sys.stdout.write(written)
+    elif output is not None:
+        err.print(f"wrote {output}", highlight=False)
 
 
 @app.command("wait")
@@ -212,4 +279,6 @@ def status(
 app.add_typer(
     stack_app, name="stack", help="The local stack: Kafka and PostgreSQL on this machine."
 )
+app.command("serve")(serve_command)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(schemas_app, name="schemas")

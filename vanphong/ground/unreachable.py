@@ -9,7 +9,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError
+
+from vanphong.ground.kafka import KafkaAccessError, authorization_problem
+from vanphong.ground.settings import Settings, get_settings
 
 #: How long a command waits for an answer before it calls the service unreachable.
 KAFKA_TIMEOUT_S = 20.0
@@ -74,8 +77,29 @@ def database_error(exc: BaseException, url: str) -> Unreachable:
     return Unreachable("PostgreSQL", where, detail)
 
 
+def _command_settings() -> Settings | None:
+    """The settings the command runs with, to name its principal; None if they cannot load."""
+    try:
+        return get_settings()
+    except ValueError:
+        return None
+
+
 def kafka_error(exc: BaseException, bootstrap: str) -> Unreachable:
     """The :class:`Unreachable` to raise for an error talking to Kafka."""
+    denied = authorization_problem(exc, _command_settings())  # a missing ACL: name it
+    if denied is not None:
+        exc = denied
+    if isinstance(exc, KafkaAccessError):  # the brokers answer, but refuse these settings
+        return Unreachable("Kafka", bootstrap, exc.detail, exc.hint, state="refuses this client")
+    if isinstance(exc, NodeNotReadyError):  # one broker of several, not the cluster
+        return Unreachable(
+            "Kafka",
+            bootstrap,
+            "a broker it asked did not answer (a node down or restarting)",
+            "the others take over its partitions within seconds: try again",
+            state="is missing a broker",
+        )
     if isinstance(exc, KafkaConnectionError):
         detail = "no broker accepts connections"
     elif isinstance(exc, TimeoutError):
