@@ -23,7 +23,8 @@ from streams.monitor import TP, Monitor
 from streams.runtime import Runtime
 from streams.transport import BatchApp, BatchConsumer
 from streams.web import WebServer
-from vanphong.ground.kafka import diagnose, kafka_security, worker_access
+from vanphong.ground.kafka import diagnose, kafka_security
+from vanphong.ground.kafka_access import worker_access
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 

@@ -64,8 +64,9 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import ConsumerT, ServiceT, TransportT
 
 from vanphong.core.positions import Seen
-from vanphong.ground.kafka import ISOLATION_LEVEL, topic_ids
+from vanphong.ground.kafka import ISOLATION_LEVEL
 from vanphong.ground.logs import get_logger
+from vanphong.ground.topic_ids import topic_ids
 
 log = get_logger("vanphong.transport")
 

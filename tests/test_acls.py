@@ -62,14 +62,8 @@ from vanphong.cli.acls import (
     revoke,
 )
 from vanphong.cli.reporting.database import reporting_url
-from vanphong.ground.kafka import (
-    admin_client,
-    authorization_problem,
-    kafka_client_kwargs,
-    missing_permissions,
-    standalone_consumer,
-    worker_access,
-)
+from vanphong.ground.kafka import admin_client, kafka_client_kwargs, standalone_consumer
+from vanphong.ground.kafka_access import authorization_problem, missing_permissions, worker_access
 from vanphong.ground.settings import Settings, get_settings
 from vanphong.ground.unreachable import kafka_error
 

@@ -15,7 +15,7 @@ from aiokafka.consumer.fetcher import FetchResult
 
 from streams import transport
 from streams.transport import BatchConsumerThread, Drained, Marks
-from vanphong.ground.kafka import TopicInfo
+from vanphong.ground.topic_ids import TopicInfo
 
 A, B, C = (TopicPartition("p.document-issued.v1", p) for p in range(3))
 

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError
 
-from vanphong.ground.kafka import KafkaAccessError, authorization_problem
+from vanphong.ground.kafka import KafkaAccessError
+from vanphong.ground.kafka_access import authorization_problem
 from vanphong.ground.settings import Settings, get_settings
 
 #: How long a command waits for an answer before it calls the service unreachable.
