@@ -13,7 +13,13 @@ from typing import Annotated, cast
 import typer
 from rich.progress import Progress
 
-from vanphong.cli.console import err, out, quiet_kafka_client, unreachable_exit
+from vanphong.cli.console import (
+    database_errors,
+    err,
+    out,
+    quiet_kafka_client,
+    unreachable_exit,
+)
 from vanphong.cli.dlq_commands import dlq_app
 from vanphong.cli.schemas import register_shipped, schemas_app
 from vanphong.cli.serve.command import serve_command
@@ -61,7 +67,8 @@ def init(
     factor = replication_factor or BROKER_DEFAULT
     for topic, state in asyncio.run(create_topics(settings, factor)).items():
         out.print(f"topic {topic}: {state}")
-    applied = migrate(settings.database_url, settings.timezone)
+    with database_errors(settings.database_url):
+        applied = migrate(settings.database_url, settings.timezone)
     out.print(f"migrations: {', '.join(applied) if applied else 'up to date'}")
     register_shipped(settings)  # the shipped schemas in the Schema Registry, if one is set
     if acls:
@@ -119,16 +126,20 @@ def publish(
             f"{len(errors)} invalid line(s): nothing published (--skip-invalid publishes the rest)"
         )
         raise typer.Exit(1)
-    from aiokafka.errors import KafkaError
+    from aiokafka.errors import KafkaConnectionError, KafkaError
 
-    from vanphong.ground.kafka import authorization_problem
+    from vanphong.ground.kafka_access import authorization_problem
+    from vanphong.ground.unreachable import kafka_error
 
+    quiet_kafka_client()  # what goes wrong is reported below, once
     try:
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("publishing", total=len(messages))
             sent = asyncio.run(send_all(messages, settings, lambda n: progress.advance(task, n)))
     except KafkaError as exc:  # a missing ACL: name the permission, no traceback
         denied = authorization_problem(exc, settings, "WRITE")
+        if denied is None and isinstance(exc, KafkaConnectionError):  # unreachable, refused
+            raise unreachable_exit(kafka_error(exc, settings.kafka_bootstrap)) from exc
         if denied is None:
             raise
         err.print(
@@ -209,10 +220,14 @@ def wait_command(
     timeout: Annotated[float, typer.Option("--timeout", help="seconds before giving up")] = 600.0,
 ) -> None:
     """Wait until the worker has applied every message published so far (extension)."""
+    from aiokafka.errors import KafkaError
+
     from vanphong.cli.progress import wait_until_caught_up
+    from vanphong.ground.unreachable import kafka_error
 
     settings = get_settings()
-    with Progress(console=err, transient=True) as progress:
+    quiet_kafka_client()
+    with database_errors(settings.database_url), Progress(console=err, transient=True) as progress:
         task = progress.add_task("processing", total=None)
 
         def show(remaining: int) -> None:
@@ -223,6 +238,11 @@ def wait_command(
         except TimeoutError as exc:
             err.print(f"[red]not caught up:[/red] {exc}. Is `vanphong worker` running?")
             raise typer.Exit(1) from exc
+        except LookupError as exc:  # topics missing
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from exc
+        except KafkaError as exc:  # the database's errors are database_errors'
+            raise unreachable_exit(kafka_error(exc, settings.kafka_bootstrap)) from exc
     out.print("all published events are applied")
 
 

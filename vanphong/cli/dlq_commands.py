@@ -12,7 +12,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from vanphong.cli.console import err, out, quiet_kafka_client, unreachable_exit
+from vanphong.cli.console import database_errors, err, out, quiet_kafka_client, unreachable_exit
 from vanphong.ground.settings import get_settings
 
 
@@ -53,8 +53,15 @@ def dlq_list(
     quiet_kafka_client()
     try:
         replays = asyncio.run(replays_of(settings))
-    except Unreachable as exc:  # the list itself comes from Kafka: still show it
-        err.print(f"[yellow]warning:[/yellow] replays unknown: {exc}", highlight=False)
+    except Unreachable as exc:
+        # The dead letters come from Kafka, and an operator needs them most when things are
+        # broken: list them, and say once, on one line, that the replay column is unknown.
+        # Nothing is replayed twice for it: `dlq replay` reads the ledger and stops without it.
+        err.print(
+            f"[yellow]warning:[/yellow] replays unknown, not shown: {exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
         replays = {}
     title = f"Dead letters on {topic}" + (f", reason {reason}" if reason else "")
     streamed = {"rows": 0}
@@ -141,7 +148,7 @@ def dlq_replay(
 
     settings = get_settings()
     quiet_kafka_client()
-    with Progress(console=err, transient=True) as progress:
+    with database_errors(settings.database_url), Progress(console=err, transient=True) as progress:
         task = progress.add_task("reading dead letters", total=None)
         sent = {"n": 0}
 

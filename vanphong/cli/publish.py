@@ -7,9 +7,11 @@ encoded with the current schemas of the settings' registry (``VANPHONG_EXTRA_SCH
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -101,15 +103,43 @@ async def send_all(
         linger_ms=20,
         max_batch_size=256 * 1024,
     )
-    await start_client(producer, settings)
+    futures: list[asyncio.Future[Any]] = []
     try:
+        await start_client(producer, settings)  # inside: a refused start still closes it
         for start in range(0, len(messages), chunk):
             part = messages[start : start + chunk]
-            futures = [await producer.send(m.topic, m.value, key=m.key) for m in part]
-            for future in futures:
-                await future
+            futures = []
+            for m in part:
+                futures.append(await producer.send(m.topic, m.value, key=m.key))
+            await _delivered(futures)
             if callable(on_sent):
                 on_sent(len(part))
     finally:
         await producer.stop()
+        _retrieve(futures)
     return len(messages)
+
+
+async def _delivered(futures: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait for every send of a chunk, then raise the first refusal: each future's outcome is
+    retrieved (awaiting them one by one would leave the exceptions after the first unread, and
+    asyncio prints "Future exception was never retrieved" for each at exit)."""
+    outcomes = await asyncio.gather(*futures, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+def _retrieve(futures: Sequence[asyncio.Future[Any]]) -> None:
+    """Mark the outcome of sends left behind by an error (``producer.send`` itself raising
+    mid-chunk) as seen, now or when they end: the error already raised is the one reported."""
+    for future in futures:
+        if future.done():
+            _seen(future)
+        else:
+            future.add_done_callback(_seen)
+
+
+def _seen(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
