@@ -11,7 +11,7 @@ REPORT_UNIT ?= vptu
 REPORT_FROM ?= 2019-01-01
 REPORT_TO ?= 2024-09-30
 
-.PHONY: browser venv stack init worker-start worker-stop run stop test test-sweep lint unit bench clean tools
+.PHONY: browser venv stack init worker-start worker-stop run stop test test-sweep lint unit bench bench-read clean tools
 
 venv: $(VENV)/.installed
 
@@ -130,6 +130,13 @@ bench: venv stack
 	$(VP) init
 	$(MAKE) --no-print-directory $(VENV)/.bench-installed $(PEER_VENV)/.installed
 	$(BIN)/python -m bench.run
+	VANPHONG_SCHEMA_REGISTRY_URL=$(STACK_REGISTRY_URL) $(BIN)/python -m bench.wire_throughput 200000
+
+# The read side: the reporting role's typical queries on a national history (34 provinces,
+# 2018-2025, ~2.2 million events), each beside its floor (bench/README.md, "make bench-read").
+# The history is generated once into the database vanphong_benchread and reused.
+bench-read: venv stack
+	$(BIN)/python -m bench.read
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
