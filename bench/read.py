@@ -51,6 +51,7 @@ from bench.readdata import DATABASE, Params, ensure
 from bench.report import machine, revision
 from deploy.config import reporting_database_url
 from sinks.migrate import migrate
+from vanphong.core.semantics import METRICS
 from vanphong.ground.settings import Settings
 
 OFFICE = "vptu"  # the demo's office, copy 0 (Vĩnh Long)
@@ -60,20 +61,6 @@ YEAR = (date(2024, 1, 1), date(2024, 12, 1))  # months of the national table
 TASK_UNIT = "btctu"
 MAX_RUNS, FAST_BUDGET_MS = 200, 3000.0
 
-METRICS = (
-    "documents_issued",
-    "documents_appraised",
-    "meetings_held",
-    "meeting_attendees",
-    "receptions_held",
-    "citizens_received",
-    "petitions_received",
-    "awards_granted",
-    "awards_received",
-    "tasks_assigned",
-    "tasks_completed_on_time",
-    "tasks_completed_late",
-)
 PIVOT = ",\n".join(
     f"coalesce(sum(value) FILTER (WHERE metric = '{m}'), 0)::bigint AS {m}" for m in METRICS
 )

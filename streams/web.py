@@ -30,6 +30,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.monitor import Monitor
+from vanphong.ground.listening import bound_port, write_atomically
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 
@@ -115,27 +116,12 @@ class WebServer(mode.Service):
             )
             raise
         self._runner = runner
-        self.port = _bound_port(runner, self.port)
+        self.port = bound_port(runner, self.port)
         if self.port_file is not None:
-            _write_atomically(self.port_file, f"{self.port}\n")
+            write_atomically(self.port_file, f"{self.port}\n")
         log.info("web server listening", url=self.web_url, port=self.port)
 
     async def on_stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-
-def _bound_port(runner: web.AppRunner, configured: int) -> int:
-    """The port the server listens on: the configured one, or the one the OS chose for 0."""
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return configured
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` so that a reader sees the whole file or none (a rename is atomic)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)

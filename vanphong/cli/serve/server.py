@@ -12,22 +12,8 @@ from aiohttp import web
 
 from vanphong.cli.reporting import database
 from vanphong.cli.serve.app import make_application
+from vanphong.ground.listening import bound_port, write_atomically
 from vanphong.ground.settings import Settings
-
-
-def _bound_port(runner: web.AppRunner, configured: int) -> int:
-    """The port the server listens on: the configured one, or the one the OS chose for 0."""
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return configured
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """A reader sees the whole file or none (a rename is atomic)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 async def serve(
@@ -46,9 +32,9 @@ async def serve(
     try:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
-        bound = _bound_port(runner, port)
+        bound = bound_port(runner, port)
         if port_file is not None:
-            _write_atomically(port_file, f"{bound}\n")
+            write_atomically(port_file, f"{bound}\n")
         if ready is not None:
             ready(f"http://{host}:{bound}/")
         stop = asyncio.Event()
