@@ -1,5 +1,7 @@
-"""The ``vanphong serve`` command (registered in ``vanphong/cli/__init__.py``): options and
-one-line errors only; the server is :mod:`vanphong.cli.serve.server`, imported when run."""
+"""The ``vanphong serve`` command (registered in ``vanphong/cli/__init__.py``, beside the
+``stack`` and ``dlq`` commands): options and one-line errors only; the server is
+:mod:`vanphong.cli.serve.server`, imported when run, so that the page's package never imports
+the command line."""
 
 from __future__ import annotations
 
