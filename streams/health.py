@@ -71,14 +71,24 @@ def health(
     return not stalled and failure is None, body
 
 
-def readiness(*, sink_ready: bool, assigned_partitions: int) -> tuple[bool, dict[str, Any]]:
+def readiness(
+    *, sink_ready: bool, assigned_partitions: int, exiting: bool = False, stopping: bool = False
+) -> tuple[bool, dict[str, Any]]:
     """``/readyz``: ready once the sink is connected (which the app only starts after its
-    first rebalance, so the group is joined by then); the assignment may be empty."""
+    first rebalance, so the group is joined by then); the assignment may be empty. Not ready
+    again once the worker gives up on a failure (``exiting``) or is ``stopping``: a load
+    balancer or an orchestrator stops sending it work, and ``vanphong_ready`` drops to 0."""
+    ready = sink_ready and not exiting and not stopping
+    status = "stopping" if stopping else "failed" if exiting else "ready" if ready else "starting"
     body: dict[str, Any] = {
-        "status": "ready" if sink_ready else "starting",
+        "status": status,
         "sink_connected": sink_ready,
         "assigned_partitions": assigned_partitions,
     }
-    if not sink_ready:
+    if stopping:
+        body["reason"] = "the worker is stopping"
+    elif exiting:
+        body["reason"] = "the worker gave up on a failure and exits (/healthz says which)"
+    elif not sink_ready:
         body["reason"] = "waiting for the consumer group and the PostgreSQL sink"
-    return sink_ready, body
+    return ready, body

@@ -9,6 +9,7 @@ the first events.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -112,8 +113,18 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge(
-            "vanphong_ready", "1 once the sink is connected and the group joined.", registry=r
+            "vanphong_ready",
+            "1 while /readyz is 200: the sink connected and the group joined, the worker neither"
+            " giving up on a failure nor stopping; 0 otherwise (it follows readiness both ways).",
+            registry=r,
         )
+        self.start_time = Gauge(
+            "vanphong_start_time_seconds",
+            "When this worker's process started, in seconds since the Unix epoch: changes() over"
+            " it counts restarts (deploy/prometheus/alerts.yml's VanphongBatchFailing).",
+            registry=r,
+        )
+        self.start_time.set(time.time())
         self.transient = Counter(
             "vanphong_transient_failures_total",
             "Transient failures, retried: database (a batch or the sink's start), kafka (offsets"

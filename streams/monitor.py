@@ -117,13 +117,15 @@ class Monitor(mode.Service):
         self._failing: dict[int, dict[str, Any]] = {}  # writer → the failure it retries
         self._fatal: dict[str, Any] | None = None  # the failure the worker exits on
         self.metrics.since_commit.set_function(self.seconds_since_last_commit)
+        self._stopping = False
+        # Read at each scrape, so that the gauge and /readyz never disagree (0 again on stop).
+        self.metrics.ready.set_function(lambda: 1.0 if self.readiness()[0] else 0.0)
 
     # --- hooks from the worker (cheap: once per batch) ---
 
     def on_sink_ready(self, worker_id: str) -> None:
         self.sink_ready = True
         self.worker_id = worker_id
-        self.metrics.ready.set(1)
 
     def on_batch_received(self, settled: Mapping[TP, int]) -> None:
         """A batch reached the sink: its partitions' end offsets are at least ``settled``, so a
@@ -271,6 +273,7 @@ class Monitor(mode.Service):
         )
 
     async def on_stop(self) -> None:
+        self._stopping = True  # /readyz 503 and vanphong_ready 0 from here on
         await self._kafka.close()
 
     # --- what the endpoints show ---
@@ -296,9 +299,13 @@ class Monitor(mode.Service):
         )
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """``/readyz`` (streams/health.py): ready once the sink is connected."""
+        """``/readyz`` (streams/health.py): ready once the sink is connected, until the worker
+        gives up on a failure or stops."""
         return verdicts.readiness(
-            sink_ready=self.sink_ready, assigned_partitions=len(self._assigned)
+            sink_ready=self.sink_ready,
+            assigned_partitions=len(self._assigned),
+            exiting=self._fatal is not None,
+            stopping=self._stopping,
         )
 
     def overview(self) -> dict[str, Any]:

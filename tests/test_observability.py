@@ -308,6 +308,39 @@ async def test_readyz_waits_for_the_sink_and_metrics_are_prometheus_text(
         assert overview["worker"] == "host-1" and overview["ready"] is True
 
 
+def _scraped(monitor: Monitor, name: str) -> float:
+    """The value ``/metrics`` would show for the unlabelled series ``name``."""
+    return float(monitor.metrics.registry.get_sample_value(name) or 0.0)
+
+
+async def test_vanphong_ready_follows_readiness_back_to_0_when_the_worker_gives_up(
+    monitor: Monitor,
+) -> None:
+    assert _scraped(monitor, "vanphong_ready") == 0
+    monitor.on_sink_ready("host-1")
+    assert _scraped(monitor, "vanphong_ready") == 1 and monitor.readiness()[0]
+    monitor.on_fatal({"error": "relation missing", "at": {"topic": DOCS[0], "offset": 3}})
+    ready, body = monitor.readiness()
+    assert not ready and body["status"] == "failed" and "gave up" in body["reason"]
+    assert _scraped(monitor, "vanphong_ready") == 0
+
+
+async def test_vanphong_ready_drops_to_0_when_the_worker_stops(monitor: Monitor) -> None:
+    monitor.on_sink_ready("host-1")
+    assert _scraped(monitor, "vanphong_ready") == 1
+    await monitor.on_stop()
+    assert _scraped(monitor, "vanphong_ready") == 0
+    async with TestClient(TestServer(make_application(monitor))) as client:
+        response = await client.get("/readyz")
+        assert response.status == 503 and (await response.json())["status"] == "stopping"
+
+
+def test_the_start_time_gauge_says_when_the_process_started() -> None:
+    before = time.time()
+    started = _scraped(Monitor(settings()), "vanphong_start_time_seconds")
+    assert before <= started <= time.time()
+
+
 def test_the_overview_keeps_five_minutes_of_throughput(monitor: Monitor) -> None:
     docs = DOCS[0]
     offset = 0
