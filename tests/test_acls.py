@@ -358,6 +358,12 @@ def test_a_publisher_can_neither_read_the_dead_letters_nor_write_anywhere_else(
         asyncio.run(write(env.topic(EVENT_TYPES[0].topic)))  # where it may write, it can
     finally:
         asyncio.run(_delete_other(env.settings, other))
+    # `dlq list` as the publisher: told it may not DESCRIBE the topic, not that it is missing
+    listed = acl_env.command("publisher", "dlq", "list")
+    said = " ".join(listed.stderr.split())
+    assert listed.returncode == 2, listed.stdout + listed.stderr
+    assert f"deny User:publisher DESCRIBE on topic {dead}" in said, said
+    assert "does not exist (run" not in said, said
     # `vanphong publish` as a principal without WRITE: fast, and it names what to grant
     line = (
         '{"type": "unit.registered", "event_id": "u-acl-1", "occurred_at": "2018-01-01T01:29:00Z",'

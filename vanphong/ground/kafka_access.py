@@ -119,6 +119,42 @@ def access_denied(settings: Settings | None, missing: Sequence[str]) -> KafkaAcc
     )
 
 
+def unseen_topic_error(
+    settings: Settings | None, topic: str, error_code: int | None
+) -> KafkaAccessError | LookupError:
+    """Why ``topic`` is not among the topics this client sees, from the brokers' Metadata answer
+    for it (``error_code``; None when they cannot be asked, before Kafka 3.1): its principal may
+    not DESCRIBE it (TOPIC_AUTHORIZATION_FAILED: Kafka then says nothing of whether it exists),
+    or it does not exist."""
+    if error_code == _TOPIC_AUTHORIZATION_FAILED:
+        denied = access_denied(settings, [f"DESCRIBE on topic {topic}"])
+        return KafkaAccessError(
+            f"{denied.detail} (the brokers do not say whether it exists to a principal that may"
+            " not DESCRIBE it)",
+            denied.hint,
+        )
+    if error_code is None:
+        return LookupError(
+            f"topic {topic} is not visible: it does not exist (run `vanphong init`), or"
+            " this principal may not DESCRIBE it (these brokers cannot tell which)"
+        )
+    return LookupError(f"topic {topic} does not exist (run `vanphong init`)")
+
+
+async def why_unseen(
+    admin: AIOKafkaAdminClient, settings: Settings | None, topic: str
+) -> KafkaAccessError | LookupError:
+    """:func:`unseen_topic_error` for a ``topic`` missing from the topics ``admin`` lists,
+    asking the brokers about it by name (Metadata v12, never creating it)."""
+    client: Any = admin._client
+    try:
+        response: Any = await client.send(client.get_random_node(), TopicIdsRequest([topic]))
+    except NotImplementedError:  # brokers before Kafka 3.1
+        return unseen_topic_error(settings, topic, None)
+    codes = [error_code for error_code, name, *_ in response.topics if name == topic]
+    return unseen_topic_error(settings, topic, codes[0] if codes else None)
+
+
 def worker_needs(settings: Settings) -> tuple[dict[str, list[str]], tuple[str, list[str]]]:
     """What the worker does on Kafka: READ its input topics and its group, WRITE the
     dead-letter topic and READ its tail (streams/deadletters.py)."""

@@ -13,6 +13,7 @@ from aiokafka import TopicPartition
 from schemas.catalog import DEAD_LETTER_TOPIC
 from vanphong.cli.dlq.model import DeadLetter, MostRecent
 from vanphong.ground.kafka import admin_client, partition_counts
+from vanphong.ground.kafka_access import why_unseen
 from vanphong.ground.settings import Settings
 from vanphong.ground.tail import CHUNK as TAIL_CHUNK
 from vanphong.ground.tail import Record, end_offsets, read_range, reader
@@ -36,12 +37,14 @@ async def dead_letter_chunks(
 ) -> AsyncGenerator[list[DeadLetter], None]:
     """The dead letters now on the dead-letter topic, partition by partition in offset order,
     in chunks of at most :data:`CHUNK`. ``on_size(n)`` is told first how many offsets there are
-    to read (an upper bound on the dead letters). Raises ``LookupError`` without the topic."""
+    to read (an upper bound on the dead letters). Raises ``LookupError`` without the topic, and
+    :class:`~vanphong.ground.kafka.KafkaAccessError` naming DESCRIBE when this principal may not
+    see it (vanphong/ground/kafka_access.py, ``why_unseen``)."""
     topic = settings.topic(DEAD_LETTER_TOPIC)
     async with admin_client(settings) as admin:
         counts = await partition_counts(admin, [topic])
-    if topic not in counts:
-        raise LookupError(f"topic {topic} does not exist (run `vanphong init`)")
+        if topic not in counts:
+            raise await why_unseen(admin, settings, topic)
     tps = [TopicPartition(topic, p) for p in range(counts[topic])]
     async with reader(settings) as consumer:
         ends = await end_offsets(consumer, tps)
