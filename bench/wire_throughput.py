@@ -74,9 +74,9 @@ async def amain(events: int) -> int:
             results[framing] = await run_vanphong(bench, "vanphong")
     finally:
         infra.stop_all_children()
+        for failure in await infra.drop_created(base):
+            print(f"cleanup: could not drop database {failure}")
         for cfg in configs:
-            with suppress(Exception):
-                await infra.drop_database(base, cfg.database("vanphong"))
             with suppress(Exception):
                 await infra.delete_topics(base, infra.contract_topic_names(base, cfg.prefix))
     ok = True
