@@ -21,6 +21,7 @@ from vanphong.cli.console import (
     unreachable_exit,
 )
 from vanphong.cli.dlq_commands import dlq_app
+from vanphong.cli.rebuild_commands import verify_command
 from vanphong.cli.schemas import register_shipped, schemas_app
 from vanphong.cli.serve_command import serve_command
 from vanphong.cli.stack_commands import stack_app
@@ -300,5 +301,6 @@ app.add_typer(
     stack_app, name="stack", help="The local stack: Kafka and PostgreSQL on this machine."
 )
 app.command("serve")(serve_command)
+app.command("verify")(verify_command)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(schemas_app, name="schemas")

@@ -1,0 +1,81 @@
+"""Recomputing a snapshot's entities one at a time: the cells they add up to under today's
+rules, which entities store contributions that differ from those, and which records today's
+rules would refuse. Shared by ``verify`` and ``rebuild``; pure apart from the callback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schemas.catalog import EventType
+from vanphong.core.recompute import (
+    Cell,
+    StoredEntity,
+    add_to,
+    merger_refusals,
+    recomputed,
+    refusal,
+    same_contributions,
+)
+from vanphong.core.semantics import Contribution, EntityRef
+
+#: How many entities with stale contributions are named in a report.
+EXAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A stored entity that today's rules would refuse: listed, never dropped. Its
+    contributions still count: a fact stored is a fact until someone decides otherwise."""
+
+    ref: EntityRef
+    reason: str
+    detail: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "entity_type": str(self.ref.entity_type),
+            "entity_id": self.ref.entity_id,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class Tally:
+    """The running recomputation. ``on_stale`` hears of every entity whose stored
+    contributions differ from the recomputed ones (``rebuild`` writes those)."""
+
+    zone: ZoneInfo
+    on_stale: Callable[[EntityRef, tuple[Contribution, ...]], None] | None = None
+    cells: dict[Cell, int] = field(default_factory=dict)
+    entities: int = 0
+    stale: int = 0
+    stale_examples: list[EntityRef] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    _mergers: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def add(self, entity: StoredEntity) -> None:
+        self.entities += 1
+        own = recomputed(entity, self.zone)
+        add_to(self.cells, own)
+        if not same_contributions(entity.contributions, own):
+            self.stale += 1
+            if len(self.stale_examples) < EXAMPLES:
+                self.stale_examples.append(entity.ref)
+            if self.on_stale is not None:
+                self.on_stale(entity.ref, own)
+        problem = refusal(entity)
+        if problem is not None:
+            self.refused.append(Refused(entity.ref, str(problem.reason), problem.detail))
+        if entity.ref.entity_type is EventType.OFFICE_MERGED and not entity.voided:
+            self._mergers[entity.ref.entity_id] = entity.record
+
+    def finish(self) -> None:
+        """Judge the stored mergers beside each other (§5.4), once all are seen."""
+        for merge_id, problem in merger_refusals(self._mergers).items():
+            ref = EntityRef(EventType.OFFICE_MERGED, merge_id)
+            self.refused.append(Refused(ref, str(problem.reason), problem.detail))
+        self.refused.sort(key=lambda r: (r.ref.entity_type, r.ref.entity_id, r.reason))
