@@ -3,22 +3,38 @@
 A batch records its dead letters in ``core.dead_letters`` in the same transaction as its offsets
 (an outbox). This relay sends unsent rows afterwards. Dead letters of a source partition always
 use the same dead-letter partition, and one relay at a time holds that partition's advisory
-lock, so anything in the partition past the last offset recorded as sent was sent by a relay
-that crashed or timed out before recording it: the relay reads that tail first and records
-instead of re-sending (the recovery rule of vanphong/ground/tail.py, shared with ``dlq replay``).
+lock while it sends to it.
+
+**The topic is the truth, not PostgreSQL** (CONTRACT.md §6, v1.2). PostgreSQL can go back in
+time (an asynchronous failover, a restored backup): the outbox rows of the lost commits are
+gone, the worker reads those messages again and writes their dead letters to the outbox again,
+and nothing in PostgreSQL says that some were sent already. So the relay keeps, per
+dead-letter partition, an index of the source messages the partition holds
+(:class:`~vanphong.core.deadletter.Landed`: source coordinates and source topic id, from the
+headers), built by reading the partition from its start the first time the relay needs it, and
+extended before each send by reading from where it stopped to the partition's end *while
+holding the lock* (so nothing else is sent in between). An outbox row whose dead letter is in
+the index is recorded as sent where it is, never sent again. The index comes from the topic
+alone, so it stays true whatever PostgreSQL forgets; it is dropped and read again if the
+dead-letter topic is recreated (its id changes, or it ends before where the index stopped),
+and :meth:`DeadLetterRelay.forget` drops it on request. A crash, or a round that timed out
+after sending, is the same case: what landed is found by the next read.
 
 It must never hold the writer (streams/runtime.py runs it in a task of its own, woken after a commit
 with dead letters and on a timer), and a hung broker must not hold it either:
 
-* every Kafka call has a deadline (``VANPHONG_RELAY_TIMEOUT_S``): starting the producer, reading
-  the tail, each send, and the acknowledgements; past it the round fails and is tried again;
+* every Kafka call has a deadline (``VANPHONG_RELAY_TIMEOUT_S``): starting the producer and the
+  reader, reading the partition, each send, and the acknowledgements; past it the round fails
+  and is tried again;
+* the bulk of a partition is read before the round takes the lock and a database connection;
+  under the lock only what arrived meanwhile is read;
 * a round takes at most ``VANPHONG_RELAY_BATCH`` rows per dead-letter partition;
 * sends are batched: all of a round's messages are handed to the producer, then their
   acknowledgements awaited together;
 * sends that time out are not abandoned: the idempotent producer keeps trying until its own
   request timeout settles them, and the partition's next round waits until they have settled
-  (sent or failed) before it reads the tail, so a message that lands late is found there, not
-  sent twice.
+  (sent or failed) before it reads the partition, so a message that lands late is found there,
+  not sent twice.
 """
 
 from __future__ import annotations
@@ -29,14 +45,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
-from vanphong.core.deadletter import Source, dead_letter_headers, source_of
+from streams.landed import DeadLetterIndex
+from vanphong.core.deadletter import Source, dead_letter_headers
 from vanphong.ground.kafka import kafka_client_kwargs
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
-from vanphong.ground.tail import Record, recover, within
+from vanphong.ground.tail import within
 
 log = get_logger("vanphong.relay")
 
@@ -63,8 +80,8 @@ class Producer(Protocol):
 
 @dataclass
 class Round:
-    """What one round did: dead letters sent now, found already sent (recovered from the tail),
-    and whether a partition had more rows than a round takes."""
+    """What one round did: dead letters sent now, found already on the topic (recorded where
+    they are), and whether a partition had more rows than a round takes."""
 
     sent: int = 0
     recovered: int = 0
@@ -74,10 +91,6 @@ class Round:
 
 class RelayError(Exception):
     """A round failed for some dead-letter partitions; the rows stay in the outbox."""
-
-
-def _marked_source(record: Record) -> Source | None:
-    return source_of(record.headers)
 
 
 class DeadLetterRelay:
@@ -98,12 +111,20 @@ class DeadLetterRelay:
         self._new_producer = producer_factory or (lambda: _kafka_producer(settings))
         self._producer: Producer | None = None
         self._pending: dict[int, list[asyncio.Future[Any]]] = {}
+        self.index = DeadLetterIndex(settings, self.topic, self.timeout_s)
         self.rounds = 0  # rounds finished, whatever their outcome
+
+    def forget(self) -> None:
+        """Drop the index of what the dead-letter topic holds: the next round reads each
+        partition again from its start. Never needed for PostgreSQL going back in time (the
+        index comes from the topic alone); harmless, and costs one read of the topic."""
+        self.index.forget()
 
     async def stop(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
             await self._discard(producer)
+        await self.index.close()
 
     async def _discard(self, producer: Producer) -> None:
         try:
@@ -127,11 +148,17 @@ class DeadLetterRelay:
         them all) if any failed."""
         done = Round()
         failed: list[str] = []
-        for partition in range(DEAD_LETTER_PARTITIONS):
-            try:
-                await self._relay_partition(partition, done)
-            except Exception as exc:
-                failed.append(f"partition {partition}: {type(exc).__name__}: {exc}".rstrip(": "))
+        try:
+            for partition in range(DEAD_LETTER_PARTITIONS):
+                try:
+                    await self._relay_partition(partition, done)
+                except Exception as exc:
+                    await self.index.close()  # a reader cut off mid-read is not reused
+                    failed.append(
+                        f"partition {partition}: {type(exc).__name__}: {exc}".rstrip(": ")
+                    )
+        finally:
+            await self.index.close()
         self.rounds += 1
         if failed:
             raise RelayError("; ".join(failed))
@@ -144,7 +171,7 @@ class DeadLetterRelay:
             return True
         if not all(f.done() for f in pending):
             return False
-        for future in pending:  # retrieve the outcomes: the tail read decides what landed
+        for future in pending:  # retrieve the outcomes: the partition's read decides what landed
             if not future.cancelled():
                 future.exception()
         del self._pending[partition]
@@ -154,6 +181,16 @@ class DeadLetterRelay:
         if not self._settled(partition):
             done.waiting += 1
             return
+        async with self.pool.acquire() as conn:
+            waiting = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM core.dead_letters"
+                " WHERE dlq_partition = $1 AND sent_at IS NULL)",
+                partition,
+            )
+        if not waiting:
+            return
+        # the bulk of the read, holding neither the lock nor a connection
+        await self.index.read_on(partition, self.pool)
         async with self.pool.acquire() as conn, conn.transaction():
             locked = await conn.fetchval(
                 "SELECT pg_try_advisory_xact_lock($1, $2)", _LOCK_CLASS, partition
@@ -161,35 +198,42 @@ class DeadLetterRelay:
             if not locked:  # another worker's relay is at it
                 return
             rows = await conn.fetch(
-                'SELECT topic, partition, "offset", key, value, reason, detail, failed_at'
-                " FROM core.dead_letters WHERE dlq_partition = $1 AND sent_at IS NULL"
-                ' ORDER BY failed_at, topic, partition, "offset" LIMIT $2',
+                'SELECT d.topic, d.partition, d."offset", d.key, d.value, d.reason, d.detail,'
+                " d.failed_at, o.topic_id::text AS topic_id FROM core.dead_letters d"
+                " LEFT JOIN core.sink_offsets o ON o.topic = d.topic AND o.partition = d.partition"
+                " WHERE d.dlq_partition = $1 AND d.sent_at IS NULL"
+                ' ORDER BY d.failed_at, d.topic, d.partition, d."offset" LIMIT $2',
                 partition,
                 self.batch,
             )
             if not rows:
                 return
             done.more = done.more or len(rows) == self.batch
-            last = await conn.fetchval(
-                "SELECT max(dlq_offset) FROM core.dead_letters WHERE dlq_partition = $1", partition
-            )
-            tp = TopicPartition(self.topic, partition)
-            start = 0 if last is None else last + 1
-            present = await recover(self.settings, {tp: start}, _marked_source, self.timeout_s)
-            landed = await self._send(partition, [r for r in rows if _source(r) not in present])
-            recorded = {**present, **landed}
+            landed = await self.index.read_on(partition, conn)  # what arrived meanwhile: exact now
+            recorded: dict[Source, int] = {}
+            fresh: list[asyncpg.Record] = []
+            for row in rows:
+                at = landed.find(_source(row), row["topic_id"])
+                if at is None:
+                    fresh.append(row)
+                else:
+                    recorded[_source(row)] = at
+            sent = await self._send(partition, fresh)
+            for row in fresh:
+                landed.add(_source(row), row["topic_id"], sent[_source(row)])
+            recorded.update(sent)
             await conn.executemany(
                 "UPDATE core.dead_letters SET sent_at = now(), dlq_offset = $4"
                 ' WHERE topic = $1 AND partition = $2 AND "offset" = $3',
                 [(*_source(r), recorded[_source(r)]) for r in rows],
             )
-            done.sent += len(landed)
-            done.recovered += len(rows) - len(landed)
+            done.sent += len(sent)
+            done.recovered += len(rows) - len(sent)
 
     async def _send(self, partition: int, rows: list[asyncpg.Record]) -> dict[Source, int]:
         """Send ``rows`` to ``partition``, all at once, then wait for every acknowledgement
         (within the deadline). Any failure fails the round, which then records nothing: the next
-        round's tail read, once these sends have settled, finds whatever landed."""
+        round's read, once these sends have settled, finds whatever landed."""
         if not rows:
             return {}
         producer = await self._started()
@@ -206,7 +250,11 @@ class DeadLetterRelay:
                             key=row["key"],
                             partition=partition,
                             headers=dead_letter_headers(
-                                source, row["reason"], row["detail"], row["failed_at"]
+                                source,
+                                row["reason"],
+                                row["detail"],
+                                row["failed_at"],
+                                row["topic_id"],
                             ),
                         ),
                     )
