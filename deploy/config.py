@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from deploy.errors import StackError
+from vanphong.ground.dsn import DsnError, Host, parse_dsn
 from vanphong.ground.settings import Settings, get_settings
 
 KAFKA_VERSION = "4.1.2"
@@ -36,35 +36,40 @@ SECURE_CLIENT_PORTS = frozenset(secure_client_port(n) for n in range(1, 10))
 
 @dataclass(frozen=True)
 class PgTarget:
-    """Where and as whom the workers log in (from ``VANPHONG_DATABASE_URL``)."""
+    """Where and as whom the workers log in (from ``VANPHONG_DATABASE_URL``). ``host`` and
+    ``port`` are the URL's first host, where the local stack runs its one PostgreSQL; ``others``
+    the rest of a multi-host URL (CONTRACT.md §1), which the stack only checks are local."""
 
     host: str
     port: int
     user: str
     password: str
     database: str
+    others: tuple[Host, ...] = ()
 
 
 def parse_database_url(url: str) -> PgTarget:
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
+    try:
+        dsn = parse_dsn(url)
+    except DsnError as exc:
         raise StackError(
-            f"VANPHONG_DATABASE_URL {url!r} is not a postgresql:// URL",
+            f"VANPHONG_DATABASE_URL {exc}",
             hint="use postgresql://vanphong:vanphong@127.0.0.1:5432/vanphong",
-        )
-    user = unquote(parts.username or "vanphong")
-    password = unquote(parts.password or "")
-    if not password:
+        ) from None
+    user = dsn.user or "vanphong"
+    if not dsn.password:
         raise StackError(
             "VANPHONG_DATABASE_URL has no password; the local stack uses password auth on TCP",
             hint="use postgresql://vanphong:vanphong@127.0.0.1:5432/vanphong",
         )
+    first, *others = dsn.hosts or (Host(LISTEN_HOST),)
     return PgTarget(
-        host=parts.hostname or LISTEN_HOST,
-        port=parts.port or 5432,
+        host=first.name or LISTEN_HOST,
+        port=first.port_or_default,
         user=user,
-        password=password,
-        database=unquote(parts.path.lstrip("/")) or user,
+        password=dsn.password,
+        database=dsn.database or user,
+        others=tuple(others),
     )
 
 
@@ -180,9 +185,10 @@ class StackConfig:
                 "stack, or leave the stack alone when you use an existing cluster",
             )
         pg = parse_database_url(settings.database_url)
-        if pg.host not in LOCAL_HOSTS:
+        remote = [h for h in (pg.host, *(o.name for o in pg.others)) if h not in LOCAL_HOSTS]
+        if remote:
             raise StackError(
-                f"VANPHONG_DATABASE_URL points at {pg.host}, not this machine; the local stack "
+                f"VANPHONG_DATABASE_URL points at {remote[0]}, not this machine; the local stack "
                 f"only runs PostgreSQL on {LISTEN_HOST}",
                 hint="unset VANPHONG_DATABASE_URL to use the local stack",
             )
@@ -197,9 +203,13 @@ class StackConfig:
 
 
 def reporting_database_url(settings: Settings | None = None) -> str:
-    """The reporting role's URL on the same server and database (CONTRACT.md §1)."""
-    target = parse_database_url((settings or get_settings()).database_url)
+    """The reporting role's URL on the same servers and database (CONTRACT.md §1): every host
+    and parameter of ``VANPHONG_DATABASE_URL`` kept, the login the reporting role's."""
+    url = (settings or get_settings()).database_url
+    target = parse_database_url(url)
+    dsn = parse_dsn(url).with_login(REPORTING_ROLE, REPORTING_PASSWORD)
     return (
-        f"postgresql://{REPORTING_ROLE}:{REPORTING_PASSWORD}@{target.host}:{target.port}/"
-        f"{target.database}"
+        dsn.with_database(target.database)
+        .with_hosts(Host(target.host, target.port), *target.others)
+        .render()
     )

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -30,6 +29,7 @@ from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
 from sinks.migrate import migrate
 from streams.topics import contract_topics, create_topics
 from vanphong.cli.progress import wait_until_caught_up
+from vanphong.ground.dsn import parse_dsn
 from vanphong.ground.kafka import kafka_client_kwargs, standalone_consumer
 from vanphong.ground.settings import Settings
 
@@ -59,8 +59,7 @@ def get(port: int, path: str) -> tuple[int, str]:
 
 
 def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    return parse_dsn(url).with_database(name).render()
 
 
 @dataclass

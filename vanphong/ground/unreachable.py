@@ -6,11 +6,10 @@ shown without their password (:func:`redact`).
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError
 
+from vanphong.ground.dsn import DsnError, parse_dsn
 from vanphong.ground.kafka import KafkaAccessError
 from vanphong.ground.kafka_access import authorization_problem
 from vanphong.ground.settings import Settings, get_settings
@@ -47,15 +46,11 @@ class Unreachable(RuntimeError):
 
 
 def redact(url: str) -> str:
-    """A database URL without its password, for messages."""
+    """A database URL without its password, for messages (every host of a multi-host URL)."""
     try:
-        parts = urlsplit(url)
-    except ValueError:
+        return parse_dsn(url).redacted()
+    except DsnError:
         return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def database_error(exc: BaseException, url: str) -> Unreachable:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from vanphong.cli.reporting.model import ReportError
+from vanphong.ground.dsn import DsnError, Host, parse_dsn
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import PG_TIMEOUT_S, Unreachable, redact
 
@@ -27,16 +28,18 @@ SERVER_SETTINGS = {"default_transaction_read_only": "on"}
 def reporting_url(settings: Settings) -> tuple[str, str]:
     """The reporting role's database URL, and the variable a person fixes when it is wrong:
     ``VANPHONG_REPORTING_DATABASE_URL`` when set, else the role ``vanphong_reporting``
-    (password the local stack's) on ``VANPHONG_DATABASE_URL``'s server and database."""
+    (password the local stack's) on ``VANPHONG_DATABASE_URL``'s servers and database, every
+    host and parameter kept (a multi-host URL's ``target_session_attrs`` too: the read side
+    follows the primary like the worker; a URL with no host means 127.0.0.1)."""
     if settings.reporting_database_url:
         return settings.reporting_database_url, "VANPHONG_REPORTING_DATABASE_URL"
-    parts = urlsplit(settings.database_url)
-    host = parts.hostname or "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{REPORTING_ROLE}:{REPORTING_ROLE}@{host}{port}"
-    return urlunsplit(parts._replace(netloc=netloc)), "VANPHONG_DATABASE_URL"
+    try:
+        dsn = parse_dsn(settings.database_url)
+    except DsnError as exc:
+        raise ReportError(f"VANPHONG_DATABASE_URL {exc}") from None
+    if not dsn.hosts and dsn.param("host") is None:
+        dsn = dsn.with_hosts(Host("127.0.0.1"))
+    return dsn.with_login(REPORTING_ROLE, REPORTING_ROLE).render(), "VANPHONG_DATABASE_URL"
 
 
 def _detail(exc: BaseException) -> str:
@@ -121,15 +124,32 @@ async def guarded(url: str, variable: str, work: Awaitable[T]) -> T:
         raise problem from exc
 
 
+def read_only_sessions(url: str) -> str:
+    """``url`` for sessions that set ``default_transaction_read_only`` themselves: asyncpg's
+    ``target_session_attrs=read-write`` reads that very setting, so it would refuse every host
+    of a multi-host URL; ``primary`` (not in recovery) picks the host the worker writes to."""
+    dsn = parse_dsn(url)
+    if dsn.param("target_session_attrs") != "read-write":
+        return url
+    params = tuple((k, "primary" if k == "target_session_attrs" else v) for k, v in dsn.params)
+    return replace(dsn, params=params).render()
+
+
 async def connect(url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(url, timeout=PG_TIMEOUT_S, server_settings=SERVER_SETTINGS)
+    return await asyncpg.connect(
+        read_only_sessions(url), timeout=PG_TIMEOUT_S, server_settings=SERVER_SETTINGS
+    )
 
 
 async def create_pool(url: str, variable: str) -> asyncpg.Pool:
     """A small pool for ``vanphong serve``; the first connection is made now, so a wrong
     setting fails at start with one line."""
     pool = asyncpg.create_pool(
-        url, min_size=1, max_size=4, timeout=PG_TIMEOUT_S, server_settings=SERVER_SETTINGS
+        read_only_sessions(url),
+        min_size=1,
+        max_size=4,
+        timeout=PG_TIMEOUT_S,
+        server_settings=SERVER_SETTINGS,
     )
     return await guarded(url, variable, _opened(pool))
 
