@@ -549,6 +549,7 @@ def test_each_copy_of_the_read_benchmark_is_the_demo_under_its_own_ids_and_provi
         "p03-2025-btg-bdv",
         "p03-2025-cap-huyen",
         "p03-2025-hop-nhat-tinh",
+        "p03-2025-vptu-hop-nhat-tinh",
     }
     ids = [e["event_id"] for _, e in third]
     assert len(ids) > len(set(ids))  # retries keep their event_id

@@ -1,240 +1,92 @@
-"""``vanphong demo``: a realistic, deterministic history of one province, 2018–2025.
+"""``vanphong demo``: a believable, deterministic history of one province, 2018–2025.
 
-Shaped by the seed articles: Vĩnh Long's Provincial Party Committee office (Văn phòng Tỉnh ủy)
-advised on over 40,500 documents and served over 960 meetings from 2019 to 9/2024; the boards'
-own offices merged into it on 2019-01-01 (18-NQ/TW, 86-KH/TU); "11 Giấy khen" at a year-end
-review; tasks with deadlines; in 2025 Ban Tuyên giáo and Ban Dân vận merged, district committees
-ended on 2025-07-01, and Bến Tre and Trà Vinh merged into Vĩnh Long. A few percent of events are
-re-sent (same event_id) or corrected (a higher revision), as upstream systems do.
+Shaped by the seed articles and pinned to them:
 
-Events are JSON objects in the ``vanphong publish`` format, so the demo exercises the same path
-as any integrator.
+- Vĩnh Long's Provincial Party Committee office (``vptu``) "giai đoạn 2019 đến tháng 9/2024 đã
+  tham mưu ban hành hơn 40.500 văn bản; phục vụ chu đáo trên 960 cuộc hội, họp" (seed 004):
+  exactly ``ARTICLE_DOCUMENTS`` documents and ``ARTICLE_MEETINGS`` meetings in that window;
+- "trao 11 Giấy khen cho các tập thể đã hoàn thành tốt nhiệm vụ trong 3 năm 2016 - 2018" at
+  the office's review of 2018 (seed 000, Tiền Giang's office; here ``vptu``'s, January 2019);
+- "Giao ban các Ban Đảng, Văn phòng Tỉnh ủy 6 tháng đầu năm" every June (seed 003, 18/6/2018),
+  where in 2018 Ban Tổ chức was told to finish the offices' merger scheme by 30/6;
+- the reorganisations (``demo_organisation``).
+
+Around those figures the months and years take an office's shape (``demo_calendar``): Tết
+empties late January or February, the run-ups to the mid-year and year-end reviews fill June–July
+and November–December, the congress years 2020 and 2025 change the mix, and the workload grows,
+dips in 2021's lockdown and nearly doubles when the office serves the merged province. The
+figures of a month come from weights times a seeded noise, so another seed gives another history
+with the same shape and the same pinned totals.
+
+A few percent of events are re-sent (same event_id) or corrected (a higher revision), as
+upstream systems do. Events are JSON objects in the ``vanphong publish`` format, so the demo
+exercises the same path as any integrator.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from schemas.catalog import EventType
+from vanphong.cli.demo_calendar import (
+    DOC_MIX,
+    LOCKDOWN,
+    MEETING_MIX,
+    MERGED_PROVINCE,
+    PROVINCIAL_CONGRESS,
+    TET,
+    allocate,
+    doc_weights,
+    meeting_weights,
+    month_weight,
+    months,
+    weekly,
+    workday_near,
+    working_days,
+)
+from vanphong.cli.demo_organisation import (
+    BOARDS,
+    DEPARTMENTS,
+    DISTRICTS,
+    END,
+    NEIGHBOURS,
+    NEIGHBOURS_FROM,
+    OFFICE,
+    START,
+    Organisation,
+)
 
-ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-START, END = date(2018, 1, 1), date(2025, 12, 31)
-OFFICE = "vptu"
-# The upstream system that publishes each event type.
-SOURCE = {
-    EventType.UNIT_REGISTERED: "so-do-to-chuc",
-    EventType.DOCUMENT_ISSUED: "quan-ly-van-ban",
-    EventType.MEETING_HELD: "lich-hop",
-    EventType.OFFICE_MERGED: "so-do-to-chuc",
-    EventType.AWARD_GRANTED: "thi-dua-khen-thuong",
-    EventType.CITIZENS_RECEIVED: "tiep-cong-dan",
-    EventType.TASK_ASSIGNED: "theo-doi-nhiem-vu",
-    EventType.TASK_COMPLETED: "theo-doi-nhiem-vu",
+ARTICLE_FROM, ARTICLE_TO = date(2019, 1, 1), date(2024, 9, 30)
+ARTICLE_DOCUMENTS = 40_572  # "hơn 40.500 văn bản", 2019 – 9/2024
+ARTICLE_MEETINGS = 971  # "trên 960 cuộc hội, họp", 2019 – 9/2024
+ORDINARY_MONTH = 21.0  # the weight of a month of 21 full working days at level 1
+NEIGHBOUR_SCALE = 0.45  # a neighbouring office's monthly work beside vptu's, before the merger
+# A committee term starts at its congress; document numbers run from 01 within a term.
+TERMS = ((date(2025, 10, 10), 2025), (date(2020, 10, 15), 2020), (START, 2015))
+CONGRESS = {
+    2020: "Đại hội đại biểu Đảng bộ tỉnh Vĩnh Long lần thứ XI, nhiệm kỳ 2020 - 2025",
+    2025: "Đại hội đại biểu Đảng bộ tỉnh Vĩnh Long lần thứ I, nhiệm kỳ 2025 - 2030",
 }
-
-BOARDS = {
-    "btctu": "Ban Tổ chức Tỉnh ủy",
-    "btgtu": "Ban Tuyên giáo Tỉnh ủy",
-    "bdvtu": "Ban Dân vận Tỉnh ủy",
-    "bnctu": "Ban Nội chính Tỉnh ủy",
-    "ubkttu": "Ủy ban Kiểm tra Tỉnh ủy",
-}
-DISTRICTS = {
-    "hu-longho": "Huyện ủy Long Hồ",
-    "hu-mangthit": "Huyện ủy Mang Thít",
-    "hu-vungliem": "Huyện ủy Vũng Liêm",
-    "hu-tambinh": "Huyện ủy Tam Bình",
-    "hu-traon": "Huyện ủy Trà Ôn",
-    "hu-binhtan": "Huyện ủy Bình Tân",
-    "tu-binhminh": "Thị ủy Bình Minh",
-    "tu-vinhlong": "Thành ủy Vĩnh Long",
-}
-DEPARTMENTS = {
-    f"vptu-p{i}": name
-    for i, name in enumerate(
-        [
-            "Phòng Tổng hợp",
-            "Phòng Hành chính - Lưu trữ",
-            "Phòng Quản trị - Tài vụ",
-            "Phòng Cơ yếu",
-            "Phòng Công nghệ thông tin",
-            "Phòng Thẩm định văn bản",
-            "Phòng Tài chính Đảng",
-            "Phòng Tiếp dân",
-            "Phòng Lễ tân",
-            "Phòng Biên tập",
-            "Nhà khách Tỉnh ủy",
-        ],
-        start=1,
-    )
-}
-
-# (DocType, code, weight) for the office's documents.
-DOC_MIX = [
-    ("CONG_VAN", "CV", 30),
-    ("BAO_CAO", "BC", 16),
-    ("THONG_BAO", "TB", 16),
-    ("QUYET_DINH", "QĐ", 10),
-    ("KE_HOACH", "KH", 8),
-    ("TO_TRINH", "TTr", 5),
-    ("KET_LUAN", "KL", 4),
-    ("HUONG_DAN", "HD", 3),
-    ("CHUONG_TRINH", "CTr", 2),
-    ("NGHI_QUYET", "NQ", 2),
-    ("CHI_THI", "CT", 1),
-    ("QUY_DINH", "QĐi", 1),
-    ("QUY_CHE", "QC", 1),
-    ("DE_AN", "ĐA", 1),
-]
-MEETING_MIX = [
-    ("GIAO_BAN", 30),
-    ("HOI_NGHI_BTV", 22),
-    ("THUONG_TRUC", 18),
-    ("LAM_VIEC", 12),
-    ("QUAN_TRIET", 6),
-    ("HOI_NGHI_BCH", 5),
-    ("SO_KET", 3),
-    ("CHO_Y_KIEN", 3),
-    ("TONG_KET", 1),
-]
+Occasion = tuple[date, str, str]  # (day, MeetingKind, title)
 
 
-def _months(first: date, last: date) -> Iterator[date]:
-    month = first.replace(day=1)
-    while month <= last:
-        yield month
-        month = (month + timedelta(days=32)).replace(day=1)
-
-
-def _at(day: date, rnd: random.Random) -> str:
-    """An office-hours instant on ``day`` (local time), as ISO 8601 UTC."""
-    local = datetime(day.year, day.month, day.day, 7, 30, tzinfo=ZONE)
-    local += timedelta(minutes=rnd.randrange(0, 9 * 60 + 30))
-    return local.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _workday(month: date, rnd: random.Random) -> date:
-    while True:
-        day = month + timedelta(days=rnd.randrange(0, 28))
-        if day.weekday() < 5:
-            return day
-
-
-class Demo:
-    """Builds the event list; one instance per seed."""
+class Demo(Organisation):
+    """Builds the event list; one instance per seed (``units``, ``mergers``, ``activity``)."""
 
     def __init__(self, seed: int) -> None:
-        self.rnd = random.Random(seed)
-        self.events: list[dict[str, Any]] = []
-        self.serials: dict[tuple[str, str, int], int] = {}
+        super().__init__(seed)
+        self.serials: dict[tuple[str, str, str, int], int] = {}
 
-    def emit(self, event_type: EventType, key: str, day: date, /, **fields: Any) -> dict[str, Any]:
-        """One event in the ``vanphong publish`` format (its ``type`` a plain string)."""
-        record = {
-            "type": event_type.type,
-            "event_id": f"{event_type.type}-{key}-r1",
-            "occurred_at": _at(day, self.rnd),
-            "source": SOURCE[event_type],
-            **fields,
-        }
-        self.events.append(record)
-        return record
-
-    def register(
-        self,
-        uid: str,
-        name: str,
-        kind: str,
-        parent: str | None,
-        province: str = "Vĩnh Long",
-        day: date = START,
+    def document(
+        self, unit: str, organ: str, day: date, weights: list[float], ns: str = ""
     ) -> None:
-        self.emit(
-            EventType.UNIT_REGISTERED,
-            uid,
-            day,
-            unit_id=uid,
-            name=name,
-            kind=kind,
-            parent_unit_id=parent,
-            province=province,
-        )
-
-    def units(self) -> None:
-        self.register("tu", "Tỉnh ủy Vĩnh Long", "PROVINCIAL_COMMITTEE", None)
-        self.register(OFFICE, "Văn phòng Tỉnh ủy", "OFFICE", "tu")
-        for uid, name in BOARDS.items():
-            self.register(uid, name, "INSPECTION_COMMITTEE" if uid == "ubkttu" else "BOARD", "tu")
-            self.register(f"vp-{uid}", f"Văn phòng {name}", "BOARD_OFFICE", uid)
-        for uid, name in DISTRICTS.items():
-            self.register(uid, name, "DISTRICT_COMMITTEE", "tu")
-        for uid, name in DEPARTMENTS.items():
-            self.register(uid, name, "OTHER", OFFICE)
-        self.register("tu-bentre", "Tỉnh ủy Bến Tre", "PROVINCIAL_COMMITTEE", None, "Bến Tre")
-        self.register("tu-travinh", "Tỉnh ủy Trà Vinh", "PROVINCIAL_COMMITTEE", None, "Trà Vinh")
-        self.register(
-            "btgdvtu", "Ban Tuyên giáo và Dân vận Tỉnh ủy", "BOARD", "tu", day=date(2025, 3, 1)
-        )
-
-    def merge(
-        self,
-        merge_id: str,
-        announced: date,
-        absorbed: list[str],
-        into: str,
-        effective: str,
-        legal_basis: list[str],
-    ) -> None:
-        self.emit(
-            EventType.OFFICE_MERGED,
-            merge_id,
-            announced,
-            merge_id=merge_id,
-            absorbed_unit_ids=absorbed,
-            into_unit_id=into,
-            effective_date=effective,
-            legal_basis=legal_basis,
-        )
-
-    def mergers(self) -> None:
-        boards_offices = [f"vp-{b}" for b in BOARDS]
-        self.merge(
-            "2019-vp-ban",
-            date(2018, 12, 20),
-            boards_offices,
-            OFFICE,
-            "2019-01-01",
-            ["18-NQ/TW", "86-KH/TU"],
-        )
-        self.merge(
-            "2025-btg-bdv",
-            date(2025, 2, 27),
-            ["btgtu", "bdvtu"],
-            "btgdvtu",
-            "2025-03-01",
-            ["18-NQ/TW", "137-KH/TW"],
-        )
-        self.merge(
-            "2025-cap-huyen", date(2025, 6, 30), list(DISTRICTS), "tu", "2025-07-01", ["60-NQ/TW"]
-        )
-        self.merge(
-            "2025-hop-nhat-tinh",
-            date(2025, 6, 30),
-            ["tu-bentre", "tu-travinh"],
-            "tu",
-            "2025-07-01",
-            ["60-NQ/TW"],
-        )
-
-    def document(self, unit: str, organ: str, day: date) -> None:
-        doc_type, code, _ = self.rnd.choices(DOC_MIX, weights=[w for *_, w in DOC_MIX])[0]
-        term = 2020 if day >= date(2020, 10, 15) else 2015
-        serial = self.serials[(code, organ, term)] = self.serials.get((code, organ, term), 0) + 1
-        key = f"{organ.lower()}-{term}-{code}-{serial}"
+        """One document; ``ns`` keeps another province's numbering (and ids) apart."""
+        doc_type, code, _ = self.rnd.choices(DOC_MIX, weights=weights)[0]
+        term = next(term for start, term in TERMS if day >= start)
+        serial = self.serials.get((ns, code, organ, term), 0) + 1
+        self.serials[(ns, code, organ, term)] = serial
+        key = f"{ns}{organ.lower()}-{term}-{code}-{serial}"
         self.emit(
             EventType.DOCUMENT_ISSUED,
             key,
@@ -250,9 +102,18 @@ class Demo:
             urgency="KHAN" if self.rnd.random() < 0.06 else "NONE",
         )
 
-    def meeting(self, unit: str, day: date, kind: str | None = None, title: str = "") -> None:
-        kind = kind or self.rnd.choices(MEETING_MIX, weights=[w for _, w in MEETING_MIX])[0][0]
+    def meeting(
+        self,
+        unit: str,
+        day: date,
+        kind: str | None = None,
+        title: str = "",
+        weights: list[float] | None = None,
+    ) -> None:
+        weights = weights or [w for _, w in MEETING_MIX]
+        kind = kind or self.rnd.choices(MEETING_MIX, weights=weights)[0][0]
         key = f"{unit}-{day.isoformat()}-{len(self.events)}"
+        remote = LOCKDOWN[0] <= day <= LOCKDOWN[1]  # the 2021 lockdown: mostly online
         self.emit(
             EventType.MEETING_HELD,
             key,
@@ -261,120 +122,231 @@ class Demo:
             unit_id=unit,
             kind=kind,
             title=title or f"{kind.replace('_', ' ').title()} ngày {day:%d/%m/%Y}",
-            attendees=self.rnd.randint(8, 250),
-            mode=self.rnd.choices(["IN_PERSON", "ONLINE", "HYBRID"], [80, 5, 15])[0],
+            attendees=self.rnd.randint(300, 450) if kind == "DAI_HOI" else self.rnd.randint(8, 250),
+            mode=self.rnd.choices(
+                ["IN_PERSON", "ONLINE", "HYBRID"], [20, 50, 30] if remote else [80, 5, 15]
+            )[0],
             duration_minutes=self.rnd.choice([60, 90, 120, 180, 240]),
         )
 
+    def spread(self, total: int, noise: float) -> dict[date, int]:
+        """``total`` pinned within the article's window, spread over every month by the
+        office's workload times a seeded noise of about ``noise`` (relative)."""
+        weights = {
+            m: month_weight(m) * (1 + max(-2 * noise, min(2 * noise, self.rnd.gauss(0, noise))))
+            for m in months(START, END)
+        }
+        return allocate(weights, total, (ARTICLE_FROM.replace(day=1), ARTICLE_TO))
+
     def activity(self) -> None:
-        for month in _months(START, END):
-            for _ in range(588):  # ≈ 40,500 documents 2019 – 9/2024
-                self.document(
-                    OFFICE, self.rnd.choice(["TU", "TU", "VPTU"]), _workday(month, self.rnd)
-                )
-            for _ in range(14):  # ≈ 960 meetings 2019 – 9/2024
-                self.meeting(OFFICE, _workday(month, self.rnd))
-            if month.month == 10:
-                self.meeting(
-                    OFFICE,
-                    month.replace(day=18),
-                    "HOP_MAT",
-                    "Họp mặt kỷ niệm Ngày truyền thống Văn phòng cấp ủy 18/10",
-                )
+        occasions = self.occasions()
+        fixed = sum(ARTICLE_FROM <= day <= ARTICLE_TO for day, _, _ in occasions)
+        documents = self.spread(ARTICLE_DOCUMENTS, 0.05)
+        meetings = self.spread(ARTICLE_MEETINGS - fixed, 0.08)
+        for month in months(START, END):
+            days, cumulative = working_days(month)
+            kinds = doc_weights(month)
+            for day in self.rnd.choices(days, cum_weights=cumulative, k=documents[month]):
+                self.document(OFFICE, self.rnd.choice(["TU", "TU", "VPTU"]), day, kinds)
+            kinds = meeting_weights(month)
+            for day in self.rnd.choices(days, cum_weights=cumulative, k=meetings[month]):
+                self.meeting(OFFICE, day, weights=kinds)
+            self.neighbours(month, documents[month], meetings[month])
             self.board_offices(month)
             self.districts(month)
             self.receptions(month)
             self.tasks(month)
-            if month.month == 1:
-                self.awards(month)
+        for day, kind, title in occasions:
+            self.meeting(OFFICE, day, kind, title)
+        self.awards()
+
+    def occasions(self) -> list[Occasion]:
+        """The office's fixed meetings of every year (the reviews, the giao ban 6 tháng, the
+        founding day 18/10) and the congresses."""
+        out: list[Occasion] = []
+        for year in range(START.year, END.year + 1):
+            out += [
+                (
+                    self.review_day(year),
+                    "TONG_KET",
+                    f"Hội nghị tổng kết công tác văn phòng cấp ủy năm {year - 1}",
+                ),
+                (
+                    workday_near(date(year, 6, 18)),
+                    "GIAO_BAN",
+                    f"Giao ban các ban đảng, Văn phòng Tỉnh ủy 6 tháng đầu năm {year}",
+                ),
+                (
+                    workday_near(date(year, 7, 15)),
+                    "SO_KET",
+                    f"Hội nghị Tỉnh ủy sơ kết 6 tháng đầu năm {year}",
+                ),
+                (
+                    workday_near(date(year, 10, 18)),
+                    "HOP_MAT",
+                    "Họp mặt kỷ niệm Ngày truyền thống Văn phòng cấp ủy 18/10",
+                ),
+                (
+                    workday_near(date(year, 12, 15)),
+                    "TONG_KET",
+                    f"Hội nghị Ban Chấp hành Đảng bộ tỉnh tổng kết năm {year}",
+                ),
+            ]
+        for year, first in PROVINCIAL_CONGRESS.items():
+            sessions = ("phiên trù bị", "phiên thứ nhất", "phiên bế mạc")
+            for offset, session in enumerate(sessions):
+                day = first + timedelta(days=offset)
+                out.append((day, "DAI_HOI", f"{CONGRESS[year]} ({session})"))
+        return out
+
+    @staticmethod
+    def review_day(year: int) -> date:
+        """The office's own review of the year before, in January and clear of Tết."""
+        day = workday_near(date(year, 1, 12))
+        while (TET[year] - day).days < 10:
+            day = workday_near(day - timedelta(days=1))
+        return day
+
+    def neighbours(self, month: date, documents: int, meetings: int) -> None:
+        """Bến Tre's and Trà Vinh's offices, from their connection until the merger (then
+        their work is ``vptu``'s); their reception points throughout (re-registered)."""
+        if month < NEIGHBOURS_FROM:
+            return
+        days, cumulative = working_days(month)
+        for short in NEIGHBOURS:
+            if month < MERGED_PROVINCE:
+                scale = NEIGHBOUR_SCALE * (1 + self.rnd.uniform(-0.1, 0.1))
+                kinds = doc_weights(month)
+                office = f"vptu-{short}"
+                for day in self.rnd.choices(
+                    days, cum_weights=cumulative, k=round(documents * scale)
+                ):
+                    self.document(office, "TU", day, kinds, ns=f"{short}-")
+                for day in self.rnd.choices(
+                    days, cum_weights=cumulative, k=round(meetings * scale)
+                ):
+                    self.meeting(office, day, weights=meeting_weights(month))
+            for i, day in enumerate(self.rnd.choices(days, cum_weights=cumulative, k=2)):
+                self.reception(f"tcd-{short}", f"{short}-{month:%Y%m}-{i}", day)
 
     def board_offices(self, month: date) -> None:
         if month >= date(2019, 1, 1):
             return  # merged into the office: their work is the office's from now on
+        days, cumulative = working_days(month)
         for board in BOARDS:
-            for _ in range(25):
-                self.document(f"vp-{board}", board.upper(), _workday(month, self.rnd))
-            for _ in range(3):
-                self.meeting(f"vp-{board}", _workday(month, self.rnd))
+            for day in self.rnd.choices(days, cum_weights=cumulative, k=25):
+                self.document(f"vp-{board}", board.upper(), day, doc_weights(month))
+            for day in self.rnd.choices(days, cum_weights=cumulative, k=3):
+                self.meeting(f"vp-{board}", day)
 
     def districts(self, month: date) -> None:
-        if month >= date(2025, 7, 1):
+        """A meeting a month each until they end; their congresses in mid-2020."""
+        if month >= MERGED_PROVINCE:
             return
-        for district in DISTRICTS:
-            self.meeting(district, _workday(month, self.rnd))
+        days, cumulative = working_days(month)
+        for i, district in enumerate(DISTRICTS):
+            self.meeting(district, self.rnd.choices(days, cum_weights=cumulative)[0])
+            if month == date(2020, 6 + i % 2, 1):
+                self.meeting(
+                    district,
+                    workday_near(month + timedelta(days=8 + i)),
+                    "DAI_HOI",
+                    f"Đại hội đại biểu {DISTRICTS[district]} nhiệm kỳ 2020 - 2025",
+                )
 
     def receptions(self, month: date) -> None:
-        for week in range(4):
-            day = _workday(month, self.rnd)
-            key = f"{OFFICE}-{month:%Y%m}-{week}"
-            citizens = self.rnd.randint(1, 12)
-            self.emit(
-                EventType.CITIZENS_RECEIVED,
-                key,
-                day,
-                reception_id=key,
-                unit_id=OFFICE,
-                citizens=citizens,
-                petitions=self.rnd.randint(0, citizens),
-                led_by="Phó Chánh Văn phòng",
-            )
+        """Tiếp dân every Thursday the office works (four or five a month, fewer around Tết)."""
+        for week, day in enumerate(weekly(month, 3)):
+            self.reception(OFFICE, f"{OFFICE}-{month:%Y%m}-{week}", day)
 
-    def awards(self, month: date) -> None:
-        """January: the office's year-end review awards 11 Giấy khen to its collectives."""
-        day = _workday(month, self.rnd)
-        for i, dept in enumerate(DEPARTMENTS, start=1):
-            key = f"gk-{month.year}-{i}"
+    def reception(self, unit: str, key: str, day: date) -> None:
+        citizens = self.rnd.randint(1, 12)
+        self.emit(
+            EventType.CITIZENS_RECEIVED,
+            key,
+            day,
+            reception_id=key,
+            unit_id=unit,
+            citizens=citizens,
+            petitions=self.rnd.randint(0, citizens),
+            led_by="Phó Chánh Văn phòng",
+        )
+
+    def awards(self) -> None:
+        """At the office's January review: Giấy khen to its collectives (in 2019, for the
+        three years 2016–2018, to all eleven), and the Standing Committee's Bằng khen."""
+        for year in range(START.year, END.year + 1):
+            day = self.review_day(year)
+            count = len(DEPARTMENTS) if year == 2019 else self.rnd.randint(6, len(DEPARTMENTS) - 1)
+            chosen = sorted(self.rnd.sample(range(1, len(DEPARTMENTS) + 1), count))
+            for i in chosen:
+                key = f"gk-{year}-{i}"
+                self.emit(
+                    EventType.AWARD_GRANTED,
+                    key,
+                    day,
+                    award_id=key,
+                    kind="GIAY_KHEN",
+                    granted_by_unit_id=OFFICE,
+                    granting_authority="Chánh Văn phòng Tỉnh ủy",
+                    recipient_kind="COLLECTIVE",
+                    recipient_unit_id=f"vptu-p{i}",
+                    decision_number=f"{i:02d}-QĐ/VPTU",
+                )
+            key = f"bk-{year}"
             self.emit(
                 EventType.AWARD_GRANTED,
                 key,
                 day,
                 award_id=key,
-                kind="GIAY_KHEN",
-                granted_by_unit_id=OFFICE,
-                granting_authority="Chánh Văn phòng Tỉnh ủy",
+                kind="BANG_KHEN",
+                granted_by_unit_id="tu",
+                granting_authority="Ban Thường vụ Tỉnh ủy",
                 recipient_kind="COLLECTIVE",
-                recipient_unit_id=dept,
-                decision_number=f"{i:02d}-QĐ/VPTU",
+                recipient_unit_id=OFFICE,
             )
-        key = f"bk-{month.year}"
-        self.emit(
-            EventType.AWARD_GRANTED,
-            key,
-            day,
-            award_id=key,
-            kind="BANG_KHEN",
-            granted_by_unit_id="tu",
-            granting_authority="Ban Thường vụ Tỉnh ủy",
-            recipient_kind="COLLECTIVE",
-            recipient_unit_id=OFFICE,
-        )
 
     def tasks(self, month: date) -> None:
+        """Tasks follow the work: many after the year's programme (January) and the mid-year
+        review (July), few in the Tết month; one from the 2018 giao ban (seed 003)."""
+        days, cumulative = working_days(month)
+        factor = {1: 1.5, 7: 1.3}.get(month.month, 1.0)
+        if TET[month.year].month == month.month:
+            factor *= 0.6
+        count = round(6 * factor * month_weight(month) / ORDINARY_MONTH)
         assignees = [OFFICE, *BOARDS]
-        for i in range(6):
-            day = _workday(month, self.rnd)
-            key = f"nv-{month:%Y%m}-{i}"
-            unit = self.rnd.choice(assignees)
+        for i, day in enumerate(self.rnd.choices(days, cum_weights=cumulative, k=count)):
             due = day + timedelta(days=self.rnd.choice([15, 30, 45, 90]))
-            self.emit(
-                EventType.TASK_ASSIGNED,
-                key,
-                day,
-                task_id=key,
-                unit_id=unit,
-                assigned_by="Ban Thường vụ Tỉnh ủy",
-                title=f"Nhiệm vụ {key}",
-                due_date=due.isoformat(),
+            self.task(f"nv-{month:%Y%m}-{i}", self.rnd.choice(assignees), day, due)
+        if month == date(2018, 6, 1):
+            self.task(
+                "nv-2018-de-an-vp-phuc-vu-chung",
+                "btctu",
+                workday_near(date(2018, 6, 18)),
+                date(2018, 6, 30),
+                "Hoàn thành đề án sáp nhập văn phòng các ban đảng về Văn phòng Tỉnh ủy",
             )
-            if self.rnd.random() < 0.85:
-                late = self.rnd.random() < 0.2
-                done = (
-                    due + timedelta(days=self.rnd.randint(1, 20))
-                    if late
-                    else day + timedelta(days=self.rnd.randint(1, (due - day).days))
-                )
-                if done <= END:
-                    self.emit(EventType.TASK_COMPLETED, key, done, task_id=key, unit_id=unit)
+
+    def task(self, key: str, unit: str, day: date, due: date, title: str = "") -> None:
+        self.emit(
+            EventType.TASK_ASSIGNED,
+            key,
+            day,
+            task_id=key,
+            unit_id=unit,
+            assigned_by="Ban Thường vụ Tỉnh ủy",
+            title=title or f"Nhiệm vụ {key}",
+            due_date=due.isoformat(),
+        )
+        if self.rnd.random() < 0.85:
+            late = self.rnd.random() < 0.2
+            done = (
+                due + timedelta(days=self.rnd.randint(1, 20))
+                if late
+                else day + timedelta(days=self.rnd.randint(1, (due - day).days))
+            )
+            if done <= END:
+                self.emit(EventType.TASK_COMPLETED, key, done, task_id=key, unit_id=unit)
 
     def upstream_noise(self) -> None:
         """Retries (same event_id) and corrections (higher revision), as real upstreams send."""
