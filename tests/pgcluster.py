@@ -14,16 +14,15 @@ Built from the PostgreSQL 15 binaries the local stack runs (deploy/postgres.py),
 - :meth:`Node.crash`: ``pg_ctl stop -m immediate``, the primary's machine lost.
 - :meth:`PgCluster.promote`: ``pg_ctl promote``, the standby becomes read-write on a new
   timeline, without the commits it never received.
-- :class:`MovingAddress`: a TCP proxy on a fixed port that forwards to one server; moved, it
-  closes every connection it carries and forwards new ones to the other, as a virtual IP or a
-  DNS name moves to the promoted standby.
+- the address that moves to the promoted standby is tests/moving_address.py.
+- :meth:`PgCluster.pitr_base` / :meth:`PgCluster.restore_to`: a base backup, the WAL archived
+  (``archive_command``), and a point-in-time restore to an LSN (``recovery_target_lsn``).
 - :meth:`Node.dump` / :meth:`Node.restore_as`: a backup by ``pg_dump -Fc`` and its restore by
   ``pg_restore`` into a new database, swapped in by name (:meth:`Node.swap_in`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import pwd
@@ -31,7 +30,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -179,15 +177,15 @@ def _chown(path: Path, runner: PgRunner) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-PRIMARY_CONF = """\
-max_connections = 60
-shared_buffers = 32MB
-wal_level = replica
-max_wal_senders = 5
-wal_keep_size = 512MB
-hot_standby = on
-log_line_prefix = '%m [%p] %q%u@%d '
-"""
+def server_conf(archive: Path) -> str:
+    """Every node's settings. Each segment of WAL is archived (for a point-in-time restore);
+    durability stays at PostgreSQL's defaults, like the stack's (deploy/postgres.py)."""
+    return (
+        "max_connections = 60\nshared_buffers = 32MB\nwal_level = replica\n"
+        "max_wal_senders = 5\nwal_keep_size = 512MB\nhot_standby = on\n"
+        "log_line_prefix = '%m [%p] %q%u@%d '\narchive_mode = on\n"
+        f"archive_command = 'test ! -f {archive}/%f && cp %p {archive}/%f'\n"
+    )
 
 
 @dataclass
@@ -199,20 +197,27 @@ class PgCluster:
     standby: Node
     database: str
     runner: PgRunner
+    others: list[Node] = field(default_factory=list)  # restored copies (point in time)
+
+    @property
+    def archive(self) -> Path:
+        return self.base / "archive"
+
+    @staticmethod
+    def _node(base: Path, name: str, runner: PgRunner) -> Node:
+        run = base / f"{name}-run"
+        run.mkdir()
+        _chown(run, runner)
+        return Node(name, base / name, run, free_port(), runner)
 
     @classmethod
     def build(cls, database: str) -> PgCluster:
         runner = pg_runner()
         base = Path(tempfile.mkdtemp(prefix="vp-pgc-", dir="/tmp"))
         _chown(base, runner)
-
-        def node(name: str) -> Node:
-            run = base / f"{name}-run"
-            run.mkdir()
-            _chown(run, runner)
-            return Node(name, base / name, run, free_port(), runner)
-
-        primary, standby = node("primary"), node("standby")
+        (base / "archive").mkdir()
+        _chown(base / "archive", runner)
+        primary, standby = cls._node(base, "primary", runner), cls._node(base, "standby", runner)
         primary._run(
             "initdb", "-D", str(primary.data), "--auth-local=trust",
             "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8",
@@ -221,7 +226,7 @@ class PgCluster:
         hba.write_text("host replication all 127.0.0.1/32 trust\n" + hba.read_text())
         with (primary.data / "postgresql.conf").open("a") as conf:
             conf.write("\ninclude = 'vanphong.conf'\n")
-        primary.conf(PRIMARY_CONF)
+        primary.conf(server_conf(base / "archive"))
         primary.start()
         target = PgTarget("127.0.0.1", primary.port, USER, PASSWORD, database)
         primary._run(
@@ -231,18 +236,22 @@ class PgCluster:
         )  # fmt: skip
         cluster = cls(base, primary, standby, database, runner)
         try:
-            primary._run(
-                "pg_basebackup", "-D", str(standby.data), "-h", "127.0.0.1",
-                "-p", str(primary.port), "-U", runner.os_user, "-R", "-X", "stream",
-                "-c", "fast",
-            )  # fmt: skip
-            standby.conf(PRIMARY_CONF)
+            cluster.base_backup(standby, "-R")
+            standby.conf(server_conf(cluster.archive))
             standby.start()
             cluster.wait_streaming()
         except BaseException:
             cluster.destroy()
             raise
         return cluster
+
+    def base_backup(self, node: Node, *options: str) -> None:
+        """``pg_basebackup`` of the primary into ``node``'s data directory."""
+        self.primary._run(
+            "pg_basebackup", "-D", str(node.data), "-h", "127.0.0.1", "-p",
+            str(self.primary.port), "-U", self.runner.os_user, "-X", "stream", "-c", "fast",
+            *options,
+        )  # fmt: skip
 
     def wait_streaming(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -275,87 +284,47 @@ class PgCluster:
         if self.standby.in_recovery():
             raise AssertionError(f"the standby is still in recovery\n{self.standby.log_tail()}")
 
+    def pitr_base(self) -> Node:
+        """A base backup kept for a point-in-time restore (not started)."""
+        node = self._node(self.base, f"pitr{len(self.others)}", self.runner)
+        self.base_backup(node)
+        self.others.append(node)
+        return node
+
+    def lsn(self) -> str:
+        """The primary's current WAL position: a recovery target."""
+        return self.primary.sql("SELECT pg_current_wal_lsn()")
+
+    def restore_to(self, node: Node, lsn: str, timeout_s: float = 120) -> None:
+        """Point-in-time restore: ``node``'s base backup replays the archived WAL up to ``lsn``
+        and is promoted (read-write, a new timeline). The primary's WAL up to there is archived
+        first (``pg_switch_wal``), as its archiver would do within ``archive_timeout``."""
+        segment = self.primary.sql(f"SELECT pg_walfile_name('{lsn}')")
+        self.primary.sql("SELECT pg_switch_wal()")
+        deadline = time.monotonic() + timeout_s
+        while not (self.archive / segment).exists():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{segment} never archived\n{self.primary.log_tail()}")
+            time.sleep(0.1)
+        node.conf(
+            server_conf(self.archive)
+            + f"restore_command = 'cp {self.archive}/%f %p'\n"
+            + f"recovery_target_lsn = '{lsn}'\nrecovery_target_action = 'promote'\n"
+        )
+        (node.data / "recovery.signal").touch()
+        _chown(node.data / "recovery.signal", self.runner)
+        node.start()
+        while node.in_recovery():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the restore never finished\n{node.log_tail()}")
+            time.sleep(0.1)
+
     def destroy(self) -> None:
-        for node in (self.standby, self.primary):
+        for node in (*self.others, self.standby, self.primary):
             with contextlib.suppress(Exception):
                 if node.running():
                     node.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
-
-
-@dataclass
-class MovingAddress:
-    """127.0.0.1:``port`` forwards to 127.0.0.1:``target``; :meth:`move` points it elsewhere and
-    cuts the connections it carries, as a virtual IP does when it moves to another machine."""
-
-    target: int
-    port: int = 0
-    _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
-    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
-    _thread: threading.Thread | None = None
-    _server: asyncio.AbstractServer | None = None
-
-    def start(self) -> MovingAddress:
-        started = threading.Event()
-
-        def serve() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._server = self._loop.run_until_complete(
-                asyncio.start_server(self._handle, "127.0.0.1", self.port)
-            )
-            self.port = self._server.sockets[0].getsockname()[1]
-            started.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, name="moving-address", daemon=True)
-        self._thread.start()
-        if not started.wait(30):
-            raise AssertionError("the moving address did not start listening")
-        return self
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        except OSError:
-            writer.close()  # nothing there now: the client sees a refused connection
-            return
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
-
-    def move(self, target: int) -> None:
-        """Forward new connections to ``target``; every connection carried now is cut."""
-
-        def go() -> None:
-            self.target = target
-            for w in list(self._writers):
-                w.transport.abort()
-            self._writers.clear()
-
-        self._loop.call_soon_threadsafe(go)
-
-    def close(self) -> None:
-        def stop() -> None:
-            if self._server is not None:
-                self._server.close()
-            for w in list(self._writers):
-                w.transport.abort()
-            self._loop.stop()
-
-        self._loop.call_soon_threadsafe(stop)
-        if self._thread is not None:
-            self._thread.join(30)
 
 
 @contextlib.contextmanager
