@@ -39,28 +39,7 @@ def xlsx_bytes(report: Report, lang: Lang = "vi") -> bytes:
     """The workbook: a sheet per table, then one with the summary paragraph."""
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    bold = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
-    formats = {
-        "int": book.add_format({"num_format": INT_FORMAT}),
-        "date": book.add_format({"num_format": DATE_FORMAT}),
-        "month": book.add_format({"num_format": MONTH_FORMAT}),
-    }
-    for table in tables(report, lang):
-        sheet = book.add_worksheet(table.title(lang)[:31])
-        for col, column in enumerate(table.columns):
-            sheet.write_string(0, col, column.header(lang), bold)
-            sheet.set_column(col, col, 14 if column.kind != "text" else 24)
-        for r, row in enumerate(table.rows, start=1):
-            for col, (column, value) in enumerate(zip(table.columns, row, strict=True)):
-                if value is None:
-                    continue
-                if column.kind in ("date", "month") and isinstance(value, date):
-                    sheet.write_datetime(r, col, _midnight(value), formats[column.kind])
-                elif column.kind == "int" and isinstance(value, int):
-                    sheet.write_number(r, col, value, formats["int"])
-                else:
-                    sheet.write_string(r, col, str(value))
-        sheet.freeze_panes(1, 0)
+    _write_tables(book, tables(report, lang), lang)
     sheet = book.add_worksheet("Tóm tắt" if lang == "vi" else "Summary")
     sheet.set_column(0, 0, 120)
     sheet.write_string(
@@ -78,6 +57,41 @@ def xlsx_bytes(report: Report, lang: Lang = "vi") -> bytes:
     )
     book.close()
     return buffer.getvalue()
+
+
+def tables_xlsx_bytes(sheets: list[Table], lang: Lang = "vi") -> bytes:
+    """A workbook of ``sheets``, one sheet per table (the task board's downloads)."""
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    _write_tables(book, sheets, lang)
+    book.close()
+    return buffer.getvalue()
+
+
+def _write_tables(book: xlsxwriter.Workbook, sheets: list[Table], lang: Lang) -> None:
+    """A sheet per table: numbers as numbers, dates as dates, the header row frozen."""
+    bold = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+    formats = {
+        "int": book.add_format({"num_format": INT_FORMAT}),
+        "date": book.add_format({"num_format": DATE_FORMAT}),
+        "month": book.add_format({"num_format": MONTH_FORMAT}),
+    }
+    for table in sheets:
+        sheet = book.add_worksheet(table.title(lang)[:31])
+        for col, column in enumerate(table.columns):
+            sheet.write_string(0, col, column.header(lang), bold)
+            sheet.set_column(col, col, 14 if column.kind != "text" else 24)
+        for r, row in enumerate(table.rows, start=1):
+            for col, (column, value) in enumerate(zip(table.columns, row, strict=True)):
+                if value is None:
+                    continue
+                if column.kind in ("date", "month") and isinstance(value, date):
+                    sheet.write_datetime(r, col, _midnight(value), formats[column.kind])
+                elif column.kind == "int" and isinstance(value, int):
+                    sheet.write_number(r, col, value, formats["int"])
+                else:
+                    sheet.write_string(r, col, str(value))
+        sheet.freeze_panes(1, 0)
 
 
 def _midnight(day: date) -> datetime:

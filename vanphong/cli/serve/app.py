@@ -26,6 +26,7 @@ from vanphong.cli.reporting.jsonview import report_json, unit_json
 from vanphong.cli.reporting.labels import BASES, label
 from vanphong.cli.reporting.model import Report, ReportError
 from vanphong.cli.reporting.tables import BUILDERS
+from vanphong.cli.serve.board import add_routes as add_board_routes
 from vanphong.cli.serve.selection import (
     BadRequest,
     Selection,
@@ -166,5 +167,6 @@ def make_application(pool: asyncpg.Pool, settings: Settings) -> web.Application:
     application.router.add_get("/api/report", api_report)
     application.router.add_get("/api/export.csv", export_csv)
     application.router.add_get("/api/export.xlsx", export_xlsx)
+    add_board_routes(application, _ask, lambda request: _today(request.app[SETTINGS]))
     application.router.add_get("/healthz", healthz)
     return application

@@ -77,6 +77,7 @@ _VI: dict[str, str] = {
     "missing_period": "Hãy chọn kỳ báo cáo: một năm, một nhiệm kỳ, hoặc từ ngày đến ngày.",
     "bad_basis": "“{value}” không phải là cách tính hợp lệ (attributed hoặc consolidated).",
     "bad_table": "“{value}” không phải là bảng hợp lệ.",
+    "missing_document": "Hãy chọn một văn bản giao nhiệm vụ.",
 }
 _EN: dict[str, str] = {
     "unknown_unit": "Unknown unit “{value}”: it is neither registered nor has any activity.",
@@ -89,6 +90,7 @@ _EN: dict[str, str] = {
     "missing_period": "Choose a period: a year, a term, or from–to.",
     "bad_basis": "“{value}” is not a basis (attributed or consolidated).",
     "bad_table": "“{value}” is not a table.",
+    "missing_document": "Choose a source document.",
 }
 
 
