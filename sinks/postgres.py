@@ -195,6 +195,8 @@ class PostgresSink:
         await _write_dead_letters(conn, plan)
         await _write_counters(conn, plan)
         await _store_offsets(conn, plan, self.worker_id)
+        if plan.skipped == len(items) and not plan.positions:
+            return plan  # only heartbeats, or all read before: nothing was committed
         await conn.execute(
             "INSERT INTO core.sink_commits (worker_id, last_commit_at, batches, events)"
             " VALUES ($1, now(), 1, $2) ON CONFLICT (worker_id) DO UPDATE SET"
@@ -270,8 +272,9 @@ async def _record_anomalies(
         inserted = await conn.fetchval(
             "INSERT INTO core.offset_anomalies (kind, topic, partition, stored_offset,"
             " resumed_at, log_start, log_end, lost, old_topic_id, new_topic_id, partitions,"
-            " contract_partitions, worker_id, detail)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid, $10::uuid, $11, $12, $13, $14)"
+            " contract_partitions, worker_id, detail, reread)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid, $10::uuid, $11, $12, $13, $14,"
+            " $15)"
             " ON CONFLICT (topic, partition) WHERE kind = 'partitions_added' DO NOTHING"
             " RETURNING id",
             a.kind,
@@ -288,6 +291,7 @@ async def _record_anomalies(
             a.contract_partitions,
             worker_id,
             a.describe(),
+            a.reread,
         )
         if inserted is None:
             continue

@@ -2,8 +2,9 @@
 
 Apart from the monitor (streams/monitor.py) because anomalies are rare events with a life of
 their own, not per-batch counts: vanphong/core/positions.py detects them (a recreated topic,
-messages lost to retention, added partitions), and each one is logged with its numbers, counted
-(``vanphong_offset_anomalies_total``, ``vanphong_messages_lost_total``) and kept for
+messages lost to retention, added partitions, a database that went back in time), and each one
+is logged with its numbers, counted (``vanphong_offset_anomalies_total``,
+``vanphong_messages_lost_total``, ``vanphong_messages_reread_total``) and kept for
 ``/healthz``'s body and the page (streams/health.py, streams/overview.py), which stay 200: a
 restart would not undo them (docs/operations.md).
 """
@@ -34,6 +35,8 @@ class OffsetAnomalies:
         self.metrics.anomalies.labels(anomaly.topic, anomaly.kind).inc()
         if anomaly.lost:
             self.metrics.lost.labels(anomaly.topic).inc(anomaly.lost)
+        if anomaly.reread:
+            self.metrics.reread.labels(anomaly.topic).inc(anomaly.reread)
         self.seen += 1
         detected_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.shown.append({**anomaly.as_json(), "detected_at": detected_at})
@@ -47,6 +50,7 @@ class OffsetAnomalies:
             log_start=anomaly.log_start,
             log_end=anomaly.log_end,
             lost=anomaly.lost,
+            reread=anomaly.reread,
             old_topic_id=anomaly.old_topic_id,
             new_topic_id=anomaly.new_topic_id,
             partitions=anomaly.partitions,

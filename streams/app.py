@@ -110,6 +110,7 @@ def create_app(settings: Settings, monitor: Monitor | None = None) -> faust.App:
         # compares topic ids as often (streams/transport.py). aiokafka's default is 5 minutes.
         consumer_metadata_max_age_ms=int(settings.metadata_max_age_s * 1000),
         topic_check_s=settings.metadata_max_age_s,
+        fence_check_s=settings.fence_interval_s,
         producer_acks=-1,
     )
     app.monitor = _QuietFaustMonitor()

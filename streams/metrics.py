@@ -146,7 +146,8 @@ class Metrics:
             "vanphong_offset_anomalies_total",
             "Offsets that went backwards or jumped, detected by this worker, by topic and kind:"
             " topic_recreated (read again from its beginning), messages_lost (deleted by"
-            " retention before they were applied), partitions_added (beyond the contract).",
+            " retention before they were applied), partitions_added (beyond the contract),"
+            " database_behind (PostgreSQL went back in time: failover, restore; read again).",
             ["topic", "kind"],
             registry=r,
         )
@@ -156,8 +157,16 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.reread = Counter(
+            "vanphong_messages_reread_total",
+            "Messages read again from Kafka because PostgreSQL had lost them (it went back in"
+            " time: a failover to a standby that lacked the last commits, a restore), per topic.",
+            ["topic"],
+            registry=r,
+        )
         for topic in topics:
             self.lost.labels(topic)
+            self.reread.labels(topic)
             for kind in KINDS:
                 self.anomalies.labels(topic, kind)
         self.retries = Counter(

@@ -50,7 +50,7 @@ from streams.metrics import Metrics
 from streams.overview import HISTORY_SAMPLES, Sample, TopicTotals
 from vanphong.core.batch import Plan
 from vanphong.core.lag import TP, PartitionStatus, Track, assess  # shared with `vanphong status`
-from vanphong.core.positions import Anomaly
+from vanphong.core.positions import DATABASE_BEHIND, TOPIC_RECREATED, Anomaly
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 
@@ -181,12 +181,14 @@ class Monitor(mode.Service):
         was read again from its beginning has a lower applied offset now than before."""
         for anomaly in plan.anomalies:
             self.on_anomaly(anomaly)
-            if anomaly.kind == "topic_recreated":
-                tp = (anomaly.topic, anomaly.partition)
+            tp = (anomaly.topic, anomaly.partition)
+            if anomaly.kind == TOPIC_RECREATED:
                 row = plan.positions.get(tp)
                 self._applied[tp] = self._received[tp] = 0 if row is None else row.next_offset
                 self._offsets.floor.pop(tp, None)
                 self._offsets.highwater.pop(tp, None)
+            elif anomaly.kind == DATABASE_BEHIND:  # what was applied is what PostgreSQL holds
+                self._applied[tp] = self._received[tp] = plan.settled.get(tp, 0)
         if plan.rewinds:
             self.rewind(plan.rewinds)
 

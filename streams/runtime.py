@@ -45,7 +45,7 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -53,16 +53,17 @@ import faust
 import mode
 from tenacity import AsyncRetrying, retry_if_exception_type
 
-from schemas.catalog import EVENT_TYPES
+from schemas.catalog import EVENT_TYPES, EventType
 from schemas.codec import default_registry
 from sinks.postgres import PostgresSink, blame, describe, refusal
 from streams.backlog import Backlog
 from streams.deadletters import DeadLetterRelay, Producer
 from streams.monitor import TP, Monitor
 from streams.pipeline import prepare
-from streams.transport import Fetched, Marks, commit_offsets
+from streams.transport import Fetched, Marks, Record, commit_offsets
 from streams.writer_schemas import WriterSchemas
 from vanphong.core.batch import Accepted, Coordinates, Item, Plan, passed, resumed
+from vanphong.core.gaps import interleave
 from vanphong.core.rejection import ContentionError, Rejection, TransientError
 from vanphong.core.safetynet import SystemFault, stand_in, write_netted
 from vanphong.ground.logs import get_logger
@@ -158,15 +159,19 @@ class Runtime(mode.Service):
         shares: list[list[Item]] = [[] for _ in self.backlogs]
         if marks:
             self._put_resumed(shares, marks)
+        gapped = marks.passed if marks else {}
         for (topic, partition), records in fetched.items():
-            event_type = self.event_types[topic]
+            made = _preparing(topic, partition, self.event_types[topic], by_id)
+            found = gapped.get((topic, partition))
             shares[partition % len(shares)].extend(
-                prepare(Coordinates(topic, partition, r.offset), r.key, r.value, event_type, by_id)
-                for r in records
+                interleave(records, _offset, found, made, _marking(topic, partition))
+                if found
+                else map(made, records)
             )
-        if marks:
-            for (topic, partition), position in marks.passed.items():
-                shares[partition % len(shares)].append(passed(topic, partition, position))
+        for (topic, partition), found in gapped.items():
+            if (topic, partition) not in fetched:  # nothing but gaps (or a heartbeat)
+                share = shares[partition % len(shares)]
+                share.extend(passed(topic, partition, to, since) for since, to in found)
         for backlog, items in zip(self.backlogs, shares, strict=True):
             if items:
                 await backlog.put(items)
@@ -272,7 +277,9 @@ class Runtime(mode.Service):
 
     async def write(self, items: Sequence[Item], writer: int = 0) -> tuple[int, dict[TP, int]]:
         """Write a batch, each part reported to the monitor once committed; return how many dead
-        letters it wrote and the next offset per partition after it. Failures (module docstring):
+        letters it wrote and the next offset per partition that PostgreSQL holds after it (the
+        batch's end, unless the fence found the database behind and the partition rewinds).
+        Failures (module docstring):
 
         * the database unavailable: retried for as long as it lasts;
         * two writers racing: retried within ``VANPHONG_CONTENTION_RETRIES`` for the batch (each
@@ -285,8 +292,8 @@ class Runtime(mode.Service):
         """
         assert self.sink is not None
         sink = self.sink
-        whole = _settled(items)
-        self.monitor.on_batch_received(whole)
+        self.monitor.on_batch_received(_settled(items))
+        durable: dict[TP, int] = {}
         dead_letters = 0
         contention_left = self.settings.contention_retries
         parts = 0
@@ -331,9 +338,9 @@ class Runtime(mode.Service):
                     **where,
                 )
                 await asyncio.sleep(backoff_s(retry))
-            settled = whole if part is items else _settled(part)  # not split: the usual case
+            durable.update(plan.settled)
             self.monitor.on_batch_committed(
-                Counter([i.at.topic for i in part]), plan, settled, elapsed
+                Counter([i.at.topic for i in part]), plan, plan.settled, elapsed
             )
             _log_rejections(plan)
             dead_letters += len(plan.dead_letters)
@@ -370,7 +377,7 @@ class Runtime(mode.Service):
             await write_netted(items, attempt, dead_letter, blame, retry, self.rehearse)
         finally:
             self.monitor.on_failing(writer, None)
-        return dead_letters, whole
+        return dead_letters, durable
 
     async def rehearse(self, item: Item) -> bool:
         """Whether a stand-in of ``item`` (its content under other identities) is written, in a
@@ -393,6 +400,26 @@ class Runtime(mode.Service):
             offset=item.at.offset,
         )
         return True
+
+
+def _preparing(
+    topic: str, partition: int, event_type: EventType, by_id: Mapping[int, Any] | None
+) -> Callable[[Record], Item]:
+    """decode → validate → normalise, for the records of one partition (streams/pipeline.py)."""
+
+    def made(r: Record) -> Item:
+        return prepare(Coordinates(topic, partition, r.offset), r.key, r.value, event_type, by_id)
+
+    return made
+
+
+def _offset(record: Record) -> int:
+    return record.offset
+
+
+def _marking(topic: str, partition: int) -> Callable[[int, int], Item]:
+    """The passed mark of a gap ``(since, to)`` in the partition (vanphong/core/gaps.py)."""
+    return lambda since, to: passed(topic, partition, to, since)
 
 
 def _log_rejections(plan: Plan) -> None:

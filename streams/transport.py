@@ -23,13 +23,22 @@ never arrive. Transaction markers and aborted records still take offsets: aiokaf
 position past them while draining a fetch (``PartitionRecords`` skips control batches and
 aborted batches and sets ``next_fetch_offset`` beyond them). The thread compares each drained
 partition's position before and after with the records it returned, and adds *position marks*
-to the fetch (:class:`Marks`; vanphong/core/batch.py): *passed* when the position went beyond the
-last record (the sink stores that position, so a partition that ends in a marker is caught up),
-*resumed* when a partition's position is not where the previous drain left it (an assignment, a
-seek, an offset reset), with the topic's id and the partition's log start and end read then, so
-that the sink can tell a recreated topic, messages lost to retention or a consumer ahead of
-PostgreSQL (vanphong/core/positions.py). A topic read without interruption and without transactions
-gets no marks: the cost is two position reads per drained partition and fetch.
+to the fetch (:class:`Marks`; vanphong/core/batch.py): *passed* for every gap in the offsets the
+consumer read past (before the first record, between two records, after the last one: the
+sink stores the position, so a partition that ends in a marker is caught up), *resumed* when a
+partition's position is not where the previous drain left it (an assignment, a seek, an offset
+reset), with the topic's id and the partition's log start and end read then, so that the sink
+can tell a recreated topic, messages lost to retention or a consumer ahead of PostgreSQL
+(vanphong/core/positions.py). A topic read without interruption and without transactions gets no
+marks: the cost is two position reads per drained partition and fetch, and one comparison of
+its first and last offsets with its record count (the records are walked only when they have
+gaps).
+
+**The fence's heartbeat.** Because every gap is marked, a partition's items are gapless between
+marks, and the sink can tell at every batch whether PostgreSQL still holds what this worker
+applied (vanphong/core/batch.py, "The fence"). A partition with nothing to read sends no batch,
+so every ``VANPHONG_FENCE_INTERVAL_S`` each idle assigned partition gets a *heartbeat*: a passed
+mark from its position to its position, checked against the stored offset like any item.
 
 It also looks at the topic ids every ``VANPHONG_METADATA_MAX_AGE_S``: a topic deleted and created
 again between two rebalances (same partition count, no rebalance) has a new id, and its
@@ -51,7 +60,7 @@ import threading
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, Protocol, TypeAlias, cast
 
 import aiokafka
 import faust
@@ -63,6 +72,7 @@ from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import ConsumerT, ServiceT, TransportT
 
+from vanphong.core.gaps import gaps
 from vanphong.core.positions import Seen
 from vanphong.ground.kafka import ISOLATION_LEVEL
 from vanphong.ground.logs import get_logger
@@ -71,8 +81,9 @@ from vanphong.ground.topic_ids import topic_ids
 log = get_logger("vanphong.transport")
 
 TP = tuple[str, int]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 #: Partition → its fetched records, in offset order.
-Fetched = Mapping[TP, Sequence[ConsumerRecord[bytes, bytes]]]
+Fetched = Mapping[TP, Sequence[Record]]
 
 #: Reading topic ids and log offsets when a partition resumes: a deadline for the three requests.
 DESCRIBE_TIMEOUT_S = 10.0
@@ -84,8 +95,10 @@ class Marks:
 
     #: Partition → (the offset the consumer resumed at, what Kafka said about it then).
     resumed: dict[TP, tuple[int, Seen]] = field(default_factory=dict)
-    #: Partition → the consumer's position, beyond its last record in this fetch.
-    passed: dict[TP, int] = field(default_factory=dict)
+    #: Partition → the gaps in its offsets, in order: (where the consumer's position was, where
+    #: it went without a record), before, between and after the fetch's records; a heartbeat is
+    #: a gap from the position to itself (module docstring).
+    passed: dict[TP, list[tuple[int, int]]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.resumed or self.passed)
@@ -118,6 +131,7 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         self._next_id_check = 0.0
         self._rewinds: dict[TopicPartition, int] = {}
         self._rewinds_lock = threading.Lock()
+        self._next_heartbeat = 0.0
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
@@ -167,7 +181,29 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             seen = await self._describe(consumer, resumed)
             marks.resumed = {k: (at, seen[k]) for k, at in resumed.items()}
             drained.marks = marks
+        self._add_heartbeats(drained, resumed)
         return drained
+
+    def _add_heartbeats(self, drained: Drained, resumed: Mapping[TP, int]) -> None:
+        """Every ``fence_check_s``, a heartbeat for each assigned partition that this fetch left
+        alone and whose position is where the last drain left it (module docstring)."""
+        now = time.monotonic()
+        if now < self._next_heartbeat or self._assignment is None:
+            return
+        self._next_heartbeat = now + cast(BatchApp, self.app).fence_check_s
+        marks = drained.marks if drained.marks is not None else Marks()
+        assignment: Any = self._assignment
+        for tp in assignment.tps:
+            key = (tp.topic, tp.partition)
+            if tp in drained or key in resumed or key in marks.passed:
+                continue
+            state = assignment.state_value(tp)
+            if state is not None and state.has_valid_position:
+                position = state.position
+                if self._ends.get(tp) == position:
+                    marks.passed[key] = [(position, position)]
+        if marks:
+            drained.marks = marks
 
     async def _drain(
         self, fetcher: Any, active: set[Any] | None, max_records: int | None
@@ -194,18 +230,17 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # positions cannot move between the two looks but by draining.
         drained = Drained(await fetcher.fetched_records(active, timeout=0, max_records=max_records))
         resumed: dict[TP, int] = {}
-        passed: dict[TP, int] = {}
+        passed: dict[TP, list[tuple[int, int]]] = {}
         for tp, start in before.items():
             state = assignment.state_value(tp) if assignment is not None else None
             if state is None or not state.has_valid_position or state.position == start:
                 continue
             end = state.position
-            records = drained.get(tp)
-            last = records[-1].offset + 1 if records else start
             if self._ends.get(tp) != start:
                 resumed[(tp.topic, tp.partition)] = start
-            if end > last:
-                passed[(tp.topic, tp.partition)] = end
+            found = gaps(start, drained.get(tp, ()), end)
+            if found:
+                passed[(tp.topic, tp.partition)] = found
             self._ends[tp] = end
             self._unresumed.discard(tp)
         if self._unresumed and assignment is not None:
@@ -348,14 +383,21 @@ class NoTablesManager(TableManager):
 class BatchApp(faust.App):
     """A faust app whose consumer is :class:`BatchConsumer` (the producer stays faust's);
     ``on_fetched`` receives every fetch and its position marks; the consumer thread compares
-    topic ids every ``topic_check_s`` seconds."""
+    topic ids every ``topic_check_s`` seconds, and sends idle partitions' heartbeats every
+    ``fence_check_s``."""
 
     def __init__(
-        self, *args: Any, on_fetched: OnFetched, topic_check_s: float = 30.0, **kwargs: Any
+        self,
+        *args: Any,
+        on_fetched: OnFetched,
+        topic_check_s: float = 30.0,
+        fence_check_s: float = 5.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, TableManager=NoTablesManager, **kwargs)
         self.on_fetched = on_fetched
         self.topic_check_s = topic_check_s
+        self.fence_check_s = fence_check_s
 
     def _new_transport(self) -> TransportT:
         return BatchTransport(self.conf.broker_consumer, self)

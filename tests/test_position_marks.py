@@ -84,7 +84,7 @@ class Fetcher:
 def thread() -> BatchConsumerThread:
     t = BatchConsumerThread.__new__(BatchConsumerThread)
     t._init_marks()
-    t.app = SimpleNamespace(topic_check_s=30.0)  # type: ignore[assignment]
+    t.app = SimpleNamespace(topic_check_s=30.0, fence_check_s=5.0)  # type: ignore[assignment]
     return t
 
 
@@ -104,7 +104,7 @@ async def test_every_partition_resumes_once_after_an_assignment_idle_ones_too() 
     drained, resumed = await drain(t, fetcher)
     assert resumed == {key(A): 0, key(B): 5, key(C): 7}
     assert [r.offset for r in drained[A]] == [0, 1, 2] and C not in drained
-    assert drained.marks == Marks(passed={key(C): 8})
+    assert drained.marks == Marks(passed={key(C): [(7, 8)]})
 
 
 async def test_markers_after_records_are_a_passed_mark_and_plain_records_are_no_mark() -> None:
@@ -117,7 +117,10 @@ async def test_markers_after_records_are_a_passed_mark_and_plain_records_are_no_
     assert resumed == {} and drained.marks is None
     fetcher.buffer(A, [5, 6, 9], 11)  # 7–8 aborted, 10 the marker
     drained, resumed = await drain(t, fetcher)
-    assert resumed == {} and drained.marks == Marks(passed={key(A): 11})
+    assert resumed == {} and drained.marks == Marks(passed={key(A): [(7, 9), (10, 11)]})
+    fetcher.buffer(A, [12, 13], 14)  # 11 a marker before the records
+    drained, resumed = await drain(t, fetcher)
+    assert resumed == {} and drained.marks == Marks(passed={key(A): [(11, 12)]})
 
 
 async def test_a_position_moved_between_drains_is_a_resume_there() -> None:

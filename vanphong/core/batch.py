@@ -10,8 +10,10 @@ say where the consumer stands where no message says it. Like a message's, a mark
 ``at.offset + 1`` is the consumer's position at that point of the stream:
 
 * *passed*: the consumer read past offsets that carry no record (transaction markers, aborted
-  transactions), up to its position. The stored next offset moves there, so a partition whose
-  last offsets are markers is caught up (lag 0) once the worker has read past them;
+  transactions), from ``since`` up to its position. The stored next offset moves there, so a
+  partition whose last offsets are markers is caught up (lag 0) once the worker has read past
+  them. A mark with ``since`` equal to the position (a *heartbeat*) says only where an idle
+  consumer stands, so that a database that went back in time is found without new messages;
 * *resumed*: the consumer (re)started reading the partition at its position (after an
   assignment, a seek or an offset reset), with what Kafka says about it then. The stored row is
   checked against it (vanphong/core/positions.py): a recreated topic, messages lost to retention, a
@@ -19,7 +21,14 @@ say where the consumer stands where no message says it. Like a message's, a mark
 
 Marks are not messages: they are never folded or counted as consumed (``Plan.marks`` counts
 them, so that callers that count items can subtract them). A topic that is not transactional
-and is read without interruption gets no marks at all.
+and is read without interruption gets no marks but heartbeats.
+
+**The fence.** Between marks, a partition's items are gapless: each message starts where the
+previous item ended, and every gap in the offsets is a *passed* mark that says where it starts.
+So an item that starts past the stored next offset, while no rewind is pending, means that
+PostgreSQL no longer holds commits this worker made: it went back in time (failover, restore).
+:func:`settle` checks this for every item of every batch, not only when a partition resumes,
+and answers with a rewind (vanphong/core/positions.py, :func:`~vanphong.core.positions.behind`).
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.catalog import EventType
 from vanphong.core.mergers import check_merge
-from vanphong.core.positions import Anomaly, Seen, Stored, resume
+from vanphong.core.positions import Anomaly, Seen, Stored, behind, resume
 from vanphong.core.rejection import Rejection
 from vanphong.core.semantics import Entity, EntityRef, Fold, related_refs, supersedes
 
@@ -64,13 +73,11 @@ class Accepted:
 @dataclass(frozen=True, slots=True)
 class Position:
     """The outcome of a position mark, not of a message (module docstring). ``resumed`` is None
-    for *passed*, else what Kafka said about the partition when the consumer resumed."""
+    for *passed*, else what Kafka said about the partition when the consumer resumed. ``since``
+    is where a *passed* gap starts (None: not known, the gap is not fenced)."""
 
     resumed: Seen | None = None
-
-
-#: The outcome of every *passed* mark.
-PASSED = Position()
+    since: int | None = None
 
 
 @dataclass(slots=True)
@@ -84,9 +91,10 @@ class Item:
     outcome: Accepted | Rejection | Position
 
 
-def passed(topic: str, partition: int, next_offset: int) -> Item:
-    """A mark: the consumer read the partition up to ``next_offset`` without a record there."""
-    return Item(Coordinates(topic, partition, next_offset - 1), None, None, PASSED)
+def passed(topic: str, partition: int, next_offset: int, since: int | None = None) -> Item:
+    """A mark: the consumer read the partition from ``since`` up to ``next_offset`` without a
+    record there (``since == next_offset``: a heartbeat of an idle partition)."""
+    return Item(Coordinates(topic, partition, next_offset - 1), None, None, Position(since=since))
 
 
 def resumed(topic: str, partition: int, offset: int, seen: Seen) -> Item:
@@ -114,6 +122,9 @@ class Plan:
     positions: dict[tuple[str, int], Stored] = field(default_factory=dict)
     anomalies: list[Anomaly] = field(default_factory=list)  # detected by resumed marks
     rewinds: dict[tuple[str, int], int] = field(default_factory=dict)  # consumer must seek here
+    #: The next offset PostgreSQL holds after the batch, per partition of the batch: what the
+    #: Kafka commit may say (below the batch's end when a rewind is pending).
+    settled: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 def fresh_items(
@@ -133,6 +144,7 @@ class Settled:
     anomalies: list[Anomaly]
     rewinds: dict[tuple[str, int], int]
     marks: Counter[str]
+    expected: dict[tuple[str, int], int]  # the next offset of every partition after the batch
 
 
 def _as_stored(value: int | Stored) -> Stored:
@@ -144,10 +156,12 @@ def settle(
 ) -> tuple[list[Item], Settled]:
     """The fresh messages of a batch (:func:`fresh_items`), and its partitions' rows after it.
 
-    In item order, per partition: a message at or past the expected offset is fresh and moves
-    it; a *passed* mark moves it too; a *resumed* mark is checked against the row
-    (vanphong/core/positions.py: recreated topic, lost messages, a rewind). While a rewind is
-    pending, the partition's messages and passed marks are ignored: they will be read again."""
+    In item order, per partition: a message at the expected offset is fresh and moves it; a
+    *passed* mark moves it too; a *resumed* mark is checked against the row
+    (vanphong/core/positions.py: recreated topic, lost messages, a rewind). A message or a gap
+    that starts past the expected offset is the fence's find (module docstring): the database
+    is behind, the partition rewinds. While a rewind is pending, the partition's messages and
+    passed marks are ignored: they will be read again."""
     rows = {tp: _as_stored(v) for tp, v in stored_offsets.items()}
     expected = {tp: r.next_offset for tp, r in rows.items()}
     fenced = {tp for tp, r in rows.items() if r.rewind_to is not None}
@@ -163,33 +177,45 @@ def settle(
         if type(outcome) is Position:  # rare: a mark (module docstring)
             marks[at.topic] += 1
             seen = outcome.resumed
-            if seen is None:
-                if key not in fenced and at.offset + 1 > expected.get(key, 0):
-                    expected[key] = at.offset + 1
-                continue
             row = replace(rows.get(key, Stored()), next_offset=expected.get(key, 0))
-            after = resume(at.topic, at.partition, row, at.offset + 1, seen)
-            rows[key] = after.stored
-            expected[key] = after.stored.next_offset
-            if after.stored.rewind_to is None:
-                fenced.discard(key)
+            if seen is not None:
+                after = resume(at.topic, at.partition, row, at.offset + 1, seen)
+            elif key in fenced:
+                continue
+            elif outcome.since is not None and outcome.since > row.next_offset and key in rows:
+                after = behind(at.topic, at.partition, row, outcome.since)
             else:
-                fenced.add(key)
-            anomalies.extend(after.anomalies)
-            if after.rewind is not None:
-                rewinds[key] = after.rewind
-            continue
-        offset = at.offset
-        if offset >= get(key, 0) and not (fenced and key in fenced):
-            fresh.append(item)
-            expected[key] = offset + 1
+                expected[key] = max(row.next_offset, at.offset + 1)
+                continue
+        else:
+            offset = at.offset
+            if offset == get(key, 0) or (
+                offset > get(key, 0) and key not in rows  # a partition the sink did not load
+            ):
+                if not (fenced and key in fenced):
+                    fresh.append(item)
+                    expected[key] = offset + 1
+                continue
+            if offset < get(key, 0) or key in fenced:
+                continue  # read before (a redelivery), or to be read again after the rewind
+            row = replace(rows[key], next_offset=expected[key])
+            after = behind(at.topic, at.partition, row, offset)
+        rows[key] = after.stored
+        expected[key] = after.stored.next_offset
+        if after.stored.rewind_to is None:
+            fenced.discard(key)
+        else:
+            fenced.add(key)
+        anomalies.extend(after.anomalies)
+        if after.rewind is not None:
+            rewinds[key] = after.rewind
     changed: dict[tuple[str, int], Stored] = {}
     for key, offset in expected.items():
         before = rows.get(key, Stored())
         row = before if before.next_offset == offset else replace(before, next_offset=offset)
         if row != _as_stored(stored_offsets.get(key, 0)):
             changed[key] = row
-    return fresh, Settled(changed, anomalies, rewinds, marks)
+    return fresh, Settled(changed, anomalies, rewinds, marks, expected)
 
 
 def refs_needed(items: Sequence[Item]) -> set[EntityRef]:
@@ -245,6 +271,7 @@ def plan_batch(
         else:
             plan.unchanged[topic] += 1
     plan.next_offsets = {tp: row.next_offset for tp, row in settled.changed.items()}
+    plan.settled = settled.expected
     return plan
 
 

@@ -24,6 +24,17 @@ an offset reset by hand). Nothing is skipped: the stored row gets a rewind, reco
 partition are ignored until the consumer has gone back to the stored offset, and the worker
 seeks there (:func:`resume`). PostgreSQL, not Kafka, decides what was applied.
 
+And one jump is both repaired and reported: **the database went back in time**
+(:data:`DATABASE_BEHIND`, :func:`behind`). An asynchronous standby promoted after the primary
+died, a restored backup or a point-in-time restore lacks the last commits, so the stored offset
+is *behind* a consumer that never stopped reading. Every batch is fenced against the stored
+row (vanphong/core/batch.py): a message, or a gap the consumer passed, that starts past the
+stored next offset means PostgreSQL lost what lies between. The row gets a rewind to the stored
+offset (the worker reads the lost messages again, without a restart; applying a message a
+second time changes nothing, CONTRACT.md §5.1), and the anomaly counts the messages re-read.
+If retention has since deleted some of them, the consumer lands on the log start and
+:func:`resume` counts them as lost, as for any other jump.
+
 The worker applies :func:`resume` when its consumer (re)starts reading a partition, in the
 same transaction as the batch (vanphong/core/batch.py); ``vanphong status`` and ``vanphong wait``
 use :func:`applied_offset` and :func:`pending` to show what no worker has handled yet.
@@ -37,7 +48,8 @@ from typing import Any
 TOPIC_RECREATED = "topic_recreated"
 MESSAGES_LOST = "messages_lost"
 PARTITIONS_ADDED = "partitions_added"
-KINDS = (TOPIC_RECREATED, MESSAGES_LOST, PARTITIONS_ADDED)
+DATABASE_BEHIND = "database_behind"
+KINDS = (TOPIC_RECREATED, MESSAGES_LOST, PARTITIONS_ADDED, DATABASE_BEHIND)
 #: How many recent anomalies an operator is shown: by `vanphong status`, /healthz and the page.
 ANOMALIES_SHOWN = 20
 
@@ -82,6 +94,7 @@ class Anomaly:
     new_topic_id: str | None = None
     partitions: int | None = None  # the topic's partition count in Kafka
     contract_partitions: int | None = None
+    reread: int = 0  # messages read again because the database had lost them
 
     def describe(self) -> str:
         """One line for logs and the status table."""
@@ -91,6 +104,12 @@ class Anomaly:
                 f"{where}: the topic was deleted and created again (id {self.old_topic_id or '?'}"
                 f" → {self.new_topic_id or '?'}); stored offset {self.stored_offset} reset, read"
                 f" from the beginning (log {_range(self.log_start, self.log_end)})"
+            )
+        if self.kind == DATABASE_BEHIND:
+            return (
+                f"{where}: the database is behind the worker (stored offset"
+                f" {self.stored_offset}, the worker at {self.resumed_at}): it went back in time"
+                f" (failover or restore); {self.reread} message(s) read again"
             )
         if self.kind == MESSAGES_LOST:
             return (
@@ -116,6 +135,7 @@ class Anomaly:
             "new_topic_id": self.new_topic_id,
             "partitions": self.partitions,
             "contract_partitions": self.contract_partitions,
+            "reread": self.reread,
             "detail": self.describe(),
         }
 
@@ -177,8 +197,9 @@ def resume(topic: str, partition: int, stored: Stored, at: int, seen: Seen) -> R
     if seen.contract_partitions is not None and partition >= seen.contract_partitions:
         found.append(anomaly(PARTITIONS_ADDED))
     if row.rewind_to is not None:
-        if at > row.rewind_to:  # not back yet: ask again
+        if at > row.rewind_to and not _deleted(seen, row.rewind_to):  # not back yet: ask again
             return Resumption(row, tuple(found), row.rewind_to)
+        # back, or as far back as the log goes (what lies below its start is counted below)
         row = replace(row, rewind_to=None)
     if at > row.next_offset:
         gone = at if seen.log_start is None else min(at, seen.log_start)
@@ -190,6 +211,29 @@ def resume(topic: str, partition: int, stored: Stored, at: int, seen: Seen) -> R
             row = replace(row, rewind_to=row.next_offset)
             return Resumption(row, tuple(found), row.next_offset)
     return Resumption(row, tuple(found))
+
+
+def _deleted(seen: Seen, offset: int) -> bool:
+    """Whether retention deleted ``offset``: a rewind there can only land on the log start."""
+    return seen.log_start is not None and seen.log_start > offset
+
+
+def behind(topic: str, partition: int, stored: Stored, at: int) -> Resumption:
+    """The consumer stands at ``at`` in a stream it read without interruption, and PostgreSQL's
+    row says the next offset to apply is ``stored.next_offset`` < ``at``: the database went back
+    in time (module docstring). Go back to the stored offset and read again what it lost."""
+    lost_from = stored.next_offset
+    anomaly = Anomaly(
+        DATABASE_BEHIND,
+        topic,
+        partition,
+        stored_offset=lost_from,
+        resumed_at=at,
+        log_start=None,
+        log_end=None,
+        reread=at - lost_from,
+    )
+    return Resumption(replace(stored, rewind_to=lost_from), (anomaly,), lost_from)
 
 
 def applied_offset(stored: Stored | None, seen: Seen) -> int:

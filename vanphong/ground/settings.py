@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # 5 minutes by default) and a topic deleted and created again without a rebalance (the
     # topic ids are compared as often): streams/transport.py, vanphong/core/positions.py.
     metadata_max_age_s: float = Field(default=30.0, ge=1, le=3600)
+    # How soon a worker with nothing to read finds that PostgreSQL went back in time (failover,
+    # restore): each idle partition's position is checked against the stored offset this often
+    # (a heartbeat mark, vanphong/core/batch.py). Busy partitions are checked at every batch.
+    fence_interval_s: float = Field(default=5.0, gt=0, le=3600)
     stack_dir: str = "~/.cache/vanphong"
     # More schema versions beside the shipped schemas/v*/: directories separated by ":", each
     # laid out like schemas/ (v<N>/<Record>.avsc), e.g. so that a worker reads a version that is

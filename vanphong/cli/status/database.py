@@ -112,6 +112,7 @@ def _recorded(row: asyncpg.Record) -> RecordedAnomaly:
             row["new_id"],
             row["partitions"],
             row["contract_partitions"],
+            reread=row["reread"],
         ),
         row["detected_at"],
         row["worker_id"],

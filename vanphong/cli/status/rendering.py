@@ -171,7 +171,7 @@ def _render_anomalies(status: Status) -> list[RenderableType]:
         table.add_column("when", no_wrap=True)
         table.add_column("what")
         table.add_column("partition", no_wrap=True)
-        for name in ["stored", "log", "lost"]:
+        for name in ["stored", "log", "lost", "read again"]:
             table.add_column(name, justify="right")
         for r in status.offset_anomalies:
             a = r.anomaly
@@ -182,6 +182,7 @@ def _render_anomalies(status: Status) -> list[RenderableType]:
                 _n(a.stored_offset),
                 f"{_n(a.log_start)}–{_n(a.log_end)}",
                 Text(_n(a.lost), style="bold red" if a.lost else ""),
+                _n(a.reread),
             )
         parts.append(table)
     for a in status.pending_anomalies:
