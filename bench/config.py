@@ -49,6 +49,9 @@ class BenchConfig:
     keep: bool = False  # keep databases and topics afterwards (to inspect them)
     strict: bool = False  # exit non-zero when a target is missed, not only on wrong answers
     timeout_s: int = 900  # per measured system: a hung system fails the run, not the machine
+    #: A git revision whose worker runs right after ``vanphong``, on the same events, as the
+    #: system ``vanphong@<rev>``: a change's cost side by side in one run (bench/README.md).
+    baseline: str = ""
     run_id: str = field(
         default_factory=lambda: f"b{time.strftime('%m%d%H%M')}{secrets.token_hex(2)}"
     )
@@ -84,4 +87,5 @@ def load() -> BenchConfig:
         keep=_flag("BENCH_KEEP"),
         strict=_flag("BENCH_STRICT"),
         timeout_s=_int("BENCH_TIMEOUT_S", 900),
+        baseline=os.environ.get("BENCH_BASELINE", "").strip(),
     )

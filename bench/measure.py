@@ -20,12 +20,15 @@ fixed start-up costs can be told apart from the per-event rate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,10 +99,29 @@ def _interrupted(poller: infra.Poller) -> dict[str, Any]:
 # -- vanphong -----------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def baseline_tree(bench: Bench, rev: str) -> Iterator[Path]:
+    """The product code of git revision ``rev``, checked out outside the repository (a
+    detached git worktree, so that no linter or test collector finds a second copy) for as
+    long as it is measured, then removed."""
+    tree = Path(tempfile.gettempdir()) / f"vanphong-{bench.cfg.run_id}-{rev}"
+    git = ["git", "-C", str(ROOT), "worktree"]
+    subprocess.run([*git, "add", "--detach", str(tree), rev], check=True, capture_output=True)
+    try:
+        yield tree
+    finally:
+        subprocess.run([*git, "remove", "--force", str(tree)], capture_output=True)
+
+
 async def run_vanphong(
-    bench: Bench, name: str, workers: int = 1, profile: Path | None = None
+    bench: Bench,
+    name: str,
+    workers: int = 1,
+    profile: Path | None = None,
+    source: Path | None = None,
 ) -> Throughput:
-    """``workers`` ``vanphong worker`` processes from an empty database over the bench topics."""
+    """``workers`` ``vanphong worker`` processes from an empty database over the bench topics;
+    with ``source``, the worker's code is imported from that tree (``BENCH_BASELINE``)."""
     cfg, base = bench.cfg, bench.base
     db = cfg.database(name)
     url = await infra.create_database(base, db, migrated=True)
@@ -109,6 +131,8 @@ async def run_vanphong(
     children = []
     for i in range(workers):
         env = infra.vanphong_env(settings)  # each its own web port
+        if source is not None:
+            env["PYTHONPATH"] = str(source)
         children.append(infra.spawn(f"{name}-{i}", [str(VANPHONG), "worker"], env, bench.logs))
     spy = _attach_py_spy(children[0], profile) if profile else None
     started = min(c.started for c in children)

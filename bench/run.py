@@ -34,6 +34,7 @@ from bench.measure import (
     Bench,
     BenchFailure,
     Throughput,
+    baseline_tree,
     run_ceiling,
     run_naive,
     run_peer,
@@ -125,6 +126,12 @@ async def measure(bench: Bench, encoded: list[Encoded], results: Results) -> Non
             result.notes["revision"] = measured
             results.throughput[system] = result
             say(_describe(result))
+            if system == "vanphong" and cfg.baseline:
+                with baseline_tree(bench, cfg.baseline) as source:
+                    before = await run_vanphong(bench, "baseline", 1, source=source)
+                before.notes["revision"] = cfg.baseline
+                results.throughput[f"vanphong@{cfg.baseline}"] = before
+                say(_describe(before))
         except BenchFailure as exc:
             results.failures.append(f"{system}: {exc}")
             say(f"{system}: FAILED: {exc}")
