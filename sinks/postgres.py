@@ -6,12 +6,14 @@ offsets, lock and load the entities the batch touches, plan the batch (pure), th
 entities, aggregate deltas, dead letters, counters and the new offsets, and commit. The same
 batch written twice is applied once; a crash before the commit applies nothing.
 
-Errors (:func:`classify`): a database that cannot be reached or is shutting down raises
-:class:`~vanphong.core.rejection.TransientError`, retried for as long as it lasts; two writers that
-met (deadlock, serialization failure, unique violation on a new entity, lock not available)
-raise :class:`~vanphong.core.rejection.ContentionError`, retried within a budget; anything else
-propagates as it is, and :func:`blame` tells the worker's safety net (vanphong/core/safetynet.py)
-whether a message's data or the system is at fault.
+Errors (sinks/failures.py): a database that cannot be reached, is shutting down or no longer
+takes writes (a demoted primary) raises :class:`~vanphong.core.rejection.TransientError`,
+retried for as long as it lasts, the pool's connections replaced so that a multi-host URL finds
+the primary again; two writers that met (deadlock, serialization failure, unique violation on a
+new entity, lock not available) raise :class:`~vanphong.core.rejection.ContentionError`, retried
+within a budget; anything else propagates as it is, and :func:`~sinks.failures.blame` tells the
+worker's safety net (vanphong/core/safetynet.py) whether a message's data or the system is at
+fault.
 """
 
 from __future__ import annotations
@@ -20,12 +22,21 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from schemas.catalog import DEAD_LETTER_PARTITIONS, EventType
+from sinks.failures import (
+    blame,
+    classify,
+    classify_write,
+    describe,
+    is_transient,
+    reconnects,
+    refusal,
+    writable,
+)
 from sinks.records import (
     contributions_from_json,
     entities_to_json,
@@ -34,97 +45,11 @@ from sinks.records import (
 )
 from vanphong.core.batch import Accepted, Item, Plan, plan_batch, refs_needed
 from vanphong.core.positions import TOPIC_RECREATED, Anomaly, Stored
-from vanphong.core.rejection import ContentionError, Rejection, TransientError, refused_by_database
-from vanphong.core.safetynet import Blame
+from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.core.semantics import TASK_TYPES, Entity, EntityRef
 
-# SQLSTATE classes that mean "the database is not there right now": connection exceptions,
-# insufficient resources (disk full, too many connections), operator intervention (shutdown,
-# starting up). Retried without end: nothing a message contains causes them.
-_UNAVAILABLE_CLASSES = frozenset({"08", "53", "57"})
-# Two writers meeting: transaction rollbacks (serialization failure, deadlock), a unique
-# violation from two writers inserting the same new entity at once, a lock not available. A
-# retry normally goes through, but data can make the same error come back every time, so these
-# get a budget (VANPHONG_CONTENTION_RETRIES), then count as deterministic.
-_CONTENTION_CLASSES = frozenset({"40"})
-_CONTENTION_CODES = frozenset({"23505", "55P03"})
-# What a message's data causes when the database refuses it (vanphong/core/safetynet.py): data
-# exceptions (U+0000 in text, out of range), integrity constraints, program limits (an index
-# row too large).
-_MESSAGE_CLASSES = frozenset({"22", "23", "54"})
-
-Kind = Literal["unavailable", "contention", "deterministic"]
-
-
-def classify(exc: BaseException) -> Kind:
-    """What a failed write means: wait and retry (``unavailable``), retry within a budget
-    (``contention``), or a deterministic failure for the safety net."""
-    if isinstance(exc, asyncpg.PostgresError):
-        state = exc.sqlstate or ""
-        if state[:2] in _UNAVAILABLE_CLASSES:
-            return "unavailable"
-        if state[:2] in _CONTENTION_CLASSES or state in _CONTENTION_CODES:
-            return "contention"
-        return "deterministic"
-    # InternalClientError: a connection the server cut off while idle (shutdown), caught by the
-    # pool's reset or the next query mid-way through reading the server's FATAL message.
-    if isinstance(
-        exc,
-        OSError
-        | asyncpg.InterfaceError
-        | asyncpg.InternalClientError
-        | ConnectionError
-        | TimeoutError,
-    ):
-        return "unavailable"
-    return "deterministic"
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Retried rather than judged: the database is unavailable, or two writers met."""
-    return classify(exc) != "deterministic"
-
-
-def sqlstate_of(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error, or of the one it was raised from (a contention error
-    whose budget is spent)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, asyncpg.PostgresError):
-            return seen.sqlstate
-        seen = seen.__cause__
-    return None
-
-
-def blame(exc: BaseException) -> Blame:
-    """Whose fault a write that failed on its own is (vanphong/core/safetynet.py): the message's
-    when the database refused its data (SQLSTATE class 22, 23 or 54), the system's for anything
-    else, our own Python bugs included."""
-    state = sqlstate_of(exc)
-    if state is not None and state[:2] in _MESSAGE_CLASSES:
-        return Blame.MESSAGE
-    return Blame.SYSTEM
-
-
-def describe(exc: BaseException) -> str:
-    """An error for a log line or a dead letter's detail: the class, the database's message and
-    its DETAIL, except a "Failing row contains (…)" dump, which would copy a whole row (personal
-    data included) into the logs."""
-    seen: BaseException | None = exc
-    while seen is not None and not isinstance(seen, asyncpg.PostgresError):
-        seen = seen.__cause__
-    if seen is None:
-        return f"{type(exc).__name__}: {exc}"
-    text = f"{type(seen).__name__}: {seen.args[0] if seen.args else ''}"
-    detail = getattr(seen, "detail", None)
-    if detail and not detail.startswith("Failing row contains"):
-        text += f" ({detail})"
-    return text
-
-
-def refusal(exc: BaseException) -> Rejection:
-    """The dead letter of a message the database refused: SQLSTATE and the database's words."""
-    return refused_by_database(sqlstate_of(exc) or "?", describe(exc))
+# What the worker and the tests import from the sink, wherever it is defined.
+__all__ = ["PostgresSink", "blame", "classify", "describe", "is_transient", "refusal"]
 
 
 def dead_letter_partition(source_partition: int) -> int:
@@ -147,8 +72,11 @@ class PostgresSink:
 
     @classmethod
     async def connect(cls, url: str, zone: ZoneInfo, max_size: int = 10) -> PostgresSink:
+        """A pool on ``url`` (:func:`writable`); raises :class:`TransientError` while the
+        database cannot be reached, anything else (a wrong password, an unknown database) as
+        it is."""
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
+            pool = await asyncpg.create_pool(writable(url), min_size=1, max_size=max_size)
         except Exception as exc:
             if is_transient(exc):
                 raise TransientError(f"PostgreSQL unavailable: {exc}") from exc
@@ -159,12 +87,17 @@ class PostgresSink:
         await self.pool.close()
 
     async def write(self, items: Sequence[Item]) -> Plan:
-        """Apply ``items`` exactly once; see the module docstring."""
+        """Apply ``items`` exactly once; see the module docstring. Raises
+        :class:`TransientError` while the database is unavailable (:func:`classify_write`),
+        having expired the pool's connections when they must all be replaced
+        (:func:`reconnects`), and :class:`ContentionError` when two writers met."""
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 return await self._write(conn, items)
         except Exception as exc:
-            kind = classify(exc)
+            kind = classify_write(exc)
+            if reconnects(exc):
+                await self.pool.expire_connections()
             if kind == "unavailable":
                 raise TransientError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
             if kind == "contention":

@@ -270,11 +270,11 @@ def pg(cls: type[asyncpg.PostgresError], message: str = "boom") -> asyncpg.Postg
         (pg(asyncpg.InsufficientPrivilegeError), "deterministic", Blame.SYSTEM),  # 42501
         (pg(asyncpg.RaiseError), "deterministic", Blame.SYSTEM),  # P0001
         (pg(asyncpg.InternalServerError), "deterministic", Blame.SYSTEM),  # XX000
-        (pg(asyncpg.ReadOnlySQLTransactionError), "deterministic", Blame.SYSTEM),  # 25006
         (KeyError("a bug of ours"), "deterministic", Blame.SYSTEM),
         (pg(asyncpg.ConnectionFailureError), "unavailable", Blame.SYSTEM),  # 08006
         (pg(asyncpg.AdminShutdownError), "unavailable", Blame.SYSTEM),  # 57P01
         (pg(asyncpg.DiskFullError), "unavailable", Blame.SYSTEM),  # 53100
+        (pg(asyncpg.ReadOnlySQLTransactionError), "unavailable", Blame.SYSTEM),  # 25006: demoted
         (ConnectionResetError(), "unavailable", Blame.SYSTEM),
         (asyncpg.InterfaceError("connection is closed"), "unavailable", Blame.SYSTEM),
         (pg(asyncpg.UniqueViolationError), "contention", Blame.MESSAGE),  # 23505
