@@ -21,7 +21,7 @@ from vanphong.cli.console import (
     unreachable_exit,
 )
 from vanphong.cli.dlq_commands import dlq_app
-from vanphong.cli.rebuild_commands import verify_command
+from vanphong.cli.rebuild_commands import rebuild_command, verify_command
 from vanphong.cli.schemas import register_shipped, schemas_app
 from vanphong.cli.serve_command import serve_command
 from vanphong.cli.stack_commands import stack_app
@@ -302,5 +302,6 @@ app.add_typer(
 )
 app.command("serve")(serve_command)
 app.command("verify")(verify_command)
+app.command("rebuild")(rebuild_command)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(schemas_app, name="schemas")

@@ -95,3 +95,50 @@ def _print_verdict(verdict: Verdict) -> None:
         out.print(summary + "[green]the aggregates are what the entities say[/green]")
     else:
         out.print(summary + f"[red]{verdict.cells_differing:,} cell(s) differ[/red]")
+
+
+def rebuild_command(
+    lock_timeout_ms: Annotated[
+        int,
+        typer.Option(
+            "--lock-timeout-ms",
+            min=10,
+            help="the longest the swap waits for a lock, each try (writers and readers wait"
+            " at most this long behind it)",
+        ),
+    ] = 1000,
+) -> None:
+    """Recompute the aggregates beside the live ones and swap them in, in one transaction,
+    while workers keep running: readers see the old figures or the new, never a mix."""
+    from vanphong.rebuild.run import RebuildRunning, rebuild
+
+    settings = get_settings()
+    with database_errors(settings.database_url), _progress_bar() as progress:
+        task = progress.add_task("rebuilding", total=None)
+
+        def show(what: str, done: int, expected: int | None) -> None:
+            progress.update(task, description=what, completed=done, total=expected)
+
+        try:
+            outcome = asyncio.run(
+                rebuild(settings.database_url, settings.zone, show, lock_timeout_ms)
+            )
+        except RebuildRunning as exc:
+            err.print(f"[red]error:[/red] {exc}: try again when it has finished", soft_wrap=True)
+            raise typer.Exit(DIFFERENT) from exc
+    out.print(
+        f"rebuilt in {outcome.seconds:.1f} s: {outcome.cells_changed:,} cell(s) changed"
+        f" ({outcome.cells:,} cells now), {outcome.entities:,} entities recomputed"
+        f" (+{outcome.caught_up:,} written meanwhile, in {outcome.rounds} round(s)),"
+        f" {outcome.contributions_rewritten:,} entities' stored contributions rewritten;"
+        f" writers held {outcome.writers_held_s * 1000:.0f} ms"
+        f" (all {outcome.attempts} swap attempt(s): {outcome.writers_waited_s * 1000:.0f} ms)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if outcome.refused:
+        out.print(
+            f"{outcome.refused:,} stored entit(y/ies) today's rules would refuse still count:"
+            " `vanphong verify` lists them",
+            highlight=False,
+        )

@@ -1,0 +1,269 @@
+"""``vanphong rebuild``: the recomputed aggregates built beside the live ones and swapped in,
+while workers keep applying.
+
+Lifecycle:
+
+1. **One at a time**: a session advisory lock; a second rebuild says so
+   (:class:`RebuildRunning`). What a killed rebuild left (its shadow) is dropped.
+2. **Snapshot S0** (REPEATABLE READ): every entity streamed and recomputed under today's rules
+   (vanphong/rebuild/tally.py), the sums COPYed into the shadow, the stale contributions beside
+   them, the shadow indexed; the live cells of S0 compared with the sums (the cells changed).
+   With S0 comes its *cut*: the start of the oldest transaction still open then (or the
+   snapshot's own time), so that every entity a transaction invisible to S0 wrote has
+   ``updated_at`` at or after the cut (writers set it to their transaction's start).
+3. **Catch-up rounds**, writers running: a new snapshot S1; the entities written since S0's cut
+   are read in S0 (what the shadow counts for them) and in S1 (what it must count) and the
+   shadow moves by the difference; S1 becomes S0. Until a round finds few entities.
+4. **The swap** (vanphong/rebuild/swap.py), one transaction: writers held, the last catch-up
+   (read without a snapshot: no batch is in flight), stale contributions written, ranges
+   refreshed, tables swapped, commit. A lock that is not granted within ``lock_timeout``
+   rolls it all back; another round, then another try.
+
+Killed at any point before that commit, the live figures are as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from schemas.catalog import EventType
+from vanphong.core.recompute import CellComparison
+from vanphong.core.semantics import TASK_TYPES, Contribution, EntityRef
+from vanphong.rebuild import shadow, swap
+from vanphong.rebuild.reading import (
+    count_entities,
+    entities_by_key,
+    stream_cells,
+    stream_entities,
+)
+from vanphong.rebuild.tally import Tally
+
+#: The advisory lock that keeps rebuilds one at a time.
+LOCK_KEY = "vanphong.rebuild"
+#: A catch-up round that finds at most this many entities is the last before the swap.
+FEW = 5_000
+MAX_ROUNDS = 8
+#: Added to a cut when some sessions' transactions are hidden from this role (another role's
+#: workers, without pg_read_all_stats): their start is not known, so look further back.
+HIDDEN_MARGIN = timedelta(seconds=60)
+MARGIN = timedelta(seconds=1)
+
+#: Progress: (what is being done, done so far, expected or None).
+Progress = Callable[[str, int, int | None], None]
+
+
+class RebuildRunning(Exception):
+    """Another rebuild holds the lock."""
+
+
+@dataclass
+class Outcome:
+    entities: int = 0  # recomputed in S0
+    caught_up: int = 0  # recomputed again in catch-up rounds
+    cells: int = 0  # cells of the new table
+    cells_changed: int = 0  # cells whose value differed in S0
+    contributions_rewritten: int = 0
+    rounds: int = 0
+    attempts: int = 0  # swap transactions tried
+    refused: int = 0  # entities today's rules would refuse (kept, and counted)
+    seconds: float = 0.0
+    writers_held_s: float = 0.0  # the successful swap's: lock requested → commit
+    writers_waited_s: float = 0.0  # every swap attempt's, the failed ones too
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+async def _cut(conn: asyncpg.Connection) -> datetime:
+    """The snapshot's cut (module docstring). Must be the transaction's first statement."""
+    row = await conn.fetchrow(
+        "SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity"
+        "   WHERE datname = current_database() AND pid <> pg_backend_pid())) AS cut,"
+        " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        "   AND backend_type = 'client backend' AND state IS NULL) AS hidden"
+    )
+    assert row is not None
+    return row["cut"] - (HIDDEN_MARGIN if row["hidden"] else MARGIN)
+
+
+async def _changed_since(conn: asyncpg.Connection, cut: datetime) -> list[EntityRef]:
+    """Entities written at or after ``cut``; a task by both halves (its contributions live
+    on the assignment, whichever half changed)."""
+    rows = await conn.fetch(
+        "SELECT entity_type, entity_id FROM core.entities WHERE updated_at >= $1", cut
+    )
+    refs: set[EntityRef] = set()
+    for r in rows:
+        kind = EventType(r["entity_type"])
+        if kind in TASK_TYPES:
+            refs.update(EntityRef(t, r["entity_id"]) for t in TASK_TYPES)
+        else:
+            refs.add(EntityRef(kind, r["entity_id"]))
+    return sorted(refs)
+
+
+class _Snapshot:
+    """A connection in a REPEATABLE READ, read-only transaction, and its cut."""
+
+    def __init__(self, conn: asyncpg.Connection, cut: datetime) -> None:
+        self.conn, self.cut = conn, cut
+
+    @classmethod
+    async def take(cls, url: str) -> _Snapshot:
+        conn = await asyncpg.connect(url)
+        await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return cls(conn, await _cut(conn))
+
+    async def close(self) -> None:
+        await self.conn.close()  # ends the transaction
+
+
+async def rebuild(
+    url: str,
+    zone: ZoneInfo,
+    progress: Progress | None = None,
+    lock_timeout_ms: int = 1000,
+    attempts: int = 30,
+) -> Outcome:
+    """Rebuild the aggregates (module docstring). Raises :class:`RebuildRunning`, or what
+    asyncpg raises when the database cannot be reached, or ``LockNotAvailableError`` once
+    ``attempts`` swaps have found the locks taken."""
+    started = time.monotonic()
+    show = progress or (lambda _what, _done, _total: None)
+    outcome = Outcome()
+    control = await asyncpg.connect(url)
+    try:
+        if not await control.fetchval(
+            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", LOCK_KEY
+        ):
+            raise RebuildRunning("another rebuild is running")
+        writer = await asyncpg.connect(url)
+        try:
+            await shadow.create_shadow(writer)
+            snaps = [await _Snapshot.take(url)]  # the one the shadow stands at, last
+            try:
+                await _build(snaps[-1], writer, zone, show, outcome)
+                outcome.timings["build"] = time.monotonic() - started
+                snaps[-1] = await _rounds(url, snaps[-1], writer, zone, show, outcome)
+                outcome.timings["catch_up"] = time.monotonic() - started
+                await _swap(url, snaps, writer, zone, show, outcome, lock_timeout_ms, attempts)
+            finally:
+                await snaps[-1].close()
+        finally:
+            await writer.close()
+    finally:
+        await control.close()  # also releases the advisory lock
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+async def _build(
+    snap: _Snapshot, writer: asyncpg.Connection, zone: ZoneInfo, show: Progress, out: Outcome
+) -> None:
+    """Step 2 of the module docstring."""
+    stale: list[tuple[EntityRef, tuple[Contribution, ...]]] = []
+    tally = Tally(zone, on_stale=lambda ref, own: stale.append((ref, own)))
+    expected = await count_entities(snap.conn)
+    async for entity in stream_entities(snap.conn):
+        tally.add(entity)
+        if len(stale) >= 50_000:
+            await shadow.write_stale(writer, stale)
+            out.contributions_rewritten += len(stale)
+            stale.clear()
+        if tally.entities % 5_000 == 0:
+            show("recomputing entities", tally.entities, max(expected, tally.entities))
+    tally.finish()
+    await shadow.write_stale(writer, stale)
+    out.entities, out.refused = tally.entities, len(tally.refused)
+    show("writing the shadow table", 0, None)
+    out.cells = await shadow.fill_shadow(writer, tally.cells)
+    comparison = CellComparison(tally.cells, keep=0)
+    show("comparing with the live cells", 0, None)
+    await stream_cells(snap.conn, comparison.see)
+    comparison.finish()
+    out.cells_changed = comparison.count
+    show("indexing the shadow table", 0, None)
+    await shadow.index_shadow(writer)
+
+
+async def _catch_up(
+    before: _Snapshot,
+    refs: list[EntityRef],
+    now: asyncpg.Connection,
+    writer: asyncpg.Connection,
+    zone: ZoneInfo,
+) -> None:
+    old = await entities_by_key(before.conn, refs)
+    new = await entities_by_key(now, refs)
+    await shadow.apply_changes(writer, old, new, zone)
+
+
+async def _rounds(
+    url: str,
+    snap: _Snapshot,
+    writer: asyncpg.Connection,
+    zone: ZoneInfo,
+    show: Progress,
+    out: Outcome,
+    max_rounds: int = MAX_ROUNDS,
+) -> _Snapshot:
+    """Step 3 of the module docstring; the last snapshot, still open."""
+    for _ in range(max_rounds):
+        later = await _Snapshot.take(url)
+        try:
+            refs = await _changed_since(later.conn, snap.cut)
+            show(f"catching up with {len(refs):,} entities written meanwhile", 0, None)
+            await _catch_up(snap, refs, later.conn, writer, zone)
+        except BaseException:
+            await later.close()
+            raise
+        await snap.close()
+        snap = later
+        out.rounds += 1
+        out.caught_up += len(refs)
+        if len(refs) <= FEW:
+            break
+    return snap
+
+
+async def _swap(
+    url: str,
+    snaps: list[_Snapshot],
+    writer: asyncpg.Connection,
+    zone: ZoneInfo,
+    show: Progress,
+    out: Outcome,
+    lock_timeout_ms: int,
+    attempts: int,
+) -> None:
+    """Step 4 of the module docstring, retried; ``snaps[-1]`` moves on between tries."""
+    for attempt in range(1, attempts + 1):
+        out.attempts = attempt
+        show("swapping", 0, None)
+        requested = time.monotonic()
+        try:
+            async with writer.transaction():
+                await swap.hold_writers(writer, lock_timeout_ms)
+                refs = await _changed_since(writer, snaps[-1].cut)
+                await _catch_up(snaps[-1], refs, writer, writer, zone)
+                rewritten = await swap.write_contributions(writer)
+                await swap.refresh_ranges(writer)
+                await swap.swap_tables(writer, lock_timeout_ms)
+        except asyncpg.LockNotAvailableError:
+            out.writers_waited_s += time.monotonic() - requested
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(min(0.05 * attempt, 1.0))  # let the queue behind us drain
+            snaps[-1] = await _rounds(url, snaps[-1], writer, zone, show, out, max_rounds=1)
+            continue
+        held = time.monotonic() - requested
+        out.writers_held_s = held
+        out.writers_waited_s += held
+        out.caught_up += len(refs)
+        out.contributions_rewritten = rewritten
+        return
