@@ -132,6 +132,7 @@ def assert_dead_letters_once(env: Any, messages: list[Message]) -> None:
             "vanphong.source.topic",
             "vanphong.source.partition",
             "vanphong.source.offset",
+            "vanphong.source.topic_id",
             "vanphong.failed_at",
         }
         assert headers["vanphong.source.topic"].startswith(env.settings.topic_prefix + ".")
