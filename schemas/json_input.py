@@ -36,6 +36,8 @@ class JsonInputError(ValueError):
 
     def __init__(self, field: str | None, message: str, *, standalone: bool = False) -> None:
         self.field = field
+        #: Every field the error is about (several for :meth:`missing_fields`).
+        self.fields: tuple[str, ...] = (field,) if field is not None else ()
         self.message = message
         text = message if field is None or standalone else f"{field}: {message}"
         super().__init__(text)
@@ -47,6 +49,17 @@ class JsonInputError(ValueError):
     @classmethod
     def missing_field(cls, name: str) -> JsonInputError:
         return cls(name, f"missing field {name!r}", standalone=True)
+
+    @classmethod
+    def missing_fields(cls, names: list[str]) -> JsonInputError:
+        """Every required field a line lacks, named at once (``field``: the first), so that a
+        publisher fixes a line in one go rather than one field per try."""
+        if len(names) == 1:
+            return cls.missing_field(names[0])
+        listed = ", ".join(repr(name) for name in names)
+        error = cls(names[0], f"missing fields {listed}", standalone=True)
+        error.fields = tuple(names)
+        return error
 
 
 _MISSING: Final = object()
@@ -329,7 +342,7 @@ def parse_line(obj: Any, schemas: SchemaRegistry | None = None) -> tuple[EventTy
     ``schemas``, by default the default registry).
 
     Raises ``JsonInputError`` for the first problem found: the ``type``, then unknown fields,
-    then each field in schema order.
+    then the missing fields (all of them, in schema order), then each field in schema order.
     """
     if not isinstance(obj, dict):
         raise JsonInputError(None, f"expected a JSON object, got {_type_name(obj)}")
@@ -348,12 +361,13 @@ def parse_line(obj: Any, schemas: SchemaRegistry | None = None) -> tuple[EventTy
     for key in obj:
         if key != "type" and key not in names:
             raise JsonInputError.unknown_field(str(key))
+    missing = [f.name for f in table.fields if f.name not in obj and f.default is _MISSING]
+    if missing:
+        raise JsonInputError.missing_fields(missing)
     datum: dict[str, Any] = {}
     for field in table.fields:
         value = obj.get(field.name, _MISSING)
         if value is _MISSING:
-            if field.default is _MISSING:
-                raise JsonInputError.missing_field(field.name)
             value = field.default
             datum[field.name] = list(value) if isinstance(value, list) else value
         else:

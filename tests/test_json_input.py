@@ -210,6 +210,16 @@ def test_missing_field() -> None:
     assert err.field == "title"
 
 
+def test_every_missing_field_is_named_at_once_in_schema_order() -> None:
+    err = error(line("document.issued", title=DROP, unit_id=DROP, number=DROP))
+    assert str(err) == "missing fields 'unit_id', 'number', 'title'"
+    assert err.field == "unit_id" and err.fields == ("unit_id", "number", "title")
+    # missing fields come before a bad value of a field that is there
+    assert str(error(line("document.issued", title=DROP, appraised="yes"))) == (
+        "missing field 'title'"
+    )
+
+
 def test_missing_and_unknown_type() -> None:
     assert str(error({"event_id": "x"})) == "missing field 'type'"
     err = error(line("task.completed", type="x"))
