@@ -329,10 +329,13 @@ def roles_sql(target: PgTarget) -> str:
     """Idempotent SQL (psql, \\gexec): the owner role and database, and the reporting role.
 
     The owner role gets CREATEDB on this local cluster only: the test suite creates a database
-    per test. The reporting role gets nothing here; migrations grant it schema ``reporting``.
+    per test. It gets CREATEROLE too: ``vanphong access grant-province`` creates the province
+    readers' login roles as the owner (docs/operations.md, "Province readers"). The reporting
+    role gets nothing here; migrations grant it schema ``reporting``. The province readers'
+    group (NOLOGIN) is made here as well, as an administrator would (migration 0009 grants it).
     """
     roles = (
-        (target.user, target.password, "LOGIN CREATEDB"),
+        (target.user, target.password, "LOGIN CREATEDB CREATEROLE"),
         (REPORTING_ROLE, REPORTING_PASSWORD, "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"),
     )
     out: list[str] = []
@@ -342,6 +345,10 @@ def roles_sql(target: PgTarget) -> str:
             f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(role)})\n\\gexec"
         )
         out.append(f"ALTER ROLE {_ident(role)} WITH {options} PASSWORD {_literal(password)};")
+    out.append(
+        "SELECT 'CREATE ROLE vanphong_province_readers NOLOGIN' WHERE NOT EXISTS"
+        " (SELECT FROM pg_roles WHERE rolname = 'vanphong_province_readers')\n\\gexec"
+    )
     out.append(
         f"SELECT format('CREATE DATABASE %I OWNER %I', {_literal(target.database)}, "
         f"{_literal(target.user)}) "
