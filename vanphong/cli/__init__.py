@@ -7,8 +7,9 @@ import asyncio
 import json
 import sys
 from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.progress import Progress
@@ -26,7 +27,10 @@ from vanphong.cli.rebuild_commands import rebuild_command, verify_command
 from vanphong.cli.schemas import register_shipped, schemas_app
 from vanphong.cli.serve_command import serve_command
 from vanphong.cli.stack_commands import stack_app
-from vanphong.ground.settings import get_settings
+from vanphong.ground.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from vanphong.cli.publish import Outgoing
 
 # No local variables in tracebacks: they may hold a password (VANPHONG_KAFKA_SASL_PASSWORD).
 app = typer.Typer(
@@ -97,6 +101,28 @@ def worker() -> None:
     run_worker(settings)
 
 
+class Wire(StrEnum):
+    """How ``publish`` frames the Avro body (CONTRACT.md §2; README, "Upstream producers with a
+    Schema Registry")."""
+
+    SINGLE_OBJECT = "single-object"
+    CONFLUENT = "confluent"
+
+
+def _confluent_framed(messages: list[Outgoing], settings: Settings) -> list[Outgoing]:
+    """``publish --wire confluent``: for upstream teams trying the framing before they write
+    their own serializer; a registry that cannot say the ids is one line, exit 2."""
+    from vanphong.cli.schemas import confluent_framed
+    from vanphong.core.rejection import TransientError
+    from vanphong.ground.schema_registry import RegistryError
+
+    try:
+        return confluent_framed(messages, settings)
+    except (TransientError, RegistryError) as exc:
+        err.print(f"[red]error:[/red] schema registry: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
 @app.command()
 def publish(
     files: Annotated[
@@ -105,6 +131,15 @@ def publish(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Publish the valid lines")
     ] = False,
+    wire: Annotated[
+        Wire,
+        typer.Option(
+            "--wire",
+            help="single-object: vanphong's framing (C3 01 + fingerprint); confluent: 00 + the"
+            " Schema Registry's id of the topic's subject, as Confluent's serializers write it"
+            " (needs VANPHONG_SCHEMA_REGISTRY_URL and `vanphong init`)",
+        ),
+    ] = Wire.SINGLE_OBJECT,
 ) -> None:
     """Publish JSON Lines events as Avro; nothing is published if a line is invalid."""
     from vanphong.cli.publish import numbered_lines, prepare_all, send_all
@@ -121,13 +156,15 @@ def publish(
             err.print(f"[red]error:[/red] cannot read {name}: {exc.strerror}")
             raise typer.Exit(2) from exc
     messages, errors = prepare_all(numbered_lines(sources), settings)
-    for error in errors:
-        err.print(f"[red]invalid[/red] {error}", highlight=False, markup=True)
+    for error in errors:  # one line each, never wrapped: the file:line prefix stays whole
+        err.print(f"[red]invalid[/red] {error}", highlight=False, markup=True, soft_wrap=True)
     if errors and not skip_invalid:
         err.print(
             f"{len(errors)} invalid line(s): nothing published (--skip-invalid publishes the rest)"
         )
         raise typer.Exit(1)
+    if wire is Wire.CONFLUENT:
+        messages = _confluent_framed(messages, settings)
     from aiokafka.errors import KafkaConnectionError, KafkaError
 
     from vanphong.ground.kafka_access import authorization_problem
