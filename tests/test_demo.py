@@ -185,6 +185,12 @@ def test_congress_years_have_congresses_and_their_documents() -> None:
     assert resolutions[2020] / every[2020] > 1.5 * resolutions[2019] / every[2019]
 
 
+def test_the_office_receives_citizens_twice_a_week_before_a_congress() -> None:
+    receptions = [r for r in latest("citizens.received").values() if r["unit_id"] == "vptu"]
+    per_year = Counter(day(r).year for r in receptions if 7 <= day(r).month <= 9)
+    assert per_year[2024] > 1.5 * per_year[2023] and per_year[2019] > 1.5 * per_year[2018]
+
+
 def test_years_differ_the_workload_grows_and_the_merged_province_doubles_it() -> None:
     per_month = monthly_documents()
     per_year = {y: sum(per_month[date(y, m, 1)] for m in range(1, 13)) for y in YEARS}

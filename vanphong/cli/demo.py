@@ -255,8 +255,13 @@ class Demo(Organisation):
                 )
 
     def receptions(self, month: date) -> None:
-        """Tiếp dân every Thursday the office works (four or five a month, fewer around Tết)."""
-        for week, day in enumerate(weekly(month, 3)):
+        """Tiếp dân every Thursday the office works (four or five a month, fewer around Tết);
+        in the run-up to a congress (from the July before it), letters about cadres multiply
+        and the office receives on Tuesdays too."""
+        days = weekly(month, 3)
+        if any(date(y - 1, 7, 1) <= month <= first for y, first in PROVINCIAL_CONGRESS.items()):
+            days = sorted(days + weekly(month, 1))
+        for week, day in enumerate(days):
             self.reception(OFFICE, f"{OFFICE}-{month:%Y%m}-{week}", day)
 
     def reception(self, unit: str, key: str, day: date) -> None:
