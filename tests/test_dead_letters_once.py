@@ -10,8 +10,10 @@ broker and database; the outbox rows are written as the sink writes them.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,8 +21,12 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.catalog import DEAD_LETTER_TOPIC
 from streams.deadletters import DeadLetterRelay
-from tests.conftest import Env
+from tests.conftest import Env, _create_database, _drop_database, wait_for
+from tests.history import History
+from tests.test_dlq import end_offsets, put_dead_letters, replays_of_partition, send, vanphong
+from vanphong.cli.dlq import replay_marker
 from vanphong.core.deadletter import dead_letter_headers, source_of, topic_id_of
+from vanphong.ground.settings import Settings
 
 OLD_ID = "0b6a1f2e-1111-4111-8111-000000000001"
 NEW_ID = "0b6a1f2e-2222-4222-8222-000000000002"
@@ -186,3 +192,133 @@ def test_a_recreated_source_topic_gets_dead_letters_for_its_new_messages_at_old_
             ((docs, 2, 7), NEW_ID): 1,
         }
     )
+
+
+def test_a_replay_the_ledger_forgot_is_found_on_its_target_and_not_published_again(
+    env: Env,
+) -> None:
+    docs = env.topic("document-issued.v1")
+    dlq = env.topic(DEAD_LETTER_TOPIC)
+    put_dead_letters(
+        env,
+        [
+            ((docs, 1, 100), b"a", "unknown_schema"),  # dlq 0@0
+            ((docs, 2, 101), b"b", "unknown_schema"),  # dlq 0@1
+            ((docs, 1, 102), b"c", "undecodable"),  # dlq 0@2
+            ((docs, 3, 103), b"d", "undecodable"),  # dlq 0@3
+        ],
+    )
+    first = vanphong(env, "dlq", "replay", "--reason", "unknown_schema")
+    assert first.returncode == 0 and "replayed 2" in first.stdout, first.stderr
+    env.fetch("CREATE TABLE ledger_backup AS SELECT * FROM core.dlq_replays")  # the backup
+    second = vanphong(env, "dlq", "replay", "--reason", "undecodable")
+    assert second.returncode == 0 and "replayed 2" in second.stdout, second.stderr
+
+    def markers() -> list[bytes]:
+        return sorted(m for p in (1, 2, 3) for m in replays_of_partition(env, docs, p))
+
+    published = markers()
+    assert published == sorted(replay_marker(dlq, (0, o)) for o in range(4))
+    rows = env.fetch("SELECT dlq_offset, new_offset FROM core.dlq_replays ORDER BY 1")
+
+    # restored: the ledger forgets the second replay
+    env.fetch("DELETE FROM core.dlq_replays")
+    env.fetch("INSERT INTO core.dlq_replays SELECT * FROM ledger_backup")
+    dry = vanphong(env, "dlq", "replay", "--dry-run")
+    assert dry.returncode == 0 and "would replay 0" in dry.stdout, dry.stdout + dry.stderr
+    again = vanphong(env, "dlq", "replay")
+    assert again.returncode == 0, again.stderr
+    assert "replayed 0, skipped 4 already replayed (2 found on the topic" in again.stdout
+    assert markers() == published  # nothing published twice
+    assert env.fetch("SELECT dlq_offset, new_offset FROM core.dlq_replays ORDER BY 1") == rows
+
+    # the ledger lost altogether; a new dead letter meanwhile is replayed, once
+    env.fetch("DELETE FROM core.dlq_replays")
+    put_dead_letters(env, [((docs, 2, 104), b"e", "undecodable")])  # dlq 0@4
+    last = vanphong(env, "dlq", "replay")
+    assert last.returncode == 0, last.stderr
+    assert "replayed 1, skipped 4 already replayed (4 found on the topic" in last.stdout
+    assert markers() == sorted([*published, replay_marker(dlq, (0, 4))])
+
+
+def test_after_a_backup_is_restored_every_rejected_message_is_on_the_topic_once(
+    env: Env, tmp_path: Path
+) -> None:
+    """A worker on bad input; a backup (pg_dump) mid-stream; more bad input, dead-lettered; the
+    backup restored (pg_restore) while the worker is stopped, so PostgreSQL forgot the later dead
+    letters and the offsets that read them; more bad input; a worker again."""
+    env.workers.extra_env.update(
+        {"VANPHONG_BATCH_MAX_EVENTS": "4", "VANPHONG_RELAY_INTERVAL_S": "0.2"}
+    )
+    rejected = 0
+
+    def stream(seed: int) -> None:
+        nonlocal rejected
+        history = History(seed)
+        history.units()
+        for i in range(12):
+            history.document(seed * 100 + i)
+        history.invalid()
+        send(env, history.messages)
+        rejected += sum(1 for m in history.messages if m.reason)
+
+    def relayed() -> None:
+        def done() -> bool:
+            unsent = env.fetch("SELECT count(*) AS n FROM core.dead_letters WHERE sent_at IS NULL")
+            return unsent[0]["n"] == 0 and len(env.dead_letters()) >= rejected
+
+        env.wait_caught_up()
+        wait_for(done, 120, "every dead letter relayed")
+
+    stream(1)
+    env.workers.start()
+    relayed()
+    backup = tmp_path / "backup.dump"
+    dump = subprocess.run(
+        ["pg_dump", "-Fc", "-f", str(backup), "-d", env.settings.database_url],
+        capture_output=True,
+        text=True,
+    )
+    assert dump.returncode == 0, dump.stderr
+    stream(2)
+    relayed()
+    env.workers.stop_all()
+
+    restore(env, backup)
+    stream(3)
+    worker = env.workers.start()
+    relayed()
+
+    letters = Counter(source_of(m.headers) for m in env.dead_letters())
+    assert len(letters) == rejected and set(letters.values()) == {1}, letters.most_common(3)
+    rows = env.fetch("SELECT count(*) AS n FROM core.dead_letters WHERE sent_at IS NOT NULL")
+    assert rows[0]["n"] == rejected
+    # CONTRACT.md §6: consumed = applied + unchanged + dead-lettered, for every input topic
+    ends: Counter[str] = Counter()
+    for (topic, _), end in end_offsets(env).items():
+        ends[topic] += end
+    counted = env.fetch(
+        "SELECT topic, applied + unchanged + dead_lettered AS n, dead_lettered FROM"
+        " core.topic_counters"
+    )
+    assert {r["topic"]: r["n"] for r in counted} == {t: n for t, n in ends.items() if n}
+    assert sum(r["dead_lettered"] for r in counted) == rejected
+    assert worker.poll() is None
+
+
+def restore(env: Env, backup: Path) -> None:
+    """Put the test's database back as ``backup`` has it (no worker connected)."""
+    admin = Settings().database_url
+    name = env.settings.database_url.rsplit("/", 1)[1]
+
+    async def recreate() -> None:
+        await _drop_database(admin, name)
+        await _create_database(admin, name)
+
+    asyncio.run(recreate())
+    done = subprocess.run(
+        ["pg_restore", "--exit-on-error", "-d", env.settings.database_url, str(backup)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr

@@ -202,6 +202,8 @@ def dlq_replay(
         f"{result.replayable if dry_run else result.sent}"
         f", skipped {result.already} already replayed"
     )
+    if result.found:
+        summary += f" ({result.found} found on the topic that the database had forgotten: recorded)"
     if result.rejected_again:
         summary += (
             f", left {result.rejected_again} rejected again after a replay (--again replays them)"

@@ -12,6 +12,9 @@ rows by reading the target partition from ``scan_from`` (its end offset before p
 message carrying the header is the earlier replay, so it is recorded, not sent again (the
 recovery rule of vanphong/ground/tail.py, the one the dead-letter relay follows too). One replay at
 a time holds a PostgreSQL advisory lock, so no replay can be in flight while another reads.
+Never twice either when PostgreSQL went back in time and lost ledger rows: before a dead letter
+without a row is replayed, its target partition is searched for the header
+(:mod:`~vanphong.cli.dlq.search`); a replay found there is recorded, not published again.
 
 Both commands stream the topic (:func:`dead_letter_chunks`): partition by partition, in chunks
 of at most :data:`CHUNK` dead letters; ``list`` keeps only the ``--limit`` most recent, and
@@ -20,8 +23,8 @@ of at most :data:`CHUNK` dead letters; ``list`` keeps only the ``--limit`` most 
 The package, one job per module: :mod:`~vanphong.cli.dlq.model` (the dead letter, pure),
 :mod:`~vanphong.cli.dlq.topic` (reading the topic), :mod:`~vanphong.cli.dlq.ledger`
 (``core.dlq_replays``), :mod:`~vanphong.cli.dlq.view` (``dlq list``'s JSON and table),
-:mod:`~vanphong.cli.dlq.plan` (what to replay, pure) and :mod:`~vanphong.cli.dlq.execute` (the
-replay itself).
+:mod:`~vanphong.cli.dlq.plan` (what to replay, pure), :mod:`~vanphong.cli.dlq.search`
+(replays on their target topic) and :mod:`~vanphong.cli.dlq.execute` (the replay itself).
 """
 
 from vanphong.cli.dlq.execute import ReplayBusyError, replay

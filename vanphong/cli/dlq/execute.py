@@ -13,9 +13,10 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
-from vanphong.cli.dlq.ledger import connect, read_replays, record_offsets
+from vanphong.cli.dlq.ledger import connect, read_replays, record_found, record_offsets
 from vanphong.cli.dlq.model import Place, Replay
 from vanphong.cli.dlq.plan import REPLAY_OF, Planned, ReplayResult, plan, replay_marker
+from vanphong.cli.dlq.search import ReplaySearch
 from vanphong.cli.dlq.topic import dead_letter_chunks
 from vanphong.core.deadletter import Source
 from vanphong.ground.kafka import (
@@ -112,6 +113,7 @@ async def replay(
             async with (
                 _Sender(settings, conn, dlq_topic, on_sent) as sender,
                 contextlib.aclosing(dead_letter_chunks(settings, on_size)) as chunks,
+                ReplaySearch(settings) as search,
             ):
                 partitions: dict[str, int] = {}
                 async for chunk in chunks:
@@ -124,6 +126,7 @@ async def replay(
                     present = {t: n for t, n in partitions.items() if n}
                     here = [unresolved.pop(d.place) for d in chunk if d.place in unresolved]
                     part = plan(chunk, replays, present, inputs, reason, here, again)
+                    await _drop_found(conn, search, part, replays, dlq_topic, dry_run)
                     _add(result, part, keep_planned=dry_run)
                     if on_read is not None:
                         on_read(len(chunk))
@@ -140,9 +143,46 @@ async def replay(
         await conn.close()  # also releases the advisory lock
 
 
+async def _drop_found(
+    conn: asyncpg.Connection,
+    search: ReplaySearch,
+    part: ReplayResult,
+    replays: dict[Place, Replay],
+    dlq_topic: str,
+    dry_run: bool,
+) -> None:
+    """Take out of ``part`` the dead letters whose replay is on the target topic although the
+    ledger does not know it (PostgreSQL went back in time: vanphong/cli/dlq/search.py); record
+    them in the ledger (unless ``dry_run``) and in ``replays``, as replayed."""
+    found = await search.find([p for p in part.planned if p.in_doubt is None], dlq_topic)
+    if not found:
+        return
+    rows = [
+        Replay(
+            p.letter.place,
+            p.letter.reason,
+            _source(p),
+            p.partition,
+            found[p.letter.place],
+            None,
+            found[p.letter.place],
+        )
+        for p in part.planned
+        if p.letter.place in found
+    ]
+    if not dry_run:
+        async with conn.transaction():
+            await record_found(conn, rows)
+    replays.update({r.place: r for r in rows})
+    part.planned = [p for p in part.planned if p.letter.place not in found]
+    part.already += len(rows)
+    part.found += len(rows)
+
+
 def _add(result: ReplayResult, part: ReplayResult, keep_planned: bool) -> None:
     if keep_planned:
         result.planned += part.planned
+    result.found += part.found
     result.replayable += len(part.planned)
     result.already += part.already
     result.rejected_again += part.rejected_again

@@ -62,3 +62,14 @@ async def record_offsets(conn: asyncpg.Connection, done: Sequence[tuple[Place, i
         " WHERE dlq_partition = $1 AND dlq_offset = $2 AND new_offset IS NULL",
         [(p, o, offset) for (p, o), offset in done],
     )
+
+
+async def record_found(conn: asyncpg.Connection, found: Sequence[Replay]) -> None:
+    """Rows for replays found on their target topic that the ledger had lost (PostgreSQL went
+    back in time): complete at once, where the message is (vanphong/cli/dlq/search.py)."""
+    await conn.executemany(
+        "INSERT INTO core.dlq_replays (dlq_partition, dlq_offset, reason, source_topic,"
+        " source_partition, source_offset, target_partition, scan_from, replayed_at, new_offset)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $8) ON CONFLICT DO NOTHING",
+        [(*r.place, r.reason, *r.source, r.target_partition, r.new_offset) for r in found],
+    )

@@ -29,6 +29,7 @@ class ReplayResult:
     rejected_again: int = 0  # dead letters of replayed messages, left alone (without --again)
     in_doubt: list[Replay] = field(default_factory=list)  # rows found in doubt at the start
     recovered: int = 0  # in-doubt rows whose message was on the topic: recorded, not re-sent
+    found: int = 0  # replays on the topic the ledger had lost: recorded (counted in already)
     sent: int = 0  # messages produced and recorded
     errors: list[tuple[DeadLetter | Replay, str]] = field(default_factory=list)
 
