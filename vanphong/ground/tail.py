@@ -1,23 +1,28 @@
 """Reading ranges of partitions, and the rule that recovers what an interrupted producer sent.
 
-**The recovery rule: produce, then recover by reading the partition's tail.** Two places
-produce messages whose fate must be recorded in PostgreSQL exactly once: the dead-letter relay
+**The recovery rule: produce, then recover by reading the partition.** Two places produce
+messages whose fate must be recorded in PostgreSQL exactly once: the dead-letter relay
 (streams/deadletters.py: outbox rows to the dead-letter topic) and ``vanphong dlq replay``
 (vanphong/cli/dlq/execute.py: dead letters back to their source topic). Either may crash or time
-out after Kafka has a message and before PostgreSQL has recorded where it landed. Both follow
-one rule:
+out after Kafka has a message and before PostgreSQL has recorded where it landed; and PostgreSQL
+itself may go back in time and forget what was recorded (CONTRACT.md §5.2, §6). Both follow one
+rule:
 
 1. each message goes to a partition fixed in advance and carries a *mark* (a header) that names
-   what it is: the relay's, the source coordinates; a replay's, the dead letter it replays;
+   what it is: the relay's, the source coordinates (and the source topic's id); a replay's, the
+   dead letter it replays;
 2. before producing, the producer knows an offset of that partition from which anything it
-   produced must lie (the relay: after the last offset it recorded; a replay: the partition's
-   end offset, recorded before producing);
+   produced must lie. The relay: the partition's start (it indexes the whole partition once and
+   then reads on, streams/landed.py). A replay: the partition's end offset recorded before
+   producing (``scan_from``), or, when the ledger has no row at all, the first offset younger
+   than the dead letter (vanphong/cli/dlq/search.py) — the topic, not the ledger, has the last
+   word;
 3. one producer at a time per partition (a PostgreSQL advisory lock), and a new attempt starts
    only once the previous attempt's sends are over (sent or failed), so nothing of it can land
    after the read;
-4. the next attempt first reads the partition from that offset to its end (:func:`recover`);
-   whatever it finds with a mark it is looking for was produced: it is recorded, not produced
-   again.
+4. the next attempt first reads the partition from that offset to its end (:func:`recover`, or
+   the relay's index); whatever it finds with a mark it is looking for was produced: it is
+   recorded, not produced again.
 
 **Reading.** :func:`read_range` reads one partition between two offsets in bounded chunks, so
 a reader holds at most one chunk; offsets without a record (compaction, transaction markers)
