@@ -17,12 +17,14 @@ applied. A partition is *stalled* when it has lag and nothing was applied from i
 Offsets that went backwards or jumped (vanphong/core/positions.py) are shown twice: what workers
 detected and recorded (``core.offset_anomalies``), and what Kafka and PostgreSQL disagree on now
 and no worker has handled yet (a topic created again, messages lost, more partitions than the
-contract's).
+contract's). And per topic, how far back in time the database may go (a failover, a restored
+backup) before Kafka can no longer refill it (``retention``).
 
 The package keeps the jobs apart: ``model`` (the data, pure), ``database`` and ``kafka`` (what
-each one says), ``collecting`` (:func:`collect`, joining the two), ``rendering`` (:func:`render`,
-pure). The errors for a service that does not answer live in vanphong/ground/unreachable.py, which
-``vanphong dlq`` shares: neither command borrows from the other.
+each one says), ``collecting`` (:func:`collect`, joining the two), ``retention`` and ``rendering``
+(:func:`render`), both pure. The errors for a service that does not answer live in
+vanphong/ground/unreachable.py, which ``vanphong dlq`` shares: neither command borrows from the
+other.
 """
 
 from vanphong.cli.status.collecting import collect

@@ -1,6 +1,7 @@
 """``vanphong status``'s one I/O step: ask PostgreSQL and Kafka at the same time, and join what
 they say into a :class:`~vanphong.cli.status.model.Status`, partition by partition (lag, the stall
-verdict, offsets that went backwards or jumped and no worker handled yet).
+verdict, offsets that went backwards or jumped and no worker handled yet, and per topic how far
+back a restore may go: vanphong/cli/status/retention.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from vanphong.cli.status.kafka import (
     read_kafka,
 )
 from vanphong.cli.status.model import PartitionStatus, Status, is_stalled
+from vanphong.cli.status.retention import windows
 from vanphong.core import lag as lag_rule
 from vanphong.core.positions import Anomaly, Seen, applied_offset, pending, recreated
 from vanphong.ground.settings import Settings
@@ -58,8 +60,15 @@ async def collect(settings: Settings) -> Status:
         for tp, s in seen.items()
         if lag_rule.lag(s.log_end or 0, applied_offset(db.stored.get(tp), s), s.log_start or 0)
     }
-    pending_at = await ask_kafka(
-        settings, pending_since(settings, lagging), PENDING_FETCH_TIMEOUT_S + KAFKA_TIMEOUT_S
+    # And the oldest message each partition still holds: how far back a restore may go.
+    held = {tp: s.log_start or 0 for tp, s in seen.items() if (s.log_end or 0) > (s.log_start or 0)}
+    pending_at, oldest_at = await asyncio.gather(
+        *(
+            ask_kafka(
+                settings, pending_since(settings, at), PENDING_FETCH_TIMEOUT_S + KAFKA_TIMEOUT_S
+            )
+            for at in (lagging, held)
+        )
     )
 
     partitions = []
@@ -107,6 +116,14 @@ async def collect(settings: Settings) -> Status:
         offset_anomalies=db.anomalies,
         offset_anomalies_total=db.anomalies_total,
         pending_anomalies=pending_anomalies,
+        retention=windows(
+            inputs,
+            kafka.counts,
+            kafka.starts,
+            kafka.ends,
+            oldest_at,
+            {tp: applied for tp, (applied, _at) in db.applied.items()},
+        ),
         partitions_differ={
             t: (n, contract[t])
             for t, n in kafka.counts.items()

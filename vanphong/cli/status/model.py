@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from vanphong.cli.status.retention import TopicRetention
 from vanphong.core import lag as lag_rule
 from vanphong.core.positions import Anomaly
 
@@ -127,6 +128,9 @@ class Status:
     pending_anomalies: list[Anomaly] = field(default_factory=list)
     #: Topic → (partitions in Kafka, the contract's), where they differ.
     partitions_differ: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Per input topic, how far back in time the database may go before Kafka can no longer
+    #: refill it (vanphong/cli/status/retention.py).
+    retention: list[TopicRetention] = field(default_factory=list)
 
     @property
     def stalled(self) -> list[PartitionStatus]:
@@ -168,6 +172,7 @@ class Status:
                 t: {"partitions": n, "contract_partitions": c}
                 for t, (n, c) in sorted(self.partitions_differ.items())
             },
+            "retention": [r.as_json() for r in self.retention],
         }
 
 

@@ -151,8 +151,31 @@ def render(status: Status, all_partitions: bool = False) -> RenderableType:
                 style="bold red",
             )
         )
+    parts.extend(_render_retention(status))
     parts.extend(_render_anomalies(status))
     return Group(*parts)
+
+
+def _render_retention(status: Status) -> list[RenderableType]:
+    """How far back in time the database may go before Kafka can no longer refill it, per
+    topic (vanphong/cli/status/retention.py; docs/operations.md, "Failover and restores")."""
+    if not status.retention:
+        return []
+    short = f"{status.topic_prefix}." if status.topic_prefix else ""
+    lines: list[RenderableType] = [Text("Restores: what Kafka can still refill", style="bold")]
+    whole = [r.topic.removeprefix(short) for r in status.retention if r.holds_everything]
+    if whole:
+        lines.append(
+            Text(
+                f"{', '.join(whole)}: Kafka holds every message since offset 0; a restore of"
+                " any age is refilled",
+                style="green",
+            )
+        )
+    for r in status.retention:
+        if not r.holds_everything:
+            lines.append(Text(r.describe(), style="yellow"))
+    return lines
 
 
 def _render_anomalies(status: Status) -> list[RenderableType]:
@@ -171,7 +194,9 @@ def _render_anomalies(status: Status) -> list[RenderableType]:
         table.add_column("when", no_wrap=True)
         table.add_column("what")
         table.add_column("partition", no_wrap=True)
-        for name in ["stored", "log", "lost", "read again"]:
+        # "read again" only when a database went back in time: 80 columns keep the kinds whole
+        reread = any(r.anomaly.reread for r in status.offset_anomalies)
+        for name in ["stored", "log", "lost", *(["read again"] if reread else [])]:
             table.add_column(name, justify="right")
         for r in status.offset_anomalies:
             a = r.anomaly
@@ -182,7 +207,7 @@ def _render_anomalies(status: Status) -> list[RenderableType]:
                 _n(a.stored_offset),
                 f"{_n(a.log_start)}–{_n(a.log_end)}",
                 Text(_n(a.lost), style="bold red" if a.lost else ""),
-                _n(a.reread),
+                *([_n(a.reread)] if reread else []),
             )
         parts.append(table)
     for a in status.pending_anomalies:
