@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schemas.codec import use_registry
 from schemas.registry import SchemaRegistry, load_registry
 from schemas.versions import extra_schema_dirs as parse_schema_dirs
+from vanphong.ground.dsn import DsnError, parse_dsn
 
 
 class Settings(BaseSettings):
@@ -108,6 +109,17 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(default=6070, ge=0, le=65535)
     serve_port_file: str = ""
+
+    @field_validator("database_url", "reporting_database_url")
+    @classmethod
+    def _libpq_url(cls, value: str) -> str:
+        """A libpq URL, one host or several (vanphong/ground/dsn.py); wrong, it fails here."""
+        if value:
+            try:
+                parse_dsn(value)
+            except DsnError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("timezone")
     @classmethod
