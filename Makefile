@@ -99,6 +99,7 @@ browser:
 STACK_REGISTRY_URL ?= http://127.0.0.1:8081/apis/ccompat/v7
 
 test: venv lint stack browser tools
+	$(VP) stack up --keycloak  # the reporting page's logins (tests/test_serve_login.py)
 	VANPHONG_SCHEMA_REGISTRY_URL=$(STACK_REGISTRY_URL) $(VP) init
 	VANPHONG_SCHEMA_REGISTRY_URL=$(STACK_REGISTRY_URL) $(VP) schemas check
 	$(BIN)/pytest -q -rs -p no:cacheprovider -m "not faults" --junitxml=$(RUN_DIR)/junit-main.xml \

@@ -33,6 +33,16 @@ from deploy.kafka import (
     wait_kafka,
     write_kafka_config,
 )
+from deploy.keycloak import (
+    KEYCLOAK_NAME,
+    KeycloakConfig,
+    fetch_keycloak,
+    keycloak_port_conflicts,
+    keycloak_state,
+    launch_keycloak,
+    our_keycloak_pid,
+    wait_keycloak,
+)
 from deploy.postgres import (
     PgDirs,
     ensure_roles,
@@ -96,6 +106,7 @@ def up(
     *,
     brokers: int = 1,
     secure: bool = False,
+    keycloak: bool = False,
     settings: Settings | None = None,
     console: Console | None = None,
 ) -> int:
@@ -107,6 +118,8 @@ def up(
 
     ``secure``: the production-like cluster of ``brokers`` nodes (TLS, SASL/SCRAM, ACLs) and
     PostgreSQL with TLS, beside the plain broker (deploy/secure.py).
+
+    ``keycloak``: Keycloak too, with the realm of the reporting page's login (deploy/keycloak.py).
     """
     settings = settings or get_settings()
     console = console or Console(stderr=True)
@@ -134,8 +147,17 @@ def up(
         reg = RegistryConfig.from_settings(settings, paths)
         reg_pid = our_registry_pid(reg, state) if reg.enabled else None
         reg_missing = reg.enabled and reg_pid is None
+        kc = KeycloakConfig.from_settings(settings, paths)
+        kc_pid = our_keycloak_pid(kc, state) if keycloak else None
+        kc_missing = keycloak and kc_pid is None
 
-        if kafka_pid is not None and pg_pid is not None and dirs is not None and not reg_missing:
+        if (
+            kafka_pid is not None
+            and pg_pid is not None
+            and dirs is not None
+            and not reg_missing
+            and not kc_missing
+        ):
             progress.step("checking the running stack")
             deadline = time.monotonic() + timeout
             ensure_roles(dirs, pg_runner(), cfg.pg)
@@ -143,6 +165,8 @@ def up(
             wait_pg(cfg, dirs, deadline, timeout)
             if reg_pid is not None:
                 wait_registry(reg, reg_pid, deadline, timeout)
+            if kc_pid is not None:
+                wait_keycloak(kc, kc_pid, deadline, timeout)
             progress.done()
             console.print(f"already running: {escape(running_line(stack_status(settings)))}")
             return 0
@@ -152,9 +176,12 @@ def up(
         runner = pg_runner()
         java = find_java() if kafka_pid is None else ""
         reg_java = find_registry_java() if reg_missing else ""
+        kc_java = find_registry_java(KEYCLOAK_NAME, "without --keycloak") if kc_missing else ""
         conflicts = _port_conflicts(cfg, kafka_pid, pg_pid, dirs)
         if reg_missing:
             conflicts += registry_port_conflicts(reg)
+        if kc_missing:
+            conflicts += keycloak_port_conflicts(kc)
         if conflicts:
             raise StackError(
                 "a port the stack needs is held by another process:\n" + "\n".join(conflicts)
@@ -177,6 +204,13 @@ def up(
                 progress.done()
                 state["registry"] = registry_state(reg, reg_pid)
                 write_state(paths, state)
+            if kc_missing:
+                fetch_keycloak(kc, progress)
+                progress.step(f"starting {KEYCLOAK_NAME}")
+                kc_pid = launch_keycloak(kc_java, kc)
+                progress.done()
+                state["keycloak"] = keycloak_state(kc, kc_pid)
+                write_state(paths, state)
             deadline = time.monotonic() + timeout  # Kafka's JVM starts while PostgreSQL does
 
             if pg_pid is None:
@@ -198,6 +232,9 @@ def up(
             if reg_pid is not None:
                 progress.step(f"waiting for {REGISTRY_NAME} to answer at {reg.url}")
                 wait_registry(reg, reg_pid, deadline, timeout)
+            if kc_pid is not None:
+                progress.step(f"waiting for {KEYCLOAK_NAME} to answer at {kc.issuer}")
+                wait_keycloak(kc, kc_pid, deadline, timeout)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise StackError(
@@ -237,6 +274,12 @@ def down(
             clean = stop_pid(reg_pid, timeout)
             stopped.append(f"{REGISTRY_NAME} (pid {reg_pid}{'' if clean else ', killed'})")
         state.pop("registry", None)
+        kc_pid = our_keycloak_pid(KeycloakConfig.from_settings(settings, paths), state)
+        if kc_pid is not None:
+            progress.step(f"stopping {KEYCLOAK_NAME} (pid {kc_pid})")
+            clean = stop_pid(kc_pid, timeout)
+            stopped.append(f"{KEYCLOAK_NAME} (pid {kc_pid}{'' if clean else ', killed'})")
+        state.pop("keycloak", None)
         kafka_pid = our_kafka_pid(paths, state)
         if kafka_pid is not None:
             progress.step(f"stopping Kafka (pid {kafka_pid})")

@@ -26,6 +26,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,9 @@ def _java_candidates() -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def find_registry_java() -> str:
-    """A ``java`` of version 21 or newer (Apicurio Registry 3 needs it), else a StackError that
-    names where it looked and the JDK our machines have."""
+def find_registry_java(who: str = REGISTRY_NAME, off: str = "VANPHONG_STACK_REGISTRY=false") -> str:
+    """A ``java`` of version 21 or newer (Apicurio Registry 3 and Keycloak 26 need it), else a
+    StackError that names where it looked and the JDK our machines have."""
     seen: list[str] = []
     for exe in _java_candidates():
         if not Path(exe).exists():
@@ -145,50 +146,60 @@ def find_registry_java() -> str:
         seen.append(f"{exe} (Java {major if major is not None else '?'})")
     looked = "; ".join(seen) if seen else "no java at all"
     raise StackError(
-        f"{REGISTRY_NAME} needs Java {REGISTRY_JAVA_MAJOR} or newer, and none was found "
+        f"{who} needs Java {REGISTRY_JAVA_MAJOR} or newer, and none was found "
         f"(looked at $JAVA_HOME, {JVM_DIR}/*, java on the PATH: {looked}); our machines have a "
         f"Temurin 25 JDK at {KNOWN_JDK}",
         hint=f"install a JDK {REGISTRY_JAVA_MAJOR}+ (e.g. apt-get install -y temurin-25-jdk, or "
         f"openjdk-21-jre-headless) so that {KNOWN_JDK}/bin/java or $JAVA_HOME/bin/java exists; "
-        "or run the stack without the registry: VANPHONG_STACK_REGISTRY=false",
+        f"or run the stack without it: {off}",
     )
 
 
-def registry_cached(cfg: RegistryConfig) -> bool:
+def maven_cached(home: Path, artifact: str, must_contain: str) -> bool:
+    """True if ``home`` holds a complete unpack of ``artifact`` (its marker says so)."""
     try:
-        marker = json.loads(cfg.marker.read_text())
+        marker = json.loads((home / ".complete").read_text())
     except (OSError, ValueError):
         return False
     return (
         isinstance(marker, dict)
-        and marker.get("artifact") == REGISTRY_ARTIFACT
-        and (cfg.home / "quarkus-run.jar").exists()
+        and marker.get("artifact") == artifact
+        and (home / must_contain).exists()
     )
 
 
-def fetch_registry(cfg: RegistryConfig, progress: Progress) -> None:
-    """Download the tar.gz from Maven Central with ``mvn dependency:copy`` and unpack it, once."""
-    if registry_cached(cfg):
+def registry_cached(cfg: RegistryConfig) -> bool:
+    return maven_cached(cfg.home, REGISTRY_ARTIFACT, "quarkus-run.jar")
+
+
+def fetch_from_maven(
+    artifact: str, home: Path, name: str, must_contain: str, progress: Progress, off: str
+) -> None:
+    """Download ``artifact`` (a tar.gz or a zip) from Maven Central with ``mvn dependency:copy``
+    and unpack it into ``home``, once: a marker is written only after a complete unpack. An
+    archive with one top directory (a zip distribution) is unpacked without it. ``off`` says
+    how to run the stack without this component, for the errors."""
+    if maven_cached(home, artifact, must_contain):
         return
     mvn = shutil.which("mvn")
     if mvn is None:
         raise StackError(
-            f"Maven (mvn) is not installed; it fetches {REGISTRY_NAME} from Maven Central",
-            hint="apt-get install -y maven (or VANPHONG_STACK_REGISTRY=false)",
+            f"Maven (mvn) is not installed; it fetches {name} from Maven Central",
+            hint=f"apt-get install -y maven (or {off})",
         )
-    progress.step(f"fetching {REGISTRY_NAME} from Maven Central (first run only)")
-    download = cfg.home.with_name(cfg.home.name + ".download")
-    partial = cfg.home.with_name(cfg.home.name + ".partial")
+    progress.step(f"fetching {name} from Maven Central (first run only)")
+    download = home.with_name(home.name + ".download")
+    partial = home.with_name(home.name + ".partial")
     shutil.rmtree(download, ignore_errors=True)
     shutil.rmtree(partial, ignore_errors=True)
     download.mkdir(parents=True)
-    log = cfg.paths.root / "registry-mvn.log"
+    log = home.with_name(home.name + "-mvn.log")
     cmd = [
         mvn,
         "-q",
         "-B",
         "dependency:copy",
-        f"-Dartifact={REGISTRY_ARTIFACT}",
+        f"-Dartifact={artifact}",
         f"-DoutputDirectory={download}",
     ]
     try:
@@ -203,28 +214,55 @@ def fetch_registry(cfg: RegistryConfig, progress: Progress) -> None:
             ).returncode
     except subprocess.TimeoutExpired:
         raise StackError(
-            f"fetching {REGISTRY_NAME} took longer than {DOWNLOAD_TIMEOUT:.0f} s",
+            f"fetching {name} took longer than {DOWNLOAD_TIMEOUT:.0f} s",
             hint="check the connection to Maven Central, then run `vanphong stack up` again",
             logs=[log],
         ) from None
-    archives = list(download.glob("*.tar.gz"))
+    archives = [*download.glob("*.tar.gz"), *download.glob("*.zip")]
     if rc != 0 or len(archives) != 1:
         raise StackError(
-            f"Maven could not fetch {REGISTRY_ARTIFACT} (exit {rc})",
+            f"Maven could not fetch {artifact} (exit {rc})",
             hint="Maven Central must be reachable (behind a proxy: ~/.m2/settings.xml); then "
             "run `vanphong stack up` again",
             logs=[log],
         )
-    progress.step(f"unpacking {REGISTRY_NAME}")
-    with tarfile.open(archives[0]) as tar:
-        tar.extractall(partial, filter="data")
-    if not (partial / "quarkus-run.jar").exists():
-        raise StackError(f"{archives[0]} holds no quarkus-run.jar", logs=[log])
-    shutil.rmtree(cfg.home, ignore_errors=True)
-    partial.rename(cfg.home)
+    progress.step(f"unpacking {name}")
+    _unpack(archives[0], partial)
+    tops = list(partial.iterdir())
+    root = tops[0] if len(tops) == 1 and tops[0].is_dir() else partial
+    if not (root / must_contain).exists():
+        raise StackError(f"{archives[0]} holds no {must_contain}", logs=[log])
+    shutil.rmtree(home, ignore_errors=True)
+    root.rename(home)
+    shutil.rmtree(partial, ignore_errors=True)
     shutil.rmtree(download, ignore_errors=True)
-    cfg.marker.write_text(
-        json.dumps({"artifact": REGISTRY_ARTIFACT, "fetched_at": now()}, indent=2) + "\n"
+    (home / ".complete").write_text(
+        json.dumps({"artifact": artifact, "fetched_at": now()}, indent=2) + "\n"
+    )
+
+
+def _unpack(archive: Path, into: Path) -> None:
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                target = Path(z.extract(info, into))
+                mode = info.external_attr >> 16  # the Unix mode bits a zip keeps, if any
+                if mode and not info.is_dir():
+                    target.chmod(mode & 0o755 | 0o600)
+    else:
+        with tarfile.open(archive) as tar:
+            tar.extractall(into, filter="data")
+
+
+def fetch_registry(cfg: RegistryConfig, progress: Progress) -> None:
+    """Download the tar.gz from Maven Central and unpack it, once."""
+    fetch_from_maven(
+        REGISTRY_ARTIFACT,
+        cfg.home,
+        REGISTRY_NAME,
+        "quarkus-run.jar",
+        progress,
+        "VANPHONG_STACK_REGISTRY=false",
     )
 
 

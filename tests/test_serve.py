@@ -65,12 +65,14 @@ def load(env: Env) -> None:
 
 
 @contextlib.contextmanager
-def serving(env: Env, tmp_path: Path, extra: dict[str, str] | None = None) -> Iterator[int]:
+def serving(
+    env: Env, tmp_path: Path, extra: dict[str, str] | None = None, args: list[str] | None = None
+) -> Iterator[int]:
     """``vanphong serve`` on a port the OS chooses; its port once it listens."""
     port_file = tmp_path / "serve.port"
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
-        [str(VANPHONG), "serve", "--port", "0"],
+        [str(VANPHONG), "serve", "--port", "0", *(args or [])],
         env={**env.workers.env(), "VANPHONG_SERVE_PORT_FILE": str(port_file), **(extra or {})},
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -50,10 +50,18 @@ def stack_up(
             "with TLS; settings for commands in <stack dir>/secure/client.env",
         ),
     ] = False,
+    keycloak: Annotated[
+        bool,
+        typer.Option(
+            "--keycloak",
+            help="also Keycloak, the reporting page's OpenID Connect provider, with the realm "
+            "deploy/keycloak/vanphong-realm.json (issuer http://127.0.0.1:8180/realms/vanphong)",
+        ),
+    ] = False,
 ) -> None:
     """Start Kafka and PostgreSQL (installed on first use); return once both accept clients."""
     nodes = brokers or (stack.DEFAULT_SECURE_BROKERS if secure else 1)
-    _stack_cli(lambda: stack.up(timeout=timeout, brokers=nodes, secure=secure))
+    _stack_cli(lambda: stack.up(timeout=timeout, brokers=nodes, secure=secure, keycloak=keycloak))
 
 
 @stack_app.command("down")

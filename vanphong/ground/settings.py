@@ -109,6 +109,21 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(default=6070, ge=0, le=65535)
     serve_port_file: str = ""
+    # Who is looking (vanphong/cli/serve/auth.py): OpenID Connect when oidc_issuer is set (the
+    # local stack's Keycloak: http://127.0.0.1:8180/realms/vanphong). Sessions are signed and
+    # encrypted cookies, valid for serve_session_max_age_s, under serve_session_secret (empty: a
+    # random one per process, so a restart logs everyone out). serve_public_url is the page's
+    # address as people reach it (behind a TLS proxy: https://..., which makes cookies Secure);
+    # empty: the address the request came to.
+    oidc_issuer: str = ""
+    oidc_client_id: str = "vanphong-page"
+    oidc_client_secret: SecretStr = SecretStr("")
+    serve_session_secret: SecretStr = SecretStr("")
+    serve_session_max_age_s: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    serve_public_url: str = ""
+    # The local stack's Keycloak (deploy/keycloak.py), started by `stack up --keycloak`.
+    stack_keycloak_port: int = Field(default=8180, ge=1, le=65535)
+    stack_keycloak_management_port: int = Field(default=9180, ge=1, le=65535)
 
     @field_validator("database_url", "reporting_database_url")
     @classmethod

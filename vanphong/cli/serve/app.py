@@ -6,7 +6,10 @@ never a traceback.
 
 Routes: ``/`` (the page), ``/static/…``, ``/api/units``, ``/api/report``,
 ``/api/export.csv`` (``table=`` one of the report's tables), ``/api/export.xlsx``,
-``/healthz``."""
+``/api/me`` (who is looking), ``/api/live`` (the report again each time a batch changes it:
+live.py), ``/healthz``. With OpenID Connect configured every route but ``/auth/*`` and
+``/healthz`` needs a login (auth.py), each request reads as its viewer's province reader
+(scope.py), and each report request leaves an audit line: who, unit, period, format."""
 
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ from vanphong.cli.reporting.jsonview import report_json, unit_json
 from vanphong.cli.reporting.labels import BASES, label
 from vanphong.cli.reporting.model import Report, ReportError
 from vanphong.cli.reporting.tables import BUILDERS
+from vanphong.cli.serve.auth import AUTH, Auth, install, viewer_of
 from vanphong.cli.serve.board import add_routes as add_board_routes
+from vanphong.cli.serve.scope import as_viewer, not_yours
 from vanphong.cli.serve.selection import (
     BadRequest,
     Selection,
@@ -35,11 +40,14 @@ from vanphong.cli.serve.selection import (
     parse,
     table_key,
 )
+from vanphong.cli.serve.viewer import nothing_message
+from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import Unreachable
 
 STATIC = Path(__file__).parent / "static"
 T = TypeVar("T")
+audit = get_logger("vanphong.serve.audit")
 
 POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool", asyncpg.Pool)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
@@ -72,12 +80,13 @@ def _today(settings: Settings) -> date:
 
 
 async def _ask(request: web.Request, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """``work`` on one of the pool's connections; a problem of the database (or its settings)
-    becomes :class:`Unreachable`, anything else stays what it is."""
+    """``work`` on one of the pool's connections, in a transaction as what the request's viewer
+    may read (scope.py); a problem of the database (or its settings) becomes
+    :class:`Unreachable`, anything else stays what it is."""
     url, variable = database.reporting_url(request.app[SETTINGS])
     try:
         async with request.app[POOL].acquire() as conn:
-            return await work(conn)
+            return await as_viewer(conn, viewer_of(request), language(request.query), work)
     except (ReportError, BadRequest, Unreachable):
         raise
     except Exception as exc:
@@ -87,8 +96,19 @@ async def _ask(request: web.Request, work: Callable[[asyncpg.Connection], Awaita
         raise problem from exc
 
 
-async def _report(request: web.Request) -> tuple[Selection, Report]:
+async def _report(request: web.Request, form: str) -> tuple[Selection, Report]:
     selection = parse(request.query, _today(request.app[SETTINGS]))
+    viewer = viewer_of(request)
+    audit.info(
+        "report_request",
+        who=viewer.who,
+        scope=viewer.scope,
+        province=viewer.province,
+        unit=selection.unit_id,
+        period=f"{selection.period.start}..{selection.period.end}",
+        basis=selection.basis,
+        format=form,
+    )
     try:
         report = await _ask(
             request,
@@ -98,6 +118,8 @@ async def _report(request: web.Request) -> tuple[Selection, Report]:
         )
     except ReportError as exc:
         raise from_report_error(exc, selection.unit_id, selection.lang) from exc
+    except asyncpg.InsufficientPrivilegeError as exc:  # another province's unit (0009)
+        raise not_yours(selection.unit_id, selection.lang) from exc
     return selection, report
 
 
@@ -117,7 +139,7 @@ async def api_units(request: web.Request) -> web.Response:
 
 
 async def api_report(request: web.Request) -> web.Response:
-    selection, report = await _report(request)
+    selection, report = await _report(request, "json")
     body = report_json(report, selection.lang)
     body["selection"] = selection.query()
     return _json(body)
@@ -131,7 +153,7 @@ def _filename(selection: Selection, suffix: str) -> str:
 
 async def export_csv(request: web.Request) -> web.Response:
     key = table_key(request.query, language(request.query))
-    selection, report = await _report(request)
+    selection, report = await _report(request, f"csv:{key}")
     body = csv_bytes(BUILDERS[key](report, selection.lang), selection.lang)
     return web.Response(
         body=body,
@@ -144,7 +166,7 @@ async def export_csv(request: web.Request) -> web.Response:
 
 
 async def export_xlsx(request: web.Request) -> web.Response:
-    selection, report = await _report(request)
+    selection, report = await _report(request, "xlsx")
     return web.Response(
         body=xlsx_bytes(report, selection.lang),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -152,15 +174,29 @@ async def export_xlsx(request: web.Request) -> web.Response:
     )
 
 
+async def api_me(request: web.Request) -> web.Response:
+    """Who is looking, what they may see, and why not when they may see nothing."""
+    viewer = viewer_of(request)
+    body = viewer.as_json()
+    body["login"] = AUTH in request.app  # False: the page runs without OpenID Connect
+    if viewer.scope == "none":
+        body["message"] = nothing_message(viewer, language(request.query))
+    return _json(body)
+
+
 async def healthz(request: web.Request) -> web.Response:
-    await _ask(request, lambda conn: conn.fetchval("SELECT 1"))
+    await _ask(request, lambda conn: conn.fetchval("SELECT 1"))  # public: says "ok" only
     return web.Response(text="ok\n")
 
 
-def make_application(pool: asyncpg.Pool, settings: Settings) -> web.Application:
+def make_application(
+    pool: asyncpg.Pool, settings: Settings, auth: Auth | None = None
+) -> web.Application:
     application = web.Application(middlewares=[errors])
     application[POOL] = pool
     application[SETTINGS] = settings
+    if auth is not None:
+        install(application, auth, settings)
     application.router.add_get("/", page)
     application.router.add_static("/static/", STATIC, show_index=False)
     application.router.add_get("/api/units", api_units)
@@ -168,5 +204,6 @@ def make_application(pool: asyncpg.Pool, settings: Settings) -> web.Application:
     application.router.add_get("/api/export.csv", export_csv)
     application.router.add_get("/api/export.xlsx", export_xlsx)
     add_board_routes(application, _ask, lambda request: _today(request.app[SETTINGS]))
+    application.router.add_get("/api/me", api_me)
     application.router.add_get("/healthz", healthz)
     return application

@@ -1,9 +1,12 @@
-"""The reporting page's server process: a pool of the reporting role's connections, the
-aiohttp application, the port file, and a clean stop on SIGINT/SIGTERM."""
+"""The reporting page's server process: a pool of the reporting role's connections, the login
+(OpenID Connect when ``VANPHONG_OIDC_ISSUER`` is set), the aiohttp application, the port file,
+and a clean stop on SIGINT/SIGTERM. Without a login the page binds only a loopback address,
+unless told otherwise (``--no-auth``: whoever reaches the port then reads every unit)."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +15,32 @@ from aiohttp import web
 
 from vanphong.cli.reporting import database
 from vanphong.cli.serve.app import make_application
+from vanphong.cli.serve.auth import check_provider, make_auth
 from vanphong.ground.listening import bound_port, write_atomically
 from vanphong.ground.settings import Settings
+
+
+class OpenToAll(Exception):
+    """A page without a login asked to listen beyond this machine."""
+
+
+def loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, host: str, no_auth: bool) -> None:
+    """Refuse to serve every unit to a network without a login, unless told to."""
+    if not settings.oidc_issuer and not loopback(host) and not no_auth:
+        raise OpenToAll(
+            f"refusing to listen on {host} without a login: whoever reaches it would read every"
+            " unit; set VANPHONG_OIDC_ISSUER (README, 'who is looking'), or bind 127.0.0.1, or"
+            " pass --no-auth if that is really meant"
+        )
 
 
 async def serve(
@@ -26,9 +53,12 @@ async def serve(
     """Serve until SIGINT or SIGTERM. The database is asked once before listening, so a wrong
     setting fails at start (:class:`~vanphong.ground.unreachable.Unreachable`, one line);
     a busy port raises OSError."""
+    auth = make_auth(settings) if settings.oidc_issuer else None
+    if auth is not None:
+        await check_provider(auth)
     url, variable = database.reporting_url(settings)
     pool = await database.create_pool(url, variable)
-    runner = web.AppRunner(make_application(pool, settings), access_log=None)
+    runner = web.AppRunner(make_application(pool, settings, auth), access_log=None)
     try:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
