@@ -18,7 +18,6 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -29,6 +28,7 @@ from sinks.migrate import migrate
 from sinks.postgres import is_transient
 from streams.topics import contract_topics, create_topics
 from vanphong.cli.publish import Outgoing, send_all
+from vanphong.ground.dsn import parse_dsn
 from vanphong.ground.kafka import (
     admin_client,
     kafka_client_kwargs,
@@ -46,7 +46,7 @@ def base_settings() -> Settings:
 
 
 def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    return parse_dsn(url).with_database(name).render()  # one host or several
 
 
 def settings_for(base: Settings, prefix: str, database: str) -> Settings:
