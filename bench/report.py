@@ -110,7 +110,9 @@ def table(results: Results) -> str:
             "result",
         )
     ]
-    for name in ("vanphong", "ceiling", "naive", "peer", "two_workers"):
+    known = ("vanphong", "ceiling", "naive", "peer", "two_workers")
+    baselines = [n for n in results.throughput if n.startswith("vanphong@")]  # BENCH_BASELINE
+    for name in (known[0], *baselines, *known[1:]):
         t = results.throughput.get(name)
         if t is None:
             continue
