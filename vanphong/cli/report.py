@@ -51,17 +51,25 @@ def render_table(report: Report, lang: Lang = "vi") -> RichTable:
         title=f"{report.unit.title} ({report.unit.unit_id})\n"
         f"{report.period.start} → {report.period.end}, {basis}"
     )
-    table.add_column("metric")
-    table.add_column("chỉ tiêu" if lang == "vi" else "name")
-    table.add_column("value", justify="right")
-    table.add_column(f"{day(before.start)}–{day(before.end)}", justify="right")
-    for metric, value in report.metrics.items():
-        table.add_row(
+    rows = [
+        (
             metric,
             label(METRIC_LABELS, metric, lang),
             number(value, lang),
             number(report.previous[metric], lang),
         )
+        for metric, value in report.metrics.items()
+    ]
+    # Nothing is ever cut with "…" (rich's default when a table is wider than the terminal):
+    # metric ids and figures keep their full width, the names wrap at words, the period's
+    # header at its space ("01/01/2018 –" above "30/09/2019"); only a terminal too narrow even
+    # for that folds text onto the next line, still whole.
+    table.add_column("metric", no_wrap=True, overflow="fold")
+    table.add_column("chỉ tiêu" if lang == "vi" else "name", overflow="fold")
+    table.add_column("value", justify="right", no_wrap=True, overflow="fold")
+    table.add_column(f"{day(before.start)} – {day(before.end)}", justify="right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
