@@ -40,6 +40,7 @@ with dead letters and on a timer), and a hung broker must not hold it either:
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -213,14 +214,14 @@ class DeadLetterRelay:
             recorded: dict[Source, int] = {}
             fresh: list[asyncpg.Record] = []
             for row in rows:
-                at = landed.find(_source(row), row["topic_id"])
+                at = landed.find(*_origin(row))
                 if at is None:
                     fresh.append(row)
                 else:
                     recorded[_source(row)] = at
             sent = await self._send(partition, fresh)
             for row in fresh:
-                landed.add(_source(row), row["topic_id"], sent[_source(row)])
+                landed.add(*_origin(row), sent[_source(row)])
             recorded.update(sent)
             await conn.executemany(
                 "UPDATE core.dead_letters SET sent_at = now(), dlq_offset = $4"
@@ -240,7 +241,7 @@ class DeadLetterRelay:
         futures: list[asyncio.Future[Any]] = []
         try:
             for row in rows:
-                source = _source(row)
+                source, topic_id = _origin(row)
                 futures.append(
                     await within(
                         self.timeout_s,
@@ -254,7 +255,7 @@ class DeadLetterRelay:
                                 row["reason"],
                                 row["detail"],
                                 row["failed_at"],
-                                row["topic_id"],
+                                topic_id,
                             ),
                         ),
                     )
@@ -277,7 +278,23 @@ class DeadLetterRelay:
 
 
 def _source(row: asyncpg.Record) -> Source:
+    """The row's key in the outbox."""
     return (row["topic"], row["partition"], row["offset"])
+
+
+def _origin(row: asyncpg.Record) -> tuple[Source, str | None]:
+    """The source a row's dead letter names, and the source topic's id. A row renamed
+    ``<topic>@<old id>`` when its topic was recreated (sinks/postgres.py) is of the old topic:
+    its dead letter names the topic as it was called, with the old id (none if the old id was
+    not known: ``before-<n>``)."""
+    name, _, old = row["topic"].partition("@")
+    if not old:
+        return _source(row), row["topic_id"]
+    try:
+        old_id: str | None = str(uuid.UUID(old))
+    except ValueError:
+        old_id = None
+    return (name, row["partition"], row["offset"]), old_id
 
 
 def _kafka_producer(settings: Settings) -> AIOKafkaProducer:
