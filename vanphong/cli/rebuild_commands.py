@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -35,8 +36,16 @@ def _progress_bar() -> Progress:
     )
 
 
+def _jobs(value: int | None) -> int:
+    return value if value is not None else (os.cpu_count() or 1)
+
+
+JOBS_HELP = "processes that recompute (default: one per core)"
+
+
 def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help=JOBS_HELP)] = None,
 ) -> None:
     """Recompute every aggregate from the stored entities under today's rules and compare with
     the live ones, read-only, in one snapshot: exit 0 when equal, 1 listing what differs."""
@@ -49,7 +58,7 @@ def verify_command(
         def show(done: int, expected: int) -> None:
             progress.update(task, completed=done, total=max(done, expected))
 
-        verdict = asyncio.run(verify(settings.database_url, settings.zone, show))
+        verdict = asyncio.run(verify(settings.database_url, settings.zone, show, jobs=_jobs(jobs)))
     if as_json:
         out.print_json(json.dumps(verdict.as_json(), ensure_ascii=False))
     else:
@@ -107,6 +116,7 @@ def rebuild_command(
             " at most this long behind it)",
         ),
     ] = 1000,
+    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help=JOBS_HELP)] = None,
 ) -> None:
     """Recompute the aggregates beside the live ones and swap them in, in one transaction,
     while workers keep running: readers see the old figures or the new, never a mix."""
@@ -121,7 +131,9 @@ def rebuild_command(
 
         try:
             outcome = asyncio.run(
-                rebuild(settings.database_url, settings.zone, show, lock_timeout_ms)
+                rebuild(
+                    settings.database_url, settings.zone, show, lock_timeout_ms, jobs=_jobs(jobs)
+                )
             )
         except RebuildRunning as exc:
             err.print(f"[red]error:[/red] {exc}: try again when it has finished", soft_wrap=True)

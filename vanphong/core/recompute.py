@@ -14,7 +14,7 @@ correction brought back to 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -37,13 +37,14 @@ Cell = tuple[str, date, str, str]
 
 @dataclass(frozen=True, slots=True)
 class StoredEntity:
-    """One row of ``core.entities`` as recomputing needs it. For a task's assignment,
-    ``completion`` is its completion's (voided, record) if one is stored."""
+    """One row of ``core.entities`` as recomputing needs it: its stored contributions as JSON
+    gives them back (days as text: only compared). For a task's assignment, ``completion`` is
+    its completion's (voided, record) if one is stored."""
 
     ref: EntityRef
     voided: bool
     record: Mapping[str, Any]
-    contributions: tuple[Contribution, ...]
+    contributions: Sequence[Sequence[Any]]
     completion: tuple[bool, Mapping[str, Any]] | None = None
 
 
@@ -156,14 +157,15 @@ class CellComparison:
         return self._kept
 
 
-def same_contributions(stored: Iterable[Contribution], recomputed: Iterable[Contribution]) -> bool:
-    """Whether an entity's stored contributions add what the recomputed ones do (their order
-    does not matter, nor a contribution of 0)."""
-    stored, recomputed = tuple(stored), tuple(recomputed)
-    if stored == recomputed:  # nearly always: one comparison
+def same_contributions(stored: Sequence[Sequence[Any]], recomputed: Iterable[Contribution]) -> bool:
+    """Whether an entity's stored contributions, as JSON gives them back (days as ISO 8601
+    text), add what the recomputed ones do (their order does not matter, nor a 0)."""
+    own: list[list[Any]] = [[u, d.isoformat(), m, k, n] for u, d, m, k, n in recomputed]
+    if own == stored:  # nearly always: one comparison, no date parsed
         return True
-    a: dict[Cell, int] = {}
-    b: dict[Cell, int] = {}
-    add_to(a, stored)
-    add_to(b, recomputed)
+    a: dict[tuple[Any, ...], int] = {}
+    b: dict[tuple[Any, ...], int] = {}
+    for cells, rows in ((a, stored), (b, own)):
+        for u, d, m, k, n in rows:
+            cells[(u, str(d), m, k)] = cells.get((u, str(d), m, k), 0) + int(n)
     return {k: v for k, v in a.items() if v} == {k: v for k, v in b.items() if v}

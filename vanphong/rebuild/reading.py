@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 
 from schemas.catalog import EventType
-from sinks.records import contributions_from_json, record_from_json
+from sinks.records import record_from_json
 from vanphong.core.recompute import Cell, StoredEntity
 from vanphong.core.semantics import EntityRef
 
@@ -43,7 +43,7 @@ def entity_of(row: asyncpg.Record | Sequence[Any]) -> StoredEntity:
         EntityRef(kind, row[1]),
         row[2],
         record_from_json(row[3], kind),
-        contributions_from_json(row[4]),
+        orjson.loads(row[4]),
         completion,
     )
 
@@ -56,11 +56,27 @@ async def count_entities(conn: asyncpg.Connection) -> int:
     return max(int(estimate or 0), 0)
 
 
-async def stream_entities(conn: asyncpg.Connection) -> AsyncIterator[StoredEntity]:
-    """Every stored entity, in no particular order. ``conn`` must be in a transaction (a cursor
-    lives in one)."""
-    async for row in conn.cursor(_ENTITIES, prefetch=CHUNK):
+async def stream_entities(
+    conn: asyncpg.Connection, pages: tuple[int, int | None] = (0, None)
+) -> AsyncIterator[StoredEntity]:
+    """Every stored entity in the table's ``pages`` [first, end) (end None: to the last), in
+    no particular order. ``conn`` must be in a transaction (a cursor lives in one)."""
+    first, end = pages
+    where = f" WHERE e.ctid >= '({int(first)},0)'::tid"
+    if end is not None:
+        where += f" AND e.ctid < '({int(end)},0)'::tid"
+    async for row in conn.cursor(_ENTITIES + where, prefetch=CHUNK):
         yield entity_of(row)
+
+
+async def table_pages(conn: asyncpg.Connection) -> int:
+    """How many pages ``core.entities`` has now (every row a snapshot taken before sees is in
+    one of them)."""
+    return int(
+        await conn.fetchval(
+            "SELECT pg_relation_size('core.entities') / current_setting('block_size')::int"
+        )
+    )
 
 
 async def entities_by_key(

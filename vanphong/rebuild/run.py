@@ -35,15 +35,10 @@ import asyncpg
 
 from schemas.catalog import EventType
 from vanphong.core.recompute import CellComparison
-from vanphong.core.semantics import TASK_TYPES, Contribution, EntityRef
+from vanphong.core.semantics import TASK_TYPES, EntityRef
 from vanphong.rebuild import shadow, swap
-from vanphong.rebuild.reading import (
-    count_entities,
-    entities_by_key,
-    stream_cells,
-    stream_entities,
-)
-from vanphong.rebuild.tally import Tally
+from vanphong.rebuild.reading import entities_by_key, stream_cells
+from vanphong.rebuild.scan import recompute_snapshot
 
 #: The advisory lock that keeps rebuilds one at a time.
 LOCK_KEY = "vanphong.rebuild"
@@ -129,6 +124,7 @@ async def rebuild(
     progress: Progress | None = None,
     lock_timeout_ms: int = 1000,
     attempts: int = 30,
+    jobs: int = 1,
 ) -> Outcome:
     """Rebuild the aggregates (module docstring). Raises :class:`RebuildRunning`, or what
     asyncpg raises when the database cannot be reached, or ``LockNotAvailableError`` once
@@ -147,7 +143,7 @@ async def rebuild(
             await shadow.create_shadow(writer)
             snaps = [await _Snapshot.take(url)]  # the one the shadow stands at, last
             try:
-                await _build(snaps[-1], writer, zone, show, outcome)
+                await _build(url, snaps[-1], writer, zone, show, outcome, jobs)
                 outcome.timings["build"] = time.monotonic() - started
                 snaps[-1] = await _rounds(url, snaps[-1], writer, zone, show, outcome)
                 outcome.timings["catch_up"] = time.monotonic() - started
@@ -163,22 +159,26 @@ async def rebuild(
 
 
 async def _build(
-    snap: _Snapshot, writer: asyncpg.Connection, zone: ZoneInfo, show: Progress, out: Outcome
+    url: str,
+    snap: _Snapshot,
+    writer: asyncpg.Connection,
+    zone: ZoneInfo,
+    show: Progress,
+    out: Outcome,
+    jobs: int,
 ) -> None:
     """Step 2 of the module docstring."""
-    stale: list[tuple[EntityRef, tuple[Contribution, ...]]] = []
-    tally = Tally(zone, on_stale=lambda ref, own: stale.append((ref, own)))
-    expected = await count_entities(snap.conn)
-    async for entity in stream_entities(snap.conn):
-        tally.add(entity)
-        if len(stale) >= 50_000:
-            await shadow.write_stale(writer, stale)
-            out.contributions_rewritten += len(stale)
-            stale.clear()
-        if tally.entities % 5_000 == 0:
-            show("recomputing entities", tally.entities, max(expected, tally.entities))
-    tally.finish()
-    await shadow.write_stale(writer, stale)
+    tally = await recompute_snapshot(
+        snap.conn,
+        url,
+        zone,
+        jobs,
+        keep_stale=True,
+        progress=lambda done, expected: show("recomputing entities", done, expected),
+    )
+    await shadow.write_stale(writer, tally.stale_entities)
+    out.contributions_rewritten = len(tally.stale_entities)
+    tally.stale_entities.clear()
     out.entities, out.refused = tally.entities, len(tally.refused)
     show("writing the shadow table", 0, None)
     out.cells = await shadow.fill_shadow(writer, tally.cells)

@@ -4,7 +4,7 @@ rules would refuse. Shared by ``verify`` and ``rebuild``; pure apart from the ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,17 +45,19 @@ class Refused:
 
 @dataclass
 class Tally:
-    """The running recomputation. ``on_stale`` hears of every entity whose stored
-    contributions differ from the recomputed ones (``rebuild`` writes those)."""
+    """The running recomputation of some entities; tallies of disjoint parts of a snapshot
+    :meth:`merge` into the whole. With ``keep_stale``, every entity whose stored contributions
+    differ from the recomputed ones is kept with the latter (``rebuild`` writes those)."""
 
     zone: ZoneInfo
-    on_stale: Callable[[EntityRef, tuple[Contribution, ...]], None] | None = None
+    keep_stale: bool = False
     cells: dict[Cell, int] = field(default_factory=dict)
     entities: int = 0
     stale: int = 0
     stale_examples: list[EntityRef] = field(default_factory=list)
+    stale_entities: list[tuple[EntityRef, tuple[Contribution, ...]]] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
-    _mergers: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    mergers: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def add(self, entity: StoredEntity) -> None:
         self.entities += 1
@@ -65,17 +67,30 @@ class Tally:
             self.stale += 1
             if len(self.stale_examples) < EXAMPLES:
                 self.stale_examples.append(entity.ref)
-            if self.on_stale is not None:
-                self.on_stale(entity.ref, own)
+            if self.keep_stale:
+                self.stale_entities.append((entity.ref, own))
         problem = refusal(entity)
         if problem is not None:
             self.refused.append(Refused(entity.ref, str(problem.reason), problem.detail))
         if entity.ref.entity_type is EventType.OFFICE_MERGED and not entity.voided:
-            self._mergers[entity.ref.entity_id] = entity.record
+            self.mergers[entity.ref.entity_id] = entity.record
+
+    def merge(self, other: Tally) -> None:
+        """Add the tally of other entities of the same snapshot."""
+        cells = self.cells
+        for cell, n in other.cells.items():
+            cells[cell] = cells.get(cell, 0) + n
+        self.entities += other.entities
+        self.stale += other.stale
+        room = EXAMPLES - len(self.stale_examples)
+        self.stale_examples.extend(other.stale_examples[: max(room, 0)])
+        self.stale_entities.extend(other.stale_entities)
+        self.refused.extend(other.refused)
+        self.mergers.update(other.mergers)
 
     def finish(self) -> None:
         """Judge the stored mergers beside each other (§5.4), once all are seen."""
-        for merge_id, problem in merger_refusals(self._mergers).items():
+        for merge_id, problem in merger_refusals(self.mergers).items():
             ref = EntityRef(EventType.OFFICE_MERGED, merge_id)
             self.refused.append(Refused(ref, str(problem.reason), problem.detail))
         self.refused.sort(key=lambda r: (r.ref.entity_type, r.ref.entity_id, r.reason))

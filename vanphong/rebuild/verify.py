@@ -14,7 +14,6 @@ entities.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,24 +21,14 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from vanphong.core.recompute import CellComparison, Difference
-from vanphong.rebuild.reading import (
-    count_entities,
-    ranges_difference,
-    stream_cells,
-    stream_entities,
-)
-from vanphong.rebuild.tally import Refused, Tally
+from vanphong.rebuild.reading import ranges_difference, stream_cells
+from vanphong.rebuild.scan import Progress, recompute_snapshot
+from vanphong.rebuild.tally import Refused
 
 NOT_DERIVABLE = (
     "core.topic_counters counts messages (applied, unchanged, dead-lettered): a duplicate or a "
     "stale correction leaves no trace in the entities, so it cannot be re-derived from them"
 )
-
-#: Progress: (entities done so far, entities expected) — the second is an estimate.
-Progress = Callable[[int, int], None]
-
-#: Entities between two progress reports.
-_STEP = 5_000
 
 
 @dataclass
@@ -100,21 +89,15 @@ class Verdict:
 
 
 async def verify(
-    url: str, zone: ZoneInfo, progress: Progress | None = None, keep: int = 50
+    url: str, zone: ZoneInfo, progress: Progress | None = None, keep: int = 50, jobs: int = 1
 ) -> Verdict:
-    """Recompute and compare in one snapshot (module docstring). Raises what asyncpg raises
-    when the database cannot be reached."""
+    """Recompute (in ``jobs`` processes, vanphong/rebuild/scan.py) and compare in one snapshot
+    (module docstring). Raises what asyncpg raises when the database cannot be reached."""
     started = time.monotonic()
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            expected = await count_entities(conn)
-            tally = Tally(zone)
-            async for entity in stream_entities(conn):
-                tally.add(entity)
-                if progress is not None and tally.entities % _STEP == 0:
-                    progress(tally.entities, expected)
-            tally.finish()
+            tally = await recompute_snapshot(conn, url, zone, jobs, progress=progress)
             if progress is not None:
                 progress(tally.entities, tally.entities)
             comparison = CellComparison(tally.cells, keep)
