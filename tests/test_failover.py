@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tests.conftest import VANPHONG, Env, Workers, _delete_topics, get, wait_for
@@ -39,6 +40,8 @@ from tests.history import Message, all_event_types
 from tests.moving_address import MovingAddress
 from tests.pgcluster import PgCluster, url
 from tests.test_faults import raw
+from tests.test_offset_anomalies import healthz
+from tests.test_transactions import status_json
 from tests.verify import (
     assert_counts_add_up,
     assert_dead_letters_once,
@@ -50,7 +53,8 @@ from tests.verify import (
 from vanphong.cli.progress import applied_offsets
 from vanphong.ground.settings import Settings
 
-pytestmark = pytest.mark.faults
+# integration too: `make unit` (-m "not integration") must not build clusters
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 DATABASE = "vanphong_failover"
 ENTITIES = 1500
@@ -165,8 +169,8 @@ def views_right_again(run: Running, since: float, timeout_s: float = 300) -> flo
         assert_alive(run.env.workers)
         try:
             return bool(reporting_state(run.env) == want)
-        except OSError:  # the address still moving
-            return False
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+            return False  # a connection cut as the address moved
 
     try:
         wait_for(right, timeout_s, "every view equal to the model", poll_s=1.0)
@@ -208,12 +212,16 @@ def assert_reported_and_measure(run: Running, seconds: float, what: str) -> None
     )
     for row in rows:
         print(f"  {dict(row)}")
-    assert run.proc.poll() is None and run.proc in env.workers.procs
+    assert run.proc.poll() is None and env.workers.procs == [run.proc]
     assert_alive(env.workers)
     assert_no_agent_crashed(env.workers)
     assert rows, "no database_behind anomaly in core.offset_anomalies"
     assert metric == len(rows)
     assert log_lines(env.workers, r"database is behind"), env.workers.log_tail()
+    doc = status_json(env)  # `vanphong status --json`, through the same URL as the worker
+    assert "database_behind" in {a["kind"] for a in doc["offset_anomalies"]}
+    assert doc["offset_anomalies_pending"] == []
+    assert "database_behind" in {a["kind"] for a in healthz(run.web)["offset_anomalies"]}
     letters = assert_dead_letters_once_by_source(env, run.messages)
     print(f"  {letters} dead letters, each once on the topic")
     stop_cleanly(env.workers)
