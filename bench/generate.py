@@ -3,9 +3,9 @@
 Why built on ``vanphong.cli.demo``: the demo is the project's shared picture of a provincial office
 (mostly documents, then meetings; some receptions, tasks and awards; registrations and mergers),
 so the benchmark measures the traffic the product is for, not a synthetic best case. One demo
-history is ~62,000 events; bigger runs add more provinces, each a demo history with its own
-seed whose ids are prefixed (``p01-vptu``...), then everything is ordered by time as upstream
-systems would publish it and cut at ``BENCH_EVENTS``.
+history is ~77,000 events (with an office's seasons since issue 20); bigger runs add more
+provinces, each a demo history with its own seed whose ids are prefixed (``p01-vptu``...), then
+everything is ordered by time as upstream systems would publish it and cut at ``BENCH_EVENTS``.
 
 Upstream noise follows the issue, not the demo: 5 % retries (the same event re-sent, same
 ``event_id``) and ~1 % corrections (a document or meeting re-sent as revision 2), each placed a

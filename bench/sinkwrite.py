@@ -1,6 +1,6 @@
 """What migration 0006 costs the write path, measured at the sink: ``python -m bench.sinkwrite``.
 
-The same events (``BENCH_SINK_PROVINCES`` copies of the demo, 3 by default, ~190,000 events)
+The same events (``BENCH_SINK_PROVINCES`` copies of the demo, 3 by default, ~240,000 events)
 go through the worker's write path without Kafka (``bench.readdata.load``: decode, validate,
 plan, ``PostgresSink.write`` in batches of 4,000 with two writers, commits durable as the
 worker's) into fresh databases, alternately *with* everything 0006 adds on the write side (two
