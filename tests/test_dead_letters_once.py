@@ -230,6 +230,9 @@ def test_a_replay_the_ledger_forgot_is_found_on_its_target_and_not_published_aga
 
     published = markers()
     assert published == sorted(replay_marker(dlq, (0, o)) for o in range(4))
+    # the replay of c was rejected again, as a worker would: a dead letter naming the replay
+    bounced = env.fetch("SELECT new_offset FROM core.dlq_replays WHERE dlq_offset = 2")
+    put_dead_letters(env, [((docs, 1, bounced[0]["new_offset"]), b"c", "undecodable")])  # 0@4
     rows = env.fetch("SELECT dlq_offset, new_offset FROM core.dlq_replays ORDER BY 1")
 
     # restored: the ledger forgets the second replay
@@ -240,16 +243,18 @@ def test_a_replay_the_ledger_forgot_is_found_on_its_target_and_not_published_aga
     again = vanphong(env, "dlq", "replay")
     assert again.returncode == 0, again.stderr
     assert "replayed 0, skipped 4 already replayed (2 found on the topic" in again.stdout
+    assert "left 1 rejected again" in again.stdout
     assert markers() == published  # nothing published twice
     assert env.fetch("SELECT dlq_offset, new_offset FROM core.dlq_replays ORDER BY 1") == rows
 
     # the ledger lost altogether; a new dead letter meanwhile is replayed, once
     env.fetch("DELETE FROM core.dlq_replays")
-    put_dead_letters(env, [((docs, 2, 104), b"e", "undecodable")])  # dlq 0@4
+    put_dead_letters(env, [((docs, 2, 104), b"e", "undecodable")])  # dlq 0@5
     last = vanphong(env, "dlq", "replay")
     assert last.returncode == 0, last.stderr
     assert "replayed 1, skipped 4 already replayed (4 found on the topic" in last.stdout
-    assert markers() == sorted([*published, replay_marker(dlq, (0, 4))])
+    assert "left 1 rejected again" in last.stdout
+    assert markers() == sorted([*published, replay_marker(dlq, (0, 5))])
 
 
 def test_after_a_backup_is_restored_every_rejected_message_is_on_the_topic_once(

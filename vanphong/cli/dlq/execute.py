@@ -126,7 +126,7 @@ async def replay(
                     present = {t: n for t, n in partitions.items() if n}
                     here = [unresolved.pop(d.place) for d in chunk if d.place in unresolved]
                     part = plan(chunk, replays, present, inputs, reason, here, again)
-                    await _drop_found(conn, search, part, replays, dlq_topic, dry_run)
+                    await _drop_found(conn, search, part, replays, dlq_topic, dry_run, again)
                     _add(result, part, keep_planned=dry_run)
                     if on_read is not None:
                         on_read(len(chunk))
@@ -150,10 +150,14 @@ async def _drop_found(
     replays: dict[Place, Replay],
     dlq_topic: str,
     dry_run: bool,
+    again: bool,
 ) -> None:
     """Take out of ``part`` the dead letters whose replay is on the target topic although the
     ledger does not know it (PostgreSQL went back in time: vanphong/cli/dlq/search.py); record
-    them in the ledger (unless ``dry_run``) and in ``replays``, as replayed."""
+    them in the ledger (unless ``dry_run``) and in ``replays``, as replayed. Without ``again``,
+    dead letters of those replays (rejected again) are left alone too, as :func:`plan` leaves
+    those the ledger knows (a replay's own dead letter lies later in the same dead-letter
+    partition, so it is planned in this chunk or a later one)."""
     found = await search.find([p for p in part.planned if p.in_doubt is None], dlq_topic)
     if not found:
         return
@@ -177,6 +181,11 @@ async def _drop_found(
     part.planned = [p for p in part.planned if p.letter.place not in found]
     part.already += len(rows)
     part.found += len(rows)
+    if not again:
+        bounced = {r.new_place for r in rows}
+        kept = [p for p in part.planned if p.in_doubt is not None or p.letter.source not in bounced]
+        part.rejected_again += len(part.planned) - len(kept)
+        part.planned = kept
 
 
 def _add(result: ReplayResult, part: ReplayResult, keep_planned: bool) -> None:
