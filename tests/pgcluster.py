@@ -31,7 +31,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -325,12 +324,3 @@ class PgCluster:
                 if node.running():
                     node.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def cluster(database: str) -> Iterator[PgCluster]:
-    built = PgCluster.build(database)
-    try:
-        yield built
-    finally:
-        built.destroy()
