@@ -47,6 +47,7 @@ from vanphong.core.batch import Accepted, Item, Plan, plan_batch, refs_needed
 from vanphong.core.positions import TOPIC_RECREATED, Anomaly, Stored
 from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.core.semantics import TASK_TYPES, Entity, EntityRef
+from vanphong.ground import pgconnect
 
 # What the worker and the tests import from the sink, wherever it is defined.
 __all__ = ["PostgresSink", "blame", "classify", "describe", "is_transient", "refusal"]
@@ -72,11 +73,14 @@ class PostgresSink:
 
     @classmethod
     async def connect(cls, url: str, zone: ZoneInfo, max_size: int = 10) -> PostgresSink:
-        """A pool on ``url`` (:func:`writable`); raises :class:`TransientError` while the
-        database cannot be reached, anything else (a wrong password, an unknown database) as
-        it is."""
+        """A pool on ``url`` (:func:`writable`), connecting host by host (a multi-host URL's old
+        primary that hangs is passed over: vanphong/ground/pgconnect.py); raises
+        :class:`TransientError` while the database cannot be reached, anything else (a wrong
+        password, an unknown database) as it is."""
         try:
-            pool = await asyncpg.create_pool(writable(url), min_size=1, max_size=max_size)
+            pool = await asyncpg.create_pool(
+                writable(url), min_size=1, max_size=max_size, connect=pgconnect.connect
+            )
         except Exception as exc:
             if is_transient(exc):
                 raise TransientError(f"PostgreSQL unavailable: {exc}") from exc

@@ -138,7 +138,8 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _items(env: Env, first_offset: int, n: int) -> list[Item]:
+def registrations(env: Env, first_offset: int, n: int) -> list[Item]:
+    """``n`` units registered, at offsets ``first_offset``… of the topic's partition 0."""
     topic = env.topic(BY_TYPE["unit.registered"].topic)
     return [
         Item(
@@ -179,11 +180,11 @@ def test_a_pool_on_a_server_that_stopped_taking_writes_reconnects_and_writes_aga
             async with sink.pool.acquire() as conn:
                 stale = conn.get_server_pid()
             with pytest.raises(TransientError, match="ReadOnlySQLTransaction"):
-                await sink.write(_items(env, 0, 3))
+                await sink.write(registrations(env, 0, 3))
             # Writable again (the primary back, or another host it now): the next write goes
             # through on a new connection (the stale session would still be read-only).
             await admin.execute(f'ALTER DATABASE "{database}" RESET {READ_ONLY}')
-            plan = await sink.write(_items(env, 0, 3))
+            plan = await sink.write(registrations(env, 0, 3))
             assert plan.applied
             async with sink.pool.acquire() as conn:
                 assert conn.get_server_pid() != stale

@@ -13,12 +13,12 @@ import asyncio
 import time
 from collections.abc import Callable
 
-import asyncpg
 from aiokafka import TopicPartition
 
 from schemas.catalog import EVENT_TYPES
 from vanphong.core.lag import lag
 from vanphong.core.positions import Seen, Stored, applied_offset
+from vanphong.ground import pgconnect
 from vanphong.ground.kafka import admin_client, partition_counts, standalone_consumer
 from vanphong.ground.settings import Settings
 from vanphong.ground.topic_ids import known_topic_ids
@@ -53,7 +53,7 @@ async def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, 
 
 
 async def stored_offsets(database_url: str) -> dict[tuple[str, int], Stored]:
-    conn = await asyncpg.connect(database_url)
+    conn = await pgconnect.connect(database_url)
     try:
         rows = await conn.fetch(
             "SELECT topic, partition, next_offset, topic_id::text AS topic_id, rewind_to"

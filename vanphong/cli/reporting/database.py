@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from vanphong.cli.reporting.model import ReportError
+from vanphong.ground import pgconnect
 from vanphong.ground.dsn import DsnError, Host, parse_dsn
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import PG_TIMEOUT_S, Unreachable, redact
@@ -136,7 +137,7 @@ def read_only_sessions(url: str) -> str:
 
 
 async def connect(url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(
+    return await pgconnect.connect(
         read_only_sessions(url), timeout=PG_TIMEOUT_S, server_settings=SERVER_SETTINGS
     )
 
@@ -150,6 +151,7 @@ async def create_pool(url: str, variable: str) -> asyncpg.Pool:
         max_size=4,
         timeout=PG_TIMEOUT_S,
         server_settings=SERVER_SETTINGS,
+        connect=pgconnect.connect,
     )
     return await guarded(url, variable, _opened(pool))
 

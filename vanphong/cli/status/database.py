@@ -12,6 +12,7 @@ import asyncpg
 
 from vanphong.cli.status.model import RecordedAnomaly, SinkStatus, TopicCounters
 from vanphong.core.positions import ANOMALIES_SHOWN, Anomaly, Stored
+from vanphong.ground import pgconnect
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import DATABASE_ERRORS, PG_TIMEOUT_S, database_error
 
@@ -33,7 +34,7 @@ class DatabaseState:
 
 async def read_database(settings: Settings, topics: Sequence[str]) -> DatabaseState:
     try:
-        conn = await asyncpg.connect(settings.database_url, timeout=PG_TIMEOUT_S)
+        conn = await pgconnect.connect(settings.database_url, timeout=PG_TIMEOUT_S)
     except DATABASE_ERRORS as exc:
         raise database_error(exc, settings.database_url) from exc
     try:
