@@ -138,7 +138,8 @@ class PostgresSink:
             "INSERT INTO core.sink_commits (worker_id, last_commit_at, batches, events)"
             " VALUES ($1, now(), 1, $2) ON CONFLICT (worker_id) DO UPDATE SET"
             " last_commit_at = now(), batches = core.sink_commits.batches + 1,"
-            " events = core.sink_commits.events + excluded.events",
+            " events = core.sink_commits.events + excluded.events"
+            " RETURNING pg_notify('vanphong_committed', '')",  # the page's live figures
             self.worker_id,
             len(items) - plan.skipped,
         )

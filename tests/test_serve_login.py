@@ -7,8 +7,8 @@ session; logout ends the session at the page and at Keycloak; each report reques
 audit line.
 
 The history: units of two provinces whose names are the realm's province groups (Vĩnh Long,
-Cần Thơ), written through the sink's write path (tests/test_read_side.py), and a province
-reader of each made by ``vanphong access grant-province``."""
+Cần Thơ), published to Kafka and committed by a worker, and a province reader of each made by
+``vanphong access grant-province``."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ from playwright.sync_api import Page
 from deploy.config import StackPaths
 from deploy.keycloak import CLIENT_SECRET, KeycloakConfig, keycloak_probe
 from tests.conftest import VANPHONG, Env
+from tests.history import to_message
 from tests.test_operator_page import chromium_tab, off_the_page_thread
-from tests.test_read_side import _at, _common, document, meeting, write
+from tests.test_read_side import _at, _common, document, meeting
 from tests.test_serve import serving
 from tests.test_serve_page import PAGE_STATE
 from vanphong.core.semantics import METRICS
@@ -92,9 +93,16 @@ def vanphong(env: Env, *args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def publish(env: Env, events: list[dict[str, Any]]) -> None:
+    messages = [to_message(e) for e in events]
+    env.send_raw([(env.topic(m.topic), m.key, m.value) for m in messages])
+
+
 @pytest.fixture
 def site(env: Env, tmp_path: Path) -> Iterator[Site]:
-    write(env, history())
+    publish(env, history())
+    env.workers.start()
+    env.wait_caught_up()
     prefix = env.settings.topic_prefix
     roles = {VL: f"{prefix}_vl", CT: f"{prefix}_ct"}
     for province, role in roles.items():

@@ -29,9 +29,10 @@ from vanphong.cli.reporting.jsonview import report_json, unit_json
 from vanphong.cli.reporting.labels import BASES, label
 from vanphong.cli.reporting.model import Report, ReportError
 from vanphong.cli.reporting.tables import BUILDERS
-from vanphong.cli.serve.auth import AUTH, Auth, install, viewer_of
+from vanphong.cli.serve.auth import AUTH, Auth, expires_at, install, viewer_of
 from vanphong.cli.serve.board import add_routes as add_board_routes
-from vanphong.cli.serve.scope import as_viewer, not_yours
+from vanphong.cli.serve.live import Subscriber, hub_context, stream
+from vanphong.cli.serve.scope import as_viewer
 from vanphong.cli.serve.selection import (
     BadRequest,
     Selection,
@@ -86,7 +87,8 @@ async def _ask(request: web.Request, work: Callable[[asyncpg.Connection], Awaita
     url, variable = database.reporting_url(request.app[SETTINGS])
     try:
         async with request.app[POOL].acquire() as conn:
-            return await as_viewer(conn, viewer_of(request), language(request.query), work)
+            viewer, lang = viewer_of(request), language(request.query)
+            return await as_viewer(conn, viewer, lang, work, request.query.get("unit", ""))
     except (ReportError, BadRequest, Unreachable):
         raise
     except Exception as exc:
@@ -96,8 +98,8 @@ async def _ask(request: web.Request, work: Callable[[asyncpg.Connection], Awaita
         raise problem from exc
 
 
-async def _report(request: web.Request, form: str) -> tuple[Selection, Report]:
-    selection = parse(request.query, _today(request.app[SETTINGS]))
+def _audit(request: web.Request, selection: Selection, form: str) -> None:
+    """The audit line of a report request: who, which unit, which period, which format."""
     viewer = viewer_of(request)
     audit.info(
         "report_request",
@@ -109,6 +111,11 @@ async def _report(request: web.Request, form: str) -> tuple[Selection, Report]:
         basis=selection.basis,
         format=form,
     )
+
+
+async def _report(request: web.Request, form: str) -> tuple[Selection, Report]:
+    selection = parse(request.query, _today(request.app[SETTINGS]))
+    _audit(request, selection, form)
     try:
         report = await _ask(
             request,
@@ -118,8 +125,6 @@ async def _report(request: web.Request, form: str) -> tuple[Selection, Report]:
         )
     except ReportError as exc:
         raise from_report_error(exc, selection.unit_id, selection.lang) from exc
-    except asyncpg.InsufficientPrivilegeError as exc:  # another province's unit (0009)
-        raise not_yours(selection.unit_id, selection.lang) from exc
     return selection, report
 
 
@@ -174,6 +179,14 @@ async def export_xlsx(request: web.Request) -> web.Response:
     )
 
 
+async def api_live(request: web.Request) -> web.StreamResponse:
+    """The selected report again each time a committed batch changes it (live.py). Asked once
+    first, so that a unit the viewer may not see is refused here, not streamed nothing."""
+    selection, _report_now = await _report(request, "live")
+    subscriber = Subscriber(viewer_of(request), selection, expires_at(request))
+    return await stream(request, subscriber)
+
+
 async def api_me(request: web.Request) -> web.Response:
     """Who is looking, what they may see, and why not when they may see nothing."""
     viewer = viewer_of(request)
@@ -205,5 +218,7 @@ def make_application(
     application.router.add_get("/api/export.xlsx", export_xlsx)
     add_board_routes(application, _ask, lambda request: _today(request.app[SETTINGS]))
     application.router.add_get("/api/me", api_me)
+    application.router.add_get("/api/live", api_live)
+    application.cleanup_ctx.append(hub_context(pool, settings))
     application.router.add_get("/healthz", healthz)
     return application

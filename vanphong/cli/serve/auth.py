@@ -39,6 +39,7 @@ from vanphong.ground.settings import Settings
 
 COOKIE = "vanphong_session"
 VIEWER = "vanphong.viewer"  # request key: the Viewer of a logged-in request
+EXPIRES_AT = "vanphong.expires_at"  # request key: when its session ends (time.time())
 PUBLIC = ("/auth/", "/healthz")
 DATA = ("/api/", "/static/")  # answer 401; any other GET is a page, sent to the login
 
@@ -134,6 +135,11 @@ def viewer_of(request: web.Request) -> Viewer:
     return viewer if isinstance(viewer, Viewer) else ANONYMOUS
 
 
+def expires_at(request: web.Request) -> float:
+    """When the request's session ends (never, without a login)."""
+    return float(request.get(EXPIRES_AT, float("inf")))
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -165,6 +171,7 @@ async def require_login(request: web.Request, handler: Handler) -> web.StreamRes
         session.invalidate()
         return _refusal(request)
     request[VIEWER] = Viewer(**user)
+    request[EXPIRES_AT] = float(session["expires_at"])
     return await handler(request)
 
 

@@ -55,8 +55,10 @@ async def as_viewer(
     viewer: Viewer,
     lang: Lang,
     work: Callable[[asyncpg.Connection], Awaitable[T]],
+    unit_id: str = "",
 ) -> T:
-    """``work`` in one read-only transaction as what ``viewer`` may read."""
+    """``work`` in one read-only transaction as what ``viewer`` may read. PostgreSQL's refusal
+    of another province's unit (42501) becomes :func:`not_yours` about ``unit_id``."""
     if viewer.scope == "none":
         raise no_province(viewer, lang)
     async with conn.transaction(readonly=True):
@@ -66,4 +68,8 @@ async def as_viewer(
                 value = viewer.province or ""
                 raise BadRequest(403, "no_reader", "", value, _NO_READER[lang].format(value=value))
             await conn.execute(f"SET LOCAL ROLE {quote_ident(role)}")
+            try:
+                return await work(conn)
+            except asyncpg.InsufficientPrivilegeError as exc:
+                raise not_yours(unit_id, lang) from exc
         return await work(conn)

@@ -9,7 +9,11 @@ const TEXT = {
     period: 'Kỳ báo cáo', year: 'Năm', term: 'Nhiệm kỳ', range: 'Từ ngày – đến ngày',
     basis: 'Cách tính', attributed: 'Theo thời điểm', consolidated: 'Hợp nhất',
     show: 'Xem báo cáo', figures: 'Số liệu', metric: 'Chỉ tiêu', change: 'So với cùng kỳ',
-    now: 'Kỳ này', before: 'Cùng kỳ năm trước',
+    now: 'Kỳ này', before: 'Cùng kỳ năm trước', preceding: 'Kỳ liền trước cùng độ dài',
+    year_earlier_note: 'So sánh với cùng kỳ năm trước: cùng các ngày, một năm trước.',
+    preceding_note: 'Kỳ báo cáo dài hơn một năm, nên không so với cùng kỳ năm trước (hai kỳ sẽ'
+      + ' trùng nhau gần hết) mà so với khoảng thời gian cùng độ dài ngay trước kỳ báo cáo.',
+    bad_day: (t) => `“${t}” không phải là ngày hợp lệ: hãy nhập ngày/tháng/năm (dd/mm/yyyy), ví dụ 30/09/2024.`,
     chart_monthly: 'Văn bản và hội nghị, cuộc họp theo tháng', chart_types: 'Văn bản theo loại',
     chart_kinds: 'Hội nghị, cuộc họp theo loại', chart_tasks: 'Nhiệm vụ: đúng hạn, trễ hạn, quá hạn',
     documents: 'Văn bản', meetings: 'Hội nghị, cuộc họp',
@@ -33,7 +37,11 @@ const TEXT = {
     period: 'Period', year: 'Year', term: 'Term', range: 'From – to',
     basis: 'Basis', attributed: 'Attributed', consolidated: 'Consolidated',
     show: 'Show report', figures: 'Figures', metric: 'Metric', change: 'Change',
-    now: 'This period', before: 'A year earlier',
+    now: 'This period', before: 'A year earlier', preceding: 'The period just before, as long',
+    year_earlier_note: 'Compared with a year earlier: the same days, one year before.',
+    preceding_note: 'The period is longer than a year, so it is not compared with a year earlier'
+      + ' (the two would mostly overlap) but with the period of the same length just before it.',
+    bad_day: (t) => `“${t}” is not a date: type day/month/year (dd/mm/yyyy), e.g. 30/09/2024.`,
     chart_monthly: 'Documents and meetings by month', chart_types: 'Documents by type',
     chart_kinds: 'Meetings by kind', chart_tasks: 'Tasks: on time, late, overdue',
     documents: 'Documents', meetings: 'Meetings',
@@ -65,6 +73,21 @@ function number(n) {
   return (n < 0 ? '−' : '') + s;
 }
 function day(iso) { const [y, m, d] = iso.split('-'); return `${d}/${m}/${y}`; }
+// The period's days are typed and shown dd/mm/yyyy whatever the browser's locale (an
+// <input type=date> follows it: mm/dd/yyyy in an English Chromium); the URL keeps ISO dates.
+// d/m/yyyy, dots or dashes, and an ISO date are read too; '' is empty, null is not a date.
+function readDay(text) {
+  const t = text.trim();
+  if (!t) return '';
+  if (/^\d{4}-\d{2}-\d{2}$/.test(t)) return t;
+  const m = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$/.exec(t);
+  if (!m) return null;
+  const [d, mo, y] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const probe = new Date(Date.UTC(y, mo - 1, d));
+  if (probe.getUTCFullYear() !== y || probe.getUTCMonth() !== mo - 1 || probe.getUTCDate() !== d) return null;
+  return `${m[3]}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+}
+function showDay(iso) { return /^\d{4}-\d{2}-\d{2}$/.test(iso || '') ? day(iso) : (iso || ''); }
 function month(iso) { const [y, m] = iso.split('-'); return `${m}/${y}`; }
 function percent(now, before) {
   if (before === 0) return now === 0 ? T.no_change : T.new_value;
@@ -105,8 +128,8 @@ function fillForm() {
   document.querySelector(`input[name=mode][value=${mode}]`).checked = true;
   $('year').value = params.get('year') || (mode === 'year' ? String(new Date().getFullYear()) : '');
   $('term').value = params.get('term') || '';
-  $('from').value = params.get('from') || '';
-  $('to').value = params.get('to') || '';
+  $('from').value = showDay(params.get('from'));
+  $('to').value = showDay(params.get('to'));
   const basis = params.get('basis') === 'consolidated' ? 'consolidated' : 'attributed';
   document.querySelector(`input[name=basis][value=${basis}]`).checked = true;
   for (const id of ['year', 'term', 'from', 'to']) {
@@ -122,7 +145,14 @@ function fillForm() {
     const m = document.querySelector('input[name=mode]:checked').value;
     if (m === 'year') q.set('year', $('year').value.trim());
     if (m === 'term') q.set('term', $('term').value.trim());
-    if (m === 'range') { q.set('from', $('from').value); q.set('to', $('to').value); }
+    if (m === 'range') {
+      for (const id of ['from', 'to']) {
+        const iso = readDay($(id).value);
+        $(id).setAttribute('aria-invalid', String(iso === null));
+        if (iso === null) { say(T.bad_day($(id).value.trim()), true); $(id).focus(); return; }
+        q.set(id, iso);
+      }
+    }
     q.set('basis', document.querySelector('input[name=basis]:checked').value);
     q.set('lang', lang);
     location.search = '?' + q.toString();
@@ -154,17 +184,17 @@ async function loadUnits() {
   select.value = params.get('unit') || '';
 }
 
-function chart(id, option, empty) {
+function chart(id, option, empty) {  // again on the same canvas when live figures arrive
   const el = $(id);
-  const c = echarts.init(el, null, { renderer: 'canvas' });
+  const c = echarts.getInstanceByDom(el) || echarts.init(el, null, { renderer: 'canvas' });
   const base = { animation: false, grid: { left: 60, right: 60, top: 40, bottom: 40, containLabel: true } };
   if (empty) {  // say so rather than draw zero-sized bars or an even pie of zeros
     option = { graphic: { type: 'text', left: 'center', top: 'middle',
                           style: { text: T.no_data, fontSize: 15, fill: '#616e7c' } } };
     el.dataset.empty = 'true';
-  }
-  c.setOption(Object.assign(base, option));
-  charts.push(c);
+  } else delete el.dataset.empty;
+  c.setOption(Object.assign(base, option), true);
+  if (!charts.includes(c)) charts.push(c);
   el.dataset.rendered = 'true';
   return c;
 }
@@ -209,7 +239,6 @@ function draw(r) {
       data: Object.entries(r.tasks).map(([k, v]) => ({ name: r.task_labels[k], value: v, itemStyle: { color: colours[k] } })),
     }],
   }, Object.values(r.tasks).every((v) => v === 0));
-  window.addEventListener('resize', () => charts.forEach((c) => c.resize()));
 }
 
 function fill(r) {
@@ -219,21 +248,42 @@ function fill(r) {
   $('heading').textContent = `${r.unit.name || r.unit.unit_id} (${r.unit.unit_id}) — ${period} — ${T[r.basis]}`;
   $('summary').textContent = r.summary;
   $('head-now').textContent = `${T.now} (${day(r.period.from)}–${day(r.period.to)})`;
-  $('head-before').textContent = `${T.before} (${day(r.previous_period.from)}–${day(r.previous_period.to)})`;
+  const compared = r.comparison === 'preceding' ? T.preceding : T.before;
+  $('head-before').textContent = `${compared} (${day(r.previous_period.from)}–${day(r.previous_period.to)})`;
+  let note = $('comparison-note');
+  if (!note) {
+    note = document.createElement('p');
+    note.id = 'comparison-note';
+    note.className = 'note';
+    $('metrics').after(note);
+  }
+  note.dataset.comparison = r.comparison;
+  note.textContent = r.comparison === 'preceding' ? T.preceding_note : T.year_earlier_note;
   const body = document.querySelector('#metrics tbody');
   for (const [metric, value] of Object.entries(r.metrics)) {
-    const row = document.createElement('tr');
+    // a row already shown keeps its cells: live figures change their text, nothing else
+    const row = body.querySelector(`tr[data-metric="${metric}"]`) || document.createElement('tr');
     const before = r.previous[metric];
-    row.dataset.metric = metric;
+    const change = 'num ' + (value > before ? 'up' : value < before ? 'down' : '');
     row.dataset.value = String(value);
     row.dataset.previous = String(before);
+    if (row.dataset.metric === metric) {
+      const [, now, then, diff] = row.children;
+      now.textContent = number(value);
+      then.textContent = number(before);
+      diff.textContent = percent(value, before);
+      diff.className = change;
+      continue;
+    }
+    row.dataset.metric = metric;
     cell(row, r.labels[metric]);
     cell(row, number(value), 'num now');
     cell(row, number(before), 'num before');
-    cell(row, percent(value, before), 'num ' + (value > before ? 'up' : value < before ? 'down' : ''));
+    cell(row, percent(value, before), change);
     body.appendChild(row);
   }
   const history = document.querySelector('#history tbody');
+  history.replaceChildren();
   for (const step of r.history) {
     const row = document.createElement('tr');
     row.dataset.relation = step.relation;
@@ -257,6 +307,7 @@ function fill(r) {
   $('download-json').href = '/api/report?' + q;
   $('share').href = location.pathname + '?' + q;
   const csv = $('download-csv');
+  csv.replaceChildren();
   for (const [key, name] of Object.entries(T.tables)) {
     const a = document.createElement('a');
     a.href = '/api/export.csv?' + selectionQuery({ table: key });
@@ -289,7 +340,9 @@ async function main() {
     $('report').hidden = false;
     fill(body);
     draw(body);
+    window.addEventListener('resize', () => charts.forEach((c) => c.resize()));
     document.body.dataset.state = 'ready';
+    if (window.followLive) followLive(selectionQuery(), lang, (r) => { fill(r); draw(r); });
   } catch (e) {
     say(`${T.failed}: ${e}`, true);
     document.body.dataset.state = 'error';
