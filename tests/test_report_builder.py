@@ -110,6 +110,37 @@ def test_a_range_a_year_earlier_is_never_reversed_and_a_year_back(start: date, d
     assert before.start.year == start.year - 1 and before.end.year == end.year - 1
 
 
+def test_a_period_longer_than_a_year_is_compared_with_the_one_as_long_just_before() -> None:
+    article = periods.days("2019-01-01", "2024-09-30")  # 69 whole months
+    assert article.comparison_kind == "preceding"
+    before = article.comparison()
+    assert (before.start, before.end) == (date(2013, 4, 1), date(2018, 12, 31))
+    term = periods.term("2020-2025").comparison()
+    assert (term.start, term.end) == (date(2014, 1, 1), date(2019, 12, 31))
+    odd = periods.days("2023-03-15", "2024-03-15").comparison()  # 367 days
+    assert (odd.start, odd.end) == (date(2022, 3, 13), date(2023, 3, 14))
+    for year_or_less in (periods.year("2024"), periods.days("2023-03-15", "2024-03-14")):
+        assert year_or_less.comparison_kind == "year_earlier"
+        assert year_or_less.comparison() == year_or_less.year_earlier()
+
+
+@given(st.dates(date(1902, 1, 1), date(9998, 12, 31)), st.integers(0, 4000))
+def test_what_a_period_is_compared_with_never_overlaps_a_long_one(start: date, days: int) -> None:
+    end = date.fromordinal(min(start.toordinal() + days, date(9998, 12, 31).toordinal()))
+    period = Period("range", start, end)
+    before = period.comparison()
+    assert before.start <= before.end
+    if period.comparison_kind == "year_earlier":
+        assert before == period.year_earlier()
+        return
+    assert date.fromordinal(before.end.toordinal() + 1) == start  # just before, no overlap
+    length = end.toordinal() - start.toordinal()
+    if not period.whole_months:
+        assert before.end.toordinal() - before.start.toordinal() == length
+    else:
+        assert before.whole_months
+
+
 def test_whole_months_are_the_periods_the_monthly_views_cover_exactly() -> None:
     assert periods.year("2024").whole_months
     assert periods.days("2024-02-01", "2024-02-29").whole_months
@@ -294,7 +325,7 @@ def test_the_metrics_csv_has_vietnamese_headers_a_bom_and_plain_integers() -> No
         "Mã chỉ tiêu",
         "Chỉ tiêu",
         "Kỳ này (01/01/2019–30/09/2024)",
-        "Cùng kỳ năm trước (01/01/2018–30/09/2023)",
+        "Kỳ liền trước cùng độ dài (01/04/2013–31/12/2018)",  # longer than a year
         "Chênh lệch",
     ]
     assert rows[1] == ["documents_issued", "Văn bản ban hành", "40572", "40562", "10"]

@@ -132,13 +132,28 @@ SELECTIONS = [
 ]
 
 
+# What each selection is compared with: a year earlier, or for a period longer than a year
+# (the term's three years) the three years just before it (periods.Period.comparison).
+COMPARED = [
+    (date(2023, 1, 1), date(2023, 12, 31), "year_earlier"),
+    (date(2020, 1, 1), date(2022, 12, 31), "preceding"),
+    (date(2022, 3, 15), date(2023, 2, 10), "year_earlier"),
+]
+
+
 def test_the_json_figures_are_activity_summarys_beside_a_year_earlier(served: Served) -> None:
-    for query, unit, first, last, consolidated in SELECTIONS:
+    for (query, unit, first, last, consolidated), compared in zip(
+        SELECTIONS, COMPARED, strict=True
+    ):
         body = report(served, **query)
         assert body["metrics"] == served.summary(unit, first, last, consolidated), query
-        assert body["previous"] == served.summary(
-            unit, first.replace(year=first.year - 1), last.replace(year=last.year - 1), consolidated
-        )
+        before_first, before_last, kind = compared
+        assert body["previous"] == served.summary(unit, before_first, before_last, consolidated)
+        assert body["previous_period"] == {
+            "from": before_first.isoformat(),
+            "to": before_last.isoformat(),
+        }
+        assert body["comparison"] == kind
         assert body["metrics"]["documents_issued"] > 0, query
         # The monthly table covers exactly the period's days: its sums are the figures.
         for metric in METRICS:

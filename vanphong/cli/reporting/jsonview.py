@@ -51,6 +51,7 @@ def report_json(report: Report, lang: Lang = "vi", full: bool = True) -> dict[st
             "to": report.period.end.isoformat(),
         },
         "previous_period": {"from": before.start.isoformat(), "to": before.end.isoformat()},
+        "comparison": report.period.comparison_kind,  # year_earlier | preceding
         "previous": report.previous,
         "labels": {m: label(METRIC_LABELS, m, lang) for m in METRICS},
         "language": lang,

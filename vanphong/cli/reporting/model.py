@@ -156,7 +156,8 @@ class Report:
 
     @property
     def previous_period(self) -> Period:
-        return self.period.year_earlier()
+        """What the figures are compared with (periods.Period.comparison)."""
+        return self.period.comparison()
 
 
 #: A chart of more months than this shows the months with activity only.

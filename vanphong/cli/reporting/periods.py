@@ -1,6 +1,6 @@
-"""Periods a report builder asks for: a year, a term (2020-2025) or a range of days, and the
-same period a year earlier. Pure: parsing and date arithmetic only, so the command line and the
-page refuse the same inputs with the same words."""
+"""Periods a report builder asks for: a year, a term (2020-2025) or a range of days, and what
+its figures are compared with (:meth:`Period.comparison`). Pure: parsing and date arithmetic
+only, so the command line and the page refuse the same inputs with the same words."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import date
 from typing import Literal
 
 PeriodKind = Literal["year", "term", "range"]
+ComparisonKind = Literal["year_earlier", "preceding"]
 
 #: Years a report may name: the year before must exist too.
 FIRST_YEAR, LAST_YEAR = 1900, 9998
@@ -50,6 +51,33 @@ class Period:
         return Period(self.kind, _year_before(self.start), _year_before(self.end))
 
     @property
+    def comparison_kind(self) -> ComparisonKind:
+        """``year_earlier`` for a period of at most a year, ``preceding`` for a longer one."""
+        if self.start.year >= date.max.year:
+            return "year_earlier"
+        return "year_earlier" if self.end < _year_after(self.start) else "preceding"
+
+    def comparison(self) -> Period:
+        """What the figures are compared with ("cùng kỳ"). A period of at most a year: the same
+        days a year earlier (cùng kỳ năm trước). A longer one (a term, a range over years),
+        whose copy a year earlier would overlap it by all but one year (2019 – 9/2024 against
+        2018 – 9/2023 shares almost five years), is compared with the period of the same
+        length just before it (kỳ liền trước, cùng độ dài), so the two never overlap: whole
+        months go back by their number of months (1/2019 – 9/2024, 69 months, against
+        4/2013 – 12/2018; the term 2020 – 2025 against 2014 – 2019), other ranges by their
+        number of days."""
+        if self.comparison_kind == "year_earlier":
+            return self.year_earlier()
+        if self.whole_months:
+            months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month + 1
+            index = self.start.year * 12 + self.start.month - 1 - months
+            first = date(max(1, index // 12), index % 12 + 1, 1) if index >= 12 else date.min
+        else:
+            length = self.end.toordinal() - self.start.toordinal() + 1
+            first = date.fromordinal(max(1, self.start.toordinal() - length))
+        return Period(self.kind, first, date.fromordinal(max(1, self.start.toordinal() - 1)))
+
+    @property
     def whole_months(self) -> bool:
         """True when the period starts on a first and ends on a last day of a month: monthly
         tables then cover exactly its days."""
@@ -58,6 +86,12 @@ class Period:
 
 def _next_day(day: date) -> date:
     return date.fromordinal(day.toordinal() + 1)
+
+
+def _year_after(day: date) -> date:
+    if day.month == 2 and day.day == 29:
+        return date(day.year + 1, 3, 1)
+    return day.replace(year=day.year + 1)
 
 
 def _year_before(day: date) -> date:

@@ -193,11 +193,12 @@ async def overdue(
 async def figures_only(
     conn: asyncpg.Connection, unit_id: str, period: Period, basis: Basis
 ) -> Report:
-    """The unit, its 12 metrics and the year-earlier ones: what ``vanphong report`` prints."""
+    """The unit, its 12 metrics and those of the period compared with (a year earlier, or for
+    a period longer than a year the one just before it): what ``vanphong report`` prints."""
     the_unit = await unit(conn, unit_id)
     consolidated = basis == "consolidated"
     now = await summary(conn, unit_id, period, consolidated)
-    before = await summary(conn, unit_id, period.year_earlier(), consolidated)
+    before = await summary(conn, unit_id, period.comparison(), consolidated)
     return Report(the_unit, period, basis, now, before)
 
 

@@ -7,7 +7,26 @@ from __future__ import annotations
 from datetime import date
 
 from vanphong.cli.reporting.labels import Lang
-from vanphong.cli.reporting.periods import Period
+from vanphong.cli.reporting.periods import ComparisonKind, Period
+
+#: What the figures are compared with (periods.Period.comparison), as column headings.
+COMPARED: dict[Lang, dict[ComparisonKind, str]] = {
+    "vi": {"year_earlier": "Cùng kỳ năm trước", "preceding": "Kỳ liền trước cùng độ dài"},
+    "en": {"year_earlier": "A year earlier", "preceding": "The period just before, as long"},
+}
+
+
+def compared_phrase(period: Period, lang: Lang) -> str:
+    """The paragraph's "compared with …" words, naming the days when they are not a year
+    earlier."""
+    before = period.comparison()
+    if period.comparison_kind == "year_earlier":
+        return "So với cùng kỳ năm trước" if lang == "vi" else "Compared with a year earlier"
+    if lang == "vi":
+        return f"So với kỳ liền trước cùng độ dài (từ {day(before.start)} đến {day(before.end)})"
+    return (
+        f"Compared with the period as long just before ({day(before.start)} to {day(before.end)})"
+    )
 
 
 def number(n: int, lang: Lang = "vi") -> str:
@@ -118,7 +137,7 @@ def paragraph(
         if (change := percent_change(m.get(key, 0), (previous or {}).get(key, 0), "vi"))
     ]
     if comparisons:
-        sentence += " So với cùng kỳ năm trước, " + ", ".join(comparisons) + "."
+        sentence += f" {compared_phrase(period, 'vi')}, " + ", ".join(comparisons) + "."
     return sentence
 
 
@@ -168,5 +187,5 @@ def _english(
         if (change := percent_change(m.get(key, 0), previous.get(key, 0), "en"))
     ]
     if comparisons:
-        sentence += " Compared with a year earlier: " + ", ".join(comparisons) + "."
+        sentence += f" {compared_phrase(period, 'en')}: " + ", ".join(comparisons) + "."
     return sentence

@@ -17,7 +17,7 @@ from vanphong.cli.reporting.labels import (
     label,
 )
 from vanphong.cli.reporting.model import Report
-from vanphong.cli.reporting.summary import day
+from vanphong.cli.reporting.summary import COMPARED, day
 from vanphong.core.semantics import METRICS
 
 ColumnKind = Literal["text", "int", "date", "month"]
@@ -75,8 +75,8 @@ def metrics_table(report: Report, lang: Lang = "vi") -> Table:
             ),
             Column(
                 "previous",
-                f"Cùng kỳ năm trước ({day(before.start)}–{day(before.end)})",
-                f"A year earlier ({day(before.start)}–{day(before.end)})",
+                f"{COMPARED['vi'][now.comparison_kind]} ({day(before.start)}–{day(before.end)})",
+                f"{COMPARED['en'][now.comparison_kind]} ({day(before.start)}–{day(before.end)})",
                 "int",
             ),
             Column("change", "Chênh lệch", "Change", "int"),
