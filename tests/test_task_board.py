@@ -17,7 +17,14 @@ import pytest
 from deploy.config import reporting_database_url
 from tests.conftest import Env
 from tests.test_read_side import write
-from vanphong.cli.reporting.board import Board, board, document_tasks, on_time_rate
+from vanphong.cli.reporting.board import (
+    Board,
+    Tally,
+    board,
+    document_tasks,
+    most_overdue_first,
+    on_time_rate,
+)
 from vanphong.cli.reporting.periods import Period
 
 SOURCE = "05-KH/TU"
@@ -201,3 +208,19 @@ def test_the_on_time_rate_counts_overdue_tasks_as_not_on_time(
     on_time: int, late: int, overdue: int, rate: int | None
 ) -> None:
     assert on_time_rate(on_time, late, overdue) == rate
+
+
+def _tally(key: str | None, overdue: int, most: int | None, open_: int) -> Tally:
+    return Tally(key, None, open_, 0, overdue, most, 0, 0, 0)
+
+
+def test_the_board_puts_the_most_overdue_first_then_the_longest_then_the_most_open() -> None:
+    tallies = [
+        _tally("a", 0, None, 9),
+        _tally(None, 5, 3, 0),
+        _tally("b", 2, 40, 0),
+        _tally("c", 2, 10, 1),
+        _tally("d", 5, 3, 0),
+        _tally("e", 0, None, 1),
+    ]
+    assert [t.key for t in most_overdue_first(tallies)] == ["d", None, "b", "c", "a", "e"]

@@ -96,20 +96,27 @@ class Board:
     documents: list[DocumentLine]
 
 
-_TALLY = """
-SELECT {key} AS key,
-       count(*) FILTER (WHERE status = 'open')                                   AS open,
-       count(*) FILTER (WHERE due_within_7_days)                                 AS due_soon,
-       count(*) FILTER (WHERE status = 'overdue')                                AS overdue,
-       max(days_overdue)                                                         AS most_days,
+#: Every tally in one scan of the view: per unit, per assigning body and per source document
+#: (GROUPING says which set a row is of: 3, 5 and 6).
+_TALLIES = """
+SELECT GROUPING(unit_id, assigned_by, source_document)                      AS grouping,
+       unit_id, assigned_by, source_document,
+       count(*)                                                              AS tasks,
+       count(*) FILTER (WHERE status = 'open')                               AS open,
+       count(*) FILTER (WHERE due_within_7_days)                             AS due_soon,
+       count(*) FILTER (WHERE status = 'overdue')                            AS overdue,
+       max(days_overdue)                                                     AS most_days,
        count(*) FILTER (WHERE status = 'done_on_time' AND due_on BETWEEN $1 AND $2) AS on_time,
        count(*) FILTER (WHERE status = 'done_late' AND due_on BETWEEN $1 AND $2) AS late,
-       count(*) FILTER (WHERE status = 'overdue' AND due_on BETWEEN $1 AND $2)   AS overdue_due
+       count(*) FILTER (WHERE status = 'overdue' AND due_on BETWEEN $1 AND $2) AS overdue_due,
+       count(*) FILTER (WHERE status = 'done_on_time')                       AS on_time_all,
+       count(*) FILTER (WHERE status = 'done_late')                          AS late_all,
+       max(due_on)                                                           AS last_due_on
 FROM reporting.task_followup
-GROUP BY {key}
+GROUP BY GROUPING SETS ((unit_id), (assigned_by), (source_document))
 HAVING bool_or(status IN ('open', 'overdue') OR due_on BETWEEN $1 AND $2)
-ORDER BY overdue DESC, most_days DESC NULLS LAST, open DESC, {key} NULLS LAST
 """
+_BY_UNIT, _BY_BODY, _BY_DOCUMENT = 3, 5, 6
 
 _COLUMNS = (
     "task_id, unit_id, assigned_by, source_document, title, assigned_on, due_on,"
@@ -122,48 +129,66 @@ WHERE status = 'overdue'
 ORDER BY days_overdue DESC, unit_id, task_id
 """
 
-_DOCUMENTS = """
-SELECT source_document,
-       count(*)                                         AS tasks,
-       count(*) FILTER (WHERE status = 'open')          AS open,
-       count(*) FILTER (WHERE status = 'overdue')       AS overdue,
-       count(*) FILTER (WHERE status = 'done_on_time')  AS on_time,
-       count(*) FILTER (WHERE status = 'done_late')     AS late,
-       max(due_on)                                      AS last_due_on
-FROM reporting.task_followup
-GROUP BY source_document
-HAVING bool_or(status IN ('open', 'overdue') OR due_on BETWEEN $1 AND $2)
-ORDER BY count(*) FILTER (WHERE status = 'overdue') DESC, max(due_on) DESC,
-         source_document NULLS LAST
-"""
+
+def most_overdue_first(tallies: list[Tally]) -> list[Tally]:
+    """The board's order: most overdue tasks, then the longest overdue, then most open; then by
+    name (those without one last)."""
+    return sorted(
+        tallies,
+        key=lambda t: (
+            -t.overdue,
+            -(t.most_days_overdue or 0),
+            -t.open,
+            t.key is None,
+            t.key or "",
+        ),
+    )
+
+
+def documents_in_order(documents: list[DocumentLine]) -> list[DocumentLine]:
+    """Documents with overdue tasks first, then the latest due; those without a number last."""
+    return sorted(
+        documents,
+        key=lambda d: (
+            -d.overdue,
+            -d.last_due_on.toordinal(),
+            d.source_document is None,
+            d.source_document or "",
+        ),
+    )
 
 
 async def board(conn: asyncpg.Connection, period: Period, today: date) -> Board:
-    """The board for ``period`` (``today``: in VANPHONG_TIMEZONE, as the view's)."""
-    args = (period.start, period.end)
-    by_unit = await conn.fetch(_TALLY.format(key="unit_id"), *args)
-    by_body = await conn.fetch(_TALLY.format(key="assigned_by"), *args)
+    """The board for ``period`` (``today``: in VANPHONG_TIMEZONE, as the view's): two scans of
+    the view, one for every tally and one for the overdue tasks, then the units' names."""
+    rows = await conn.fetch(_TALLIES, period.start, period.end)
     overdue = await conn.fetch(_OVERDUE)
-    documents = await conn.fetch(_DOCUMENTS, *args)
-    names = await _names(conn, {r["key"] for r in by_unit} | {r["unit_id"] for r in overdue})
+    of = {g: [r for r in rows if r["grouping"] == g] for g in (_BY_UNIT, _BY_BODY, _BY_DOCUMENT)}
+    names = await _names(
+        conn, {r["unit_id"] for r in of[_BY_UNIT]} | {r["unit_id"] for r in overdue}
+    )
     return Board(
         today,
         period,
-        [_tally(r, names.get(r["key"])) for r in by_unit],
-        [_tally(r, None) for r in by_body],
+        most_overdue_first(
+            [_tally(r, r["unit_id"], names.get(r["unit_id"])) for r in of[_BY_UNIT]]
+        ),
+        most_overdue_first([_tally(r, r["assigned_by"], None) for r in of[_BY_BODY]]),
         [_task(r, names) for r in overdue],
-        [
-            DocumentLine(
-                r["source_document"],
-                r["tasks"],
-                r["open"],
-                r["overdue"],
-                r["on_time"],
-                r["late"],
-                r["last_due_on"],
-            )
-            for r in documents
-        ],
+        documents_in_order(
+            [
+                DocumentLine(
+                    r["source_document"],
+                    r["tasks"],
+                    r["open"],
+                    r["overdue"],
+                    r["on_time_all"],
+                    r["late_all"],
+                    r["last_due_on"],
+                )
+                for r in of[_BY_DOCUMENT]
+            ]
+        ),
     )
 
 
@@ -188,9 +213,9 @@ async def _names(conn: asyncpg.Connection, unit_ids: set[str | None]) -> dict[st
     return {r["unit_id"]: r["name"] for r in rows if r["name"]}
 
 
-def _tally(row: asyncpg.Record, name: str | None) -> Tally:
+def _tally(row: asyncpg.Record, key: str | None, name: str | None) -> Tally:
     return Tally(
-        row["key"],
+        key,
         name,
         row["open"],
         row["due_soon"],
