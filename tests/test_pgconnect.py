@@ -68,6 +68,21 @@ def test_a_hung_first_host_is_passed_over(env: Env, hung_host: Host) -> None:
     assert sum(p["applied_offset"] for p in json.loads(status.stdout)["topics"]) == 2
 
 
+def test_init_chooses_the_host_once_and_passes_a_hung_one_over(env: Env, hung_host: Host) -> None:
+    """yoyo opens several connections: the host is chosen once, within libpq's connect_timeout
+    (10 s unless the URL says; libpq has none by default and would wait for ever)."""
+    url = behind(env, hung_host)
+    init = subprocess.run(
+        [str(VANPHONG), "init"],
+        env={**env.workers.env(), "VANPHONG_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert init.returncode == 0, init.stderr
+    assert "migrations: up to date" in init.stdout
+
+
 def test_a_wrong_password_stops_at_the_first_host_that_says_so(env: Env) -> None:
     dsn = parse_dsn(env.settings.database_url)
     wrong = dsn.with_login(dsn.user or "vanphong", "wrong").with_hosts(*dsn.hosts, *dsn.hosts)
