@@ -10,14 +10,16 @@ from collections.abc import Sequence
 import asyncpg
 
 from vanphong.cli.dlq.model import Place, Replay
+from vanphong.ground import pgconnect
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import DATABASE_ERRORS, PG_TIMEOUT_S, database_error
 
 
 async def connect(settings: Settings) -> asyncpg.Connection:
-    """A connection to the database, failures raised as ``Unreachable``."""
+    """A connection to the database (host by host through a multi-host URL), failures raised as
+    ``Unreachable``."""
     try:
-        return await asyncpg.connect(settings.database_url, timeout=PG_TIMEOUT_S)
+        return await pgconnect.connect(settings.database_url, timeout=PG_TIMEOUT_S)
     except DATABASE_ERRORS as exc:
         raise database_error(exc, settings.database_url) from exc
 
