@@ -73,7 +73,7 @@ def overview(monitor: Monitor, *, now: float, uptime_s: float, tick_s: float) ->
         "group": settings.consumer_group,
         "now": now,
         "uptime_s": round(uptime_s, 1),
-        "ready": monitor.sink_ready,
+        "ready": monitor.readiness()[0],  # as /readyz and vanphong_ready say
         "healthy": healthy,
         "health": health,
         "stall_seconds": settings.stall_seconds,

@@ -323,6 +323,7 @@ async def test_vanphong_ready_follows_readiness_back_to_0_when_the_worker_gives_
     ready, body = monitor.readiness()
     assert not ready and body["status"] == "failed" and "gave up" in body["reason"]
     assert _scraped(monitor, "vanphong_ready") == 0
+    assert monitor.overview()["ready"] is False  # the operator page says the same
 
 
 async def test_vanphong_ready_drops_to_0_when_the_worker_stops(monitor: Monitor) -> None:
