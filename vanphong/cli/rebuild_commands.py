@@ -148,6 +148,12 @@ def rebuild_command(
         highlight=False,
         soft_wrap=True,
     )
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in outcome.timings.items())
+    held = ", ".join(f"{k} {v:.0f}" for k, v in outcome.held_steps_ms.items())
+    out.print(f"[dim]seconds from the start: {phases}[/dim]", highlight=False, soft_wrap=True)
+    out.print(
+        f"[dim]ms from the writers' lock request: {held}[/dim]", highlight=False, soft_wrap=True
+    )
     if outcome.refused:
         out.print(
             f"{outcome.refused:,} stored entit(y/ies) today's rules would refuse still count:"

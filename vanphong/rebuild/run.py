@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from schemas.catalog import EventType
-from vanphong.core.recompute import CellComparison
+from vanphong.core.recompute import Cell, CellComparison
 from vanphong.core.semantics import TASK_TYPES, EntityRef
 from vanphong.rebuild import shadow, swap
 from vanphong.rebuild.reading import entities_by_key, stream_cells
@@ -71,7 +71,8 @@ class Outcome:
     seconds: float = 0.0
     writers_held_s: float = 0.0  # the successful swap's: lock requested → commit
     writers_waited_s: float = 0.0  # every swap attempt's, the failed ones too
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds from the start
+    held_steps_ms: dict[str, float] = field(default_factory=dict)  # ms from the lock request
 
 
 async def _cut(conn: asyncpg.Connection) -> datetime:
@@ -168,6 +169,12 @@ async def _build(
     jobs: int,
 ) -> None:
     """Step 2 of the module docstring."""
+    started = time.monotonic()
+    live: dict[Cell, int] = {}
+
+    async def read_live() -> None:  # on the snapshot's connection, while processes recompute
+        await stream_cells(snap.conn, live.__setitem__)
+
     tally = await recompute_snapshot(
         snap.conn,
         url,
@@ -175,20 +182,25 @@ async def _build(
         jobs,
         keep_stale=True,
         progress=lambda done, expected: show("recomputing entities", done, expected),
+        meanwhile=read_live,
     )
+    out.timings["recompute"] = time.monotonic() - started
     await shadow.write_stale(writer, tally.stale_entities)
     out.contributions_rewritten = len(tally.stale_entities)
     tally.stale_entities.clear()
     out.entities, out.refused = tally.entities, len(tally.refused)
     show("writing the shadow table", 0, None)
     out.cells = await shadow.fill_shadow(writer, tally.cells)
+    out.timings["copy"] = time.monotonic() - started
     comparison = CellComparison(tally.cells, keep=0)
-    show("comparing with the live cells", 0, None)
-    await stream_cells(snap.conn, comparison.see)
+    for cell, value in live.items():
+        comparison.see(cell, value)
+    live.clear()
     comparison.finish()
     out.cells_changed = comparison.count
     show("indexing the shadow table", 0, None)
     await shadow.index_shadow(writer)
+    out.timings["index"] = time.monotonic() - started
 
 
 async def _catch_up(
@@ -247,13 +259,23 @@ async def _swap(
         show("swapping", 0, None)
         requested = time.monotonic()
         try:
+            steps: dict[str, float] = {}
+
+            def mark(step: str, steps: dict[str, float] = steps, since: float = requested) -> None:
+                steps[step] = (time.monotonic() - since) * 1000
+
             async with writer.transaction():
                 await swap.hold_writers(writer, lock_timeout_ms)
+                mark("writers' lock granted")
                 refs = await _changed_since(writer, snaps[-1].cut)
                 await _catch_up(snaps[-1], refs, writer, writer, zone)
+                mark("last catch-up")
                 rewritten = await swap.write_contributions(writer)
+                mark("contributions written")
                 await swap.refresh_ranges(writer)
+                mark("ranges refreshed")
                 await swap.swap_tables(writer, lock_timeout_ms)
+                mark("tables swapped")
         except asyncpg.LockNotAvailableError:
             out.writers_waited_s += time.monotonic() - requested
             if attempt == attempts:
@@ -262,6 +284,7 @@ async def _swap(
             snaps[-1] = await _rounds(url, snaps[-1], writer, zone, show, out, max_rounds=1)
             continue
         held = time.monotonic() - requested
+        out.held_steps_ms = {k: round(v, 1) for k, v in steps.items()}
         out.writers_held_s = held
         out.writers_waited_s += held
         out.caught_up += len(refs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,8 +74,10 @@ async def recompute_snapshot(
     jobs: int,
     keep_stale: bool = False,
     progress: Progress | None = None,
+    meanwhile: Callable[[], Awaitable[None]] | None = None,
 ) -> Tally:
-    """The tally of every entity ``conn``'s transaction (REPEATABLE READ) sees, finished."""
+    """The tally of every entity ``conn``'s transaction (REPEATABLE READ) sees, finished.
+    ``meanwhile`` runs on ``conn`` while the processes recompute (with one job: after)."""
     expected = await count_entities(conn)
     show = progress or (lambda _done, _expected: None)
     if jobs <= 1:
@@ -85,6 +87,8 @@ async def recompute_snapshot(
             if tally.entities % _STEP == 0:
                 show(tally.entities, max(expected, tally.entities))
         tally.finish()
+        if meanwhile is not None:
+            await meanwhile()
         return tally
     snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
     pages = await table_pages(conn)
@@ -106,11 +110,13 @@ async def recompute_snapshot(
             )
             for i in range(jobs)
         ]
-        pending = set(parts)
+        pending: set[asyncio.Future[Any]] = set(parts)
+        if meanwhile is not None:
+            pending.add(asyncio.ensure_future(meanwhile()))
         while pending:
             _, pending = await asyncio.wait(pending, timeout=0.5)
             show(counter.value, max(expected, counter.value))
-        tallies = [p.result() for p in parts]
+        tallies: list[Tally] = [p.result() for p in parts]
     tally = tallies[0]
     for other in tallies[1:]:
         tally.merge(other)

@@ -90,7 +90,7 @@ async def index_shadow(conn: asyncpg.Connection) -> None:
                 )
     finally:
         await conn.execute("RESET search_path")
-    await conn.execute(f"ANALYZE {SHADOW}")
+    await conn.execute(f"ANALYZE {SHADOW}, {STALE}")
 
 
 def delta_of(

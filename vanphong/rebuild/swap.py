@@ -37,6 +37,8 @@ async def hold_writers(conn: asyncpg.Connection, lock_timeout_ms: int) -> None:
 async def write_contributions(conn: asyncpg.Connection) -> int:
     """The recomputed contributions of the stale entities into ``core.entities``: the worker's
     next revision takes back what the new table holds. How many rows."""
+    if not await conn.fetchval(f"SELECT EXISTS (SELECT FROM {STALE})"):
+        return 0  # the usual case: no join planned over every entity
     status = await conn.execute(
         f"UPDATE core.entities e SET contributions = s.contributions FROM {STALE} s"
         " WHERE e.entity_type = s.entity_type AND e.entity_id = s.entity_id"

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from vanphong.core.recompute import CellComparison, Difference
+from vanphong.core.recompute import Cell, CellComparison, Difference
 from vanphong.rebuild.reading import ranges_difference, stream_cells
 from vanphong.rebuild.scan import Progress, recompute_snapshot
 from vanphong.rebuild.tally import Refused
@@ -47,6 +47,7 @@ class Verdict:
     ranges_extra: list[tuple[Any, ...]]
     seconds: float
     not_derivable: tuple[str, ...] = field(default=(NOT_DERIVABLE,))
+    timings: dict[str, float] = field(default_factory=dict)  # seconds from the start
 
     @property
     def equal(self) -> bool:
@@ -85,6 +86,7 @@ class Verdict:
             },
             "not_derivable": list(self.not_derivable),
             "seconds": round(self.seconds, 1),
+            "timings": self.timings,
         }
 
 
@@ -94,15 +96,28 @@ async def verify(
     """Recompute (in ``jobs`` processes, vanphong/rebuild/scan.py) and compare in one snapshot
     (module docstring). Raises what asyncpg raises when the database cannot be reached."""
     started = time.monotonic()
+    timings: dict[str, float] = {}
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            tally = await recompute_snapshot(conn, url, zone, jobs, progress=progress)
+            live: dict[Cell, int] = {}
+
+            async def read_live() -> None:  # on conn, while the processes recompute
+                await stream_cells(conn, live.__setitem__)
+                timings["live_cells"] = time.monotonic() - started
+
+            tally = await recompute_snapshot(
+                conn, url, zone, jobs, progress=progress, meanwhile=read_live
+            )
+            timings["recompute"] = time.monotonic() - started
             if progress is not None:
                 progress(tally.entities, tally.entities)
             comparison = CellComparison(tally.cells, keep)
-            await stream_cells(conn, comparison.see)
+            for cell, value in live.items():
+                comparison.see(cell, value)
+            live.clear()
             differences = comparison.finish()
+            timings["compare"] = time.monotonic() - started
             missing, extra = await ranges_difference(conn)
     finally:
         await conn.close()
@@ -117,4 +132,5 @@ async def verify(
         ranges_missing=missing,
         ranges_extra=extra,
         seconds=time.monotonic() - started,
+        timings={k: round(v, 1) for k, v in timings.items()},
     )
