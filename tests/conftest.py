@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
 from sinks.migrate import migrate
 from streams.topics import contract_topics, create_topics
 from vanphong.cli.progress import wait_until_caught_up
-from vanphong.ground.dsn import parse_dsn
+from vanphong.ground.dsn import Host, parse_dsn
 from vanphong.ground.kafka import kafka_client_kwargs, standalone_consumer
 from vanphong.ground.settings import Settings
 
@@ -56,6 +57,15 @@ def get(port: int, path: str) -> tuple[int, str]:
         return error.code, error.read().decode()
     except OSError:
         return 0, ""
+
+
+@pytest.fixture
+def refused_host() -> Iterator[Host]:
+    """A database host that is down, for multi-host URLs: 127.0.0.1 on a port that refuses
+    connections until the test ends (bound, never listening: no other process can take it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield Host("127.0.0.1", int(sock.getsockname()[1]))
 
 
 def _with_database(url: str, name: str) -> str:

@@ -7,21 +7,20 @@ reporting role: tests/test_report_command.py and tests/test_serve.py."""
 from __future__ import annotations
 
 import subprocess
-import urllib.parse
 
 import pytest
 
 from tests.conftest import VANPHONG, Env
 from tests.test_serve import refused_port
+from vanphong.ground.dsn import parse_dsn
 
 
 def bad_databases(env: Env, port: int) -> list[tuple[str, str]]:
     """(VANPHONG_DATABASE_URL, what the line says) for each way to get it wrong."""
-    url = urllib.parse.urlsplit(env.settings.database_url)
-    server = f"{url.hostname}:{url.port}"
+    dsn = parse_dsn(env.settings.database_url)  # one host or several
     return [
-        (f"postgresql://vanphong:wrong@{server}{url.path}", "password authentication failed"),
-        (f"postgresql://vanphong:vanphong@{server}/no_such_db", '"no_such_db" does not exist'),
+        (dsn.with_login("vanphong", "wrong").render(), "password authentication failed"),
+        (dsn.with_database("no_such_db").render(), '"no_such_db" does not exist'),
         (f"postgresql://vanphong:vanphong@127.0.0.1:{port}/x", "is it running?"),
     ]
 

@@ -10,7 +10,6 @@ database is writable again proves that the pool replaced its connections."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -131,13 +130,6 @@ def test_a_write_that_meets_a_stale_server_expires_the_pool_and_is_retried(
 READ_ONLY = "default_transaction_read_only"
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound by the OS, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def registrations(env: Env, first_offset: int, n: int) -> list[Item]:
     """``n`` units registered, at offsets ``first_offset``… of the topic's partition 0."""
     topic = env.topic(BY_TYPE["unit.registered"].topic)
@@ -153,12 +145,12 @@ def registrations(env: Env, first_offset: int, n: int) -> list[Item]:
 
 
 def test_a_pool_on_a_server_that_stopped_taking_writes_reconnects_and_writes_again(
-    env: Env,
+    env: Env, refused_host: Host
 ) -> None:
     dsn = parse_dsn(env.settings.database_url)
     database, real = dsn.database, dsn.hosts[0]
     # The URL's first host refuses connections: every connection goes on to the next.
-    hosts = (Host(real.name, closed_port()), real)
+    hosts = (refused_host, real)
     read_write = dsn.with_hosts(*hosts).render()
     any_host = replace(dsn.with_hosts(*hosts), params=(("target_session_attrs", "any"),))
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 from tests.conftest import VANPHONG, Env, wait_for
 from tests.history import all_event_types
-from tests.test_failures import closed_port
 from vanphong.ground.dsn import Host, parse_dsn
 
 
@@ -22,11 +21,13 @@ def run(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_every_command_follows_a_multi_host_url_past_a_host_that_is_down(env: Env) -> None:
+def test_every_command_follows_a_multi_host_url_past_a_host_that_is_down(
+    env: Env, refused_host: Host
+) -> None:
     dsn = parse_dsn(env.settings.database_url)
     real = dsn.hosts[0]
     url = replace(
-        dsn.with_hosts(Host(real.name, closed_port()), real),
+        dsn.with_hosts(refused_host, real),
         params=(("target_session_attrs", "read-write"),),
     )
     env.workers.extra_env["VANPHONG_DATABASE_URL"] = url.render()
