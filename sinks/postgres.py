@@ -203,8 +203,9 @@ async def _record_anomalies(
 ) -> list[Anomaly]:
     """Persist detections in ``core.offset_anomalies``; return those that are new (an added
     partition is recorded once). A recreated topic's partition is read again from offset 0: the
-    dead letters of the old topic that were sent keep their rows, renamed ``<topic>@<old id>``,
-    so that the new topic's dead letters at the same offsets do not collide with them."""
+    dead letters of the old topic keep their rows, renamed ``<topic>@<old id>``, so that the new
+    topic's dead letters at the same offsets do not collide with them; one not sent yet goes out
+    under its old name and id (streams/deadletters.py)."""
     new: list[Anomaly] = []
     for a in anomalies:
         inserted = await conn.fetchval(
@@ -237,7 +238,7 @@ async def _record_anomalies(
         if a.kind == TOPIC_RECREATED:
             await conn.execute(
                 "UPDATE core.dead_letters SET topic = topic || '@' || $3"
-                " WHERE topic = $1 AND partition = $2 AND sent_at IS NOT NULL",
+                " WHERE topic = $1 AND partition = $2",
                 a.topic,
                 a.partition,
                 a.old_topic_id or f"before-{inserted}",
