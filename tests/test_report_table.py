@@ -14,7 +14,7 @@ from vanphong.cli.report import render_table
 from vanphong.cli.reporting.labels import METRIC_LABELS, Lang, label
 from vanphong.cli.reporting.model import Report, Unit
 from vanphong.cli.reporting.periods import Period
-from vanphong.cli.reporting.summary import number
+from vanphong.cli.reporting.summary import day, number
 from vanphong.core.semantics import METRICS
 
 
@@ -39,7 +39,8 @@ def test_the_report_table_fits_80_columns_and_cuts_nothing(lang: Lang) -> None:
     lines = text.splitlines()
     assert max(cell_len(line) for line in lines) <= 80
     assert "…" not in text
-    assert "01/01/2018 –" in text and "30/09/2023" in text  # the year earlier, both days whole
+    before = report.previous_period  # the period compared with: both its days whole
+    assert f"{day(before.start)} –" in text and day(before.end) in text
     for metric in METRICS:
         row = next(line for line in lines if f" {metric} " in line)  # the id whole, on its row
         assert number(report.metrics[metric], lang) in row
