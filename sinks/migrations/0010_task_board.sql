@@ -8,12 +8,18 @@
 -- VANPHONG_TIMEZONE: a task is overdue from the day after its due date, and the commit that
 -- writes a late completion moves it to done_late for every read after it. It reads
 -- reporting.tasks, core.entities (the task.assigned rows, by primary key) and core.config (the
--- time zone); a row filter on reporting.tasks filters this view too.
+-- time zone).
+--
+-- Province readers (0009): reporting.tasks keeps a reader's tasks only, so this view does too;
+-- it is a security barrier like 0009's views, so that a condition a reader adds (a function of
+-- its own, an error that echoes a value) never runs on core.entities' rows before the join has
+-- dropped the other provinces' tasks. Leakproof conditions (=, <, BETWEEN) still reach the
+-- indexes. It is granted to the readers' group beside vanphong_reporting.
 --
 -- The board's sums per responsible unit and per assigning body, and the on-time rate over a
 -- period, are GROUP BYs over this view (vanphong/cli/reporting/board.py; docs/reporting.md).
 
-CREATE VIEW reporting.task_followup AS
+CREATE VIEW reporting.task_followup WITH (security_barrier) AS
 SELECT t.task_id,
        t.unit_id,
        a.record ->> 'assigned_by'                                      AS assigned_by,
@@ -39,4 +45,4 @@ CREATE INDEX entities_task_source_document ON core.entities ((record ->> 'source
 CREATE INDEX entities_task_assigned_by ON core.entities ((record ->> 'assigned_by'))
     WHERE entity_type = 'task.assigned';
 
-GRANT SELECT ON reporting.task_followup TO vanphong_reporting;
+GRANT SELECT ON reporting.task_followup TO vanphong_reporting, vanphong_province_readers;
