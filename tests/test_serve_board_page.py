@@ -1,7 +1,8 @@
 """The task follow-up board's tab in headless Chromium (issue 20), as a chief of staff uses it on
 a Monday: the tab bar leads from the report to the board, the overdue tasks show with their
-days overdue (in red), a source document's row opens its tasks, and the language switch keeps
-the period. Chromium is the system's, driven by playwright (tests/test_operator_page.py)."""
+days overdue (in red), a source document's row opens its tasks, the language switch keeps the
+period, and a late completion moves its task to done late on the open board. Chromium is the
+system's, driven by playwright (tests/test_operator_page.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.conftest import Env
-from tests.test_operator_page import chromium_tab
+from tests.test_operator_page import chromium_tab, off_the_page_thread
 from tests.test_read_side import write
 from tests.test_serve import serving
 from tests.test_task_board import SOURCE, Tasks
@@ -85,3 +86,21 @@ def test_the_board_tab_shows_the_overdue_and_opens_a_documents_tasks(
         page.click("#lang-vi")
         page.wait_for_url(f"**/board?from={start}&to={end}&lang=vi")
         assert _state(page)["state"] == "ready"
+
+        # Live: a late completion arrives while the board is open; it leaves the overdue tasks
+        # and counts as done late, without a reload (the open document's tasks too).
+        page.goto(f"http://127.0.0.1:{port}/board?from={start}&to={end}&refresh=1")
+        assert _state(page)["overdue"]
+        page.click(f"#table-documents tbody tr:has-text('{SOURCE}')")
+        page.wait_for_selector("#document:not([hidden]) #table-document_tasks")
+        off_the_page_thread(write, env, [t.completed("bao-cao-quy", "u1", 0)])
+        page.wait_for_function(
+            "document.querySelectorAll('#table-overdue tbody tr td.num').length === 0"
+            " && [...document.querySelectorAll('#table-document_tasks tbody tr')]"
+            ".some(r => r.cells[0].textContent === 'bao-cao-quy'"
+            " && r.cells[9].textContent === 'Hoàn thành trễ hạn')",
+            timeout=30_000,
+        )
+        assert page.evaluate("document.getElementById('updated').textContent").startswith(
+            "cập nhật lúc"
+        )

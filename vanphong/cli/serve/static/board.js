@@ -12,7 +12,7 @@ const TEXT = {
     note: 'Đang thực hiện, đến hạn trong 7 ngày, quá hạn: tình trạng hôm nay. Đúng hạn, trễ hạn'
       + ' và tỷ lệ đúng hạn: các nhiệm vụ có hạn trong kỳ (quá hạn chưa hoàn thành tính là không'
       + ' đúng hạn). Bấm vào một văn bản để xem các nhiệm vụ của văn bản đó.',
-    heading: (a, b, t) => `Kỳ ${a} – ${b} · hôm nay ${t}`,
+    heading: (a, b, t) => `Kỳ ${a} – ${b} · hôm nay ${t}`, updated: (t) => `cập nhật lúc ${t}`,
     document_heading: (d) => `Nhiệm vụ theo văn bản ${d}`, no_document: '(không ghi văn bản)',
     document_csv: 'Tải CSV', downloads: 'Tải về', xlsx: 'Sổ tính Excel (XLSX), mỗi bảng một trang',
     csv: 'Tệp CSV:', json: 'Dữ liệu JSON', empty: 'Không có nhiệm vụ nào.',
@@ -25,7 +25,7 @@ const TEXT = {
     note: 'Open, due within 7 days, overdue: as of today. Done on time, done late and the'
       + ' on-time rate: the tasks due in the period (overdue and not done counts as not on'
       + ' time). Click a source document to see its tasks.',
-    heading: (a, b, t) => `Period ${a} – ${b} · today ${t}`,
+    heading: (a, b, t) => `Period ${a} – ${b} · today ${t}`, updated: (t) => `updated at ${t}`,
     document_heading: (d) => `Tasks of ${d}`, no_document: '(no source document)',
     document_csv: 'Download CSV', downloads: 'Downloads', xlsx: 'Excel workbook (XLSX), one sheet per table',
     csv: 'CSV files:', json: 'JSON data', empty: 'No tasks.',
@@ -111,7 +111,7 @@ async function getJson(path) {
   return body;
 }
 
-async function showDocument(document_) {
+async function showDocument(document_, scroll = true) {
   const extra = document_ === null ? { without_document: '1' } : { document: document_ };
   try {
     const table = await getJson(url('/api/board/document', extra));
@@ -119,7 +119,8 @@ async function showDocument(document_) {
     $('document-table').replaceChildren(drawTable(table));
     $('document-csv').href = url('/api/board/export.csv', { table: 'document_tasks', ...extra });
     $('document').hidden = false;
-    $('document').scrollIntoView({ behavior: 'smooth' });
+    openDocument = document_;
+    if (scroll) $('document').scrollIntoView({ behavior: 'smooth' });
   } catch (err) {
     message(`${T.failed}: ${err.message}`, true);
   }
@@ -151,13 +152,22 @@ function fillForm() {
   });
 }
 
-async function load() {
-  fillForm();
-  message(T.loading, false);
+// The board is read again every REFRESH_S seconds (and when the tab comes back into view), so a
+// task that becomes overdue at midnight, or a late completion that arrives, shows without a
+// reload; the document opened stays open. ?refresh=S changes the interval (the tests use 1).
+const REFRESH_S = Math.max(1, Number(params.get('refresh')) || 30);
+let openDocument;  // undefined: none; null: the tasks without a source document
+
+function time() {
+  return new Date().toLocaleTimeString(lang === 'vi' ? 'vi-VN' : 'en-GB', { hour12: false });
+}
+
+async function refresh() {
   try {
     const board = await getJson(url('/api/board'));
     message('', false);
     $('heading').textContent = T.heading(day(board.from), day(board.to), day(board.today));
+    $('updated').textContent = T.updated(time());
     const sections = board.tables.map((table) => {
       const section = document.createElement('section');
       const h3 = document.createElement('h3');
@@ -175,12 +185,22 @@ async function load() {
       a.textContent = table.title;
       return i ? [document.createTextNode(' · '), a] : [a];
     }));
+    if (openDocument !== undefined) await showDocument(openDocument, false);
     $('board').hidden = false;
+    document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
     document.body.dataset.state = 'ready';
   } catch (err) {
     message(`${T.failed}: ${err.message}`, true);
-    document.body.dataset.state = 'error';
+    if (document.body.dataset.state !== 'ready') document.body.dataset.state = 'error';
   }
+}
+
+async function load() {
+  fillForm();
+  message(T.loading, false);
+  await refresh();
+  setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_S * 1000);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
 }
 
 load();
