@@ -47,18 +47,13 @@ class JsonInputError(ValueError):
         return cls(name, f"unknown field {name!r}", standalone=True)
 
     @classmethod
-    def missing_field(cls, name: str) -> JsonInputError:
-        return cls(name, f"missing field {name!r}", standalone=True)
-
-    @classmethod
-    def missing_fields(cls, names: list[str]) -> JsonInputError:
+    def missing_fields(cls, *names: str) -> JsonInputError:
         """Every required field a line lacks, named at once (``field``: the first), so that a
         publisher fixes a line in one go rather than one field per try."""
-        if len(names) == 1:
-            return cls.missing_field(names[0])
-        listed = ", ".join(repr(name) for name in names)
-        error = cls(names[0], f"missing fields {listed}", standalone=True)
-        error.fields = tuple(names)
+        plural = "s" if len(names) > 1 else ""
+        text = f"missing field{plural} {', '.join(map(repr, names))}"
+        error = cls(names[0], text, standalone=True)
+        error.fields = names
         return error
 
 
@@ -347,7 +342,7 @@ def parse_line(obj: Any, schemas: SchemaRegistry | None = None) -> tuple[EventTy
     if not isinstance(obj, dict):
         raise JsonInputError(None, f"expected a JSON object, got {_type_name(obj)}")
     if "type" not in obj:
-        raise JsonInputError.missing_field("type")
+        raise JsonInputError.missing_fields("type")
     type_name = obj["type"]
     if not isinstance(type_name, str):
         raise JsonInputError("type", _expected(f"one of {_TYPES_LISTING}", type_name))
@@ -363,7 +358,7 @@ def parse_line(obj: Any, schemas: SchemaRegistry | None = None) -> tuple[EventTy
             raise JsonInputError.unknown_field(str(key))
     missing = [f.name for f in table.fields if f.name not in obj and f.default is _MISSING]
     if missing:
-        raise JsonInputError.missing_fields(missing)
+        raise JsonInputError.missing_fields(*missing)
     datum: dict[str, Any] = {}
     for field in table.fields:
         value = obj.get(field.name, _MISSING)
