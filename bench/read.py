@@ -10,7 +10,9 @@ Order of a run:
 3. each query run ``BENCH_READ_RUNS`` times (a fast one more, up to 200, about 3 s of it) as
    ``vanphong_reporting`` after two warm-up runs, alternating with its floor so that both see
    the same load on the machine; p50 and p95 of the client's wall time (parse, plan, execute,
-   rows decoded);
+   rows decoded); then the same as a province reader of ``PROVINCE`` (``province:`` names),
+   made with ``vanphong access``'s own code (CONTRACT.md §7: the views filter its rows, the
+   summary checks its unit), plus its monthly table asked without a unit list;
 4. a table, the targets, and ``bench/results/read-latest.json``.
 
 **The floor** of a query is the same query on a table with no attribution at all:
@@ -51,7 +53,9 @@ from bench.readdata import DATABASE, Params, ensure
 from bench.report import machine, revision
 from deploy.config import reporting_database_url
 from sinks.migrate import migrate
+from vanphong.access.roles import grant
 from vanphong.core.semantics import METRICS
+from vanphong.ground.dsn import parse_dsn
 from vanphong.ground.settings import Settings
 
 OFFICE = "vptu"  # the demo's office, copy 0 (Vĩnh Long)
@@ -59,6 +63,7 @@ TERM = (date(2019, 1, 1), date(2024, 9, 30))  # the seed article's period
 PROVINCE = "Vĩnh Long"
 YEAR = (date(2024, 1, 1), date(2024, 12, 1))  # months of the national table
 TASK_UNIT = "btctu"
+PROVINCE_ROLE, PROVINCE_PASSWORD = "bench_province_reader", "bench_province_reader"
 MAX_RUNS, FAST_BUDGET_MS = 200, 3000.0
 
 PIVOT = ",\n".join(
@@ -123,8 +128,8 @@ SELECT task_id, unit_id, title, assigned_on, due_on, completed_on,
            ELSE 'open'
        END AS status
 FROM benchread.tasks;
-GRANT USAGE ON SCHEMA benchread TO vanphong_reporting;
-GRANT SELECT ON ALL TABLES IN SCHEMA benchread TO vanphong_reporting;
+GRANT USAGE ON SCHEMA benchread TO vanphong_reporting, vanphong_province_readers;
+GRANT SELECT ON ALL TABLES IN SCHEMA benchread TO vanphong_reporting, vanphong_province_readers;
 """
 
 SUMMARY_FLOOR = f"""SELECT
@@ -218,6 +223,30 @@ def queries(province_units: list[str]) -> list[Query]:
     ]
 
 
+def province_queries(province_units: list[str]) -> list[Query]:
+    """The province reader's: the national role's queries about its province (not the
+    national year), and its monthly table as it would naturally ask it, without a unit list
+    (the views keep its units), beside the same floor."""
+    mine = [
+        Query(f"province:{q.name}", q.what, q.sql, q.args, q.floor_sql, q.floor_args, q.target_ms)
+        for q in queries(province_units)
+        if q.name != "national_year"
+    ]
+    monthly = next(q for q in queries(province_units) if q.name == "province_monthly")
+    mine.append(
+        Query(
+            "province:monthly_unlisted",
+            f"unit_activity_monthly, every unit it sees ({PROVINCE}), {YEAR[0].year}",
+            "SELECT * FROM reporting.unit_activity_monthly WHERE month BETWEEN $1 AND $2",
+            YEAR,
+            monthly.floor_sql,
+            monthly.floor_args,
+            100,
+        )
+    )
+    return mine
+
+
 @dataclass
 class Timing:
     """The samples of one query (ms), and what one run returned and read."""
@@ -305,7 +334,9 @@ async def measure(
 def render(results: list[Measured], console: Console) -> None:
     for m in results:
         console.print(f"  {m.query.name}: {m.query.what}")
-    table = Table(title="reporting queries as vanphong_reporting (ms)")
+    table = Table(
+        title="reporting queries as vanphong_reporting, then (province:) as a province reader (ms)"
+    )
     for column in ("query", "rows", "p50", "p95", "floor p50", "floor p95", "× floor", "target"):
         table.add_column(column, justify="left" if column == "query" else "right")
     for m in results:
@@ -410,16 +441,29 @@ async def amain() -> int:
         ]
     finally:
         await owner.close()
+    granted = await asyncio.to_thread(grant, url, PROVINCE_ROLE, PROVINCE, PROVINCE_PASSWORD)
+    console.print(granted)
     reader_url = reporting_database_url(settings.model_copy(update={"database_url": url}))
-    reader = await asyncpg.connect(reader_url, statement_cache_size=0)
+    province_url = parse_dsn(url).with_login(PROVINCE_ROLE, PROVINCE_PASSWORD).render()
     plans: list[str] | None = [] if _int("BENCH_READ_EXPLAIN", 0) else None
     results: list[Measured] = []
+    national = await asyncpg.connect(reader_url, statement_cache_size=0)
+    province = await asyncpg.connect(province_url, statement_cache_size=0)
     try:
+        # Each province query right after its national twin: the machine's load drifts.
+        mine = {q.name: q for q in province_queries(units)}
         for query in queries(units):
             console.print(f"-- {query.name}: {query.what}")
-            results.append(await measure(reader, query, runs, plans))
+            results.append(await measure(national, query, runs, plans))
+            twin = mine.pop(f"province:{query.name}", None)
+            if twin is not None:
+                results.append(await measure(province, twin, runs, plans))
+        for query in mine.values():
+            console.print(f"-- {query.name}: {query.what}")
+            results.append(await measure(province, query, runs, plans))
     finally:
-        await reader.close()
+        await national.close()
+        await province.close()
     render(results, console)
     doc = document(results, params, runs, database, label)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,11 @@
 --
 -- The mechanism: security-barrier views run as their owner, filtered through a role → province
 -- mapping. Each reporting view moves to schema core under the name national_<view>, unchanged,
--- and reporting.<view> becomes the rows of core.national_<view> that the querying role may see:
+-- and reporting.<view> becomes
 --
---     all of them               WHERE (SELECT sees_all FROM core.reader_scope)
---     UNION ALL its units' rows WHERE v.unit_id = ANY ((SELECT units …)::text[]) AND NOT sees_all
+--     SELECT * FROM core.national_<view> v
+--     WHERE (SELECT sees_all FROM core.reader_scope) OR v.unit_id = ANY ((SELECT units …)::text[])
 --
--- (each half a security-barrier view of its own: see below, "The reporting views").
 -- core.reader_scope reads `current_user` (the querying role, after any SET ROLE: a view runs
 -- with its owner's privileges but not as its owner): a registered province reader gets its
 -- province's units, computed once per statement (both sub-selects are init plans); the
@@ -133,45 +132,57 @@ REVOKE ALL ON core.national_unit_activity_daily, core.national_unit_activity_con
 REVOKE ALL ON FUNCTION core.national_activity_summary(text, date, date, boolean)
     FROM PUBLIC, vanphong_reporting;
 
--- The reporting views: same names, columns and types, filtered by the scope ----------------
+-- The reporting views: same names, columns and types, filtered by the scope -----------------
 --
--- Each in two security-barrier halves, glued by UNION ALL: core.all_<view> (every row, for a
--- role that sees all; else not run at all) and core.own_<view> (the rows of the role's units,
--- for a province reader; else not run). A condition on a parameter alone is a one-time filter,
--- so only one half runs, and the province half's filter is a plain `unit_id = ANY (…)`,
--- which reaches core.metric_daily's (unit_id, month) index (an `OR` of the two would not: a
--- province reader's monthly table without a unit list read the whole national year). The
--- barrier is on each half, not on the UNION ALL: PostgreSQL flattens a UNION ALL view into
--- its arms and would push a reader's leaky condition into them, below a filter written there.
+-- One barrier view each, `sees_all OR unit_id = ANY (units)`: pushed down to core.metric_daily
+-- as a filter beside the reader's own conditions, which keep their indexes and their row
+-- estimates. Tried and measured on the national history (docs/performance.md, "Province
+-- readers"): two barrier halves glued by UNION ALL (every row when sees_all; `unit_id = ANY
+-- (units)` otherwise), whose province half reaches the (unit_id, month) index when a reader
+-- names no unit (10 ms instead of 220 ms for a province's year); but a province reader's
+-- question about one unit then carries two conditions on unit_id whose selectivities the
+-- planner multiplies, and documents_by_type_monthly of one office fell to a lossy BRIN bitmap
+-- (99 ms against 15). Questions about one unit are the page's; a reader names its units
+-- (reporting.units) when it wants the whole province fast.
 
-DO $$
-DECLARE
-    v text;
-BEGIN
-    FOREACH v IN ARRAY ARRAY['unit_activity_daily', 'unit_activity_consolidated_daily',
-        'unit_activity_monthly', 'unit_activity_consolidated_monthly',
-        'documents_by_type_monthly', 'meetings_by_kind_monthly', 'units', 'tasks']
-    LOOP
-        EXECUTE format('CREATE VIEW core.%I WITH (security_barrier) AS SELECT v.* FROM core.%I v'
-                       ' WHERE (SELECT sees_all FROM core.reader_scope)',
-                       'all_' || v, 'national_' || v);
-        EXECUTE format('CREATE VIEW core.%I WITH (security_barrier) AS SELECT v.* FROM core.%I v'
-                       ' WHERE v.unit_id = ANY ((SELECT units FROM core.reader_scope)::text[])'
-                       ' AND NOT (SELECT sees_all FROM core.reader_scope)',
-                       'own_' || v, 'national_' || v);
-        EXECUTE format('CREATE VIEW reporting.%I WITH (security_barrier) AS'
-                       ' SELECT * FROM core.%I UNION ALL SELECT * FROM core.%I',
-                       v, 'all_' || v, 'own_' || v);
-    END LOOP;
-END
-$$;
+CREATE VIEW reporting.unit_activity_daily WITH (security_barrier) AS
+SELECT v.* FROM core.national_unit_activity_daily v
+WHERE (SELECT sees_all FROM core.reader_scope) OR v.unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]);
+
+CREATE VIEW reporting.unit_activity_consolidated_daily WITH (security_barrier) AS
+SELECT v.* FROM core.national_unit_activity_consolidated_daily v
+WHERE (SELECT sees_all FROM core.reader_scope) OR v.unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]);
+
+CREATE VIEW reporting.unit_activity_monthly WITH (security_barrier) AS
+SELECT v.* FROM core.national_unit_activity_monthly v
+WHERE (SELECT sees_all FROM core.reader_scope) OR v.unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]);
+
+CREATE VIEW reporting.unit_activity_consolidated_monthly WITH (security_barrier) AS
+SELECT v.* FROM core.national_unit_activity_consolidated_monthly v
+WHERE (SELECT sees_all FROM core.reader_scope) OR v.unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]);
+
+CREATE VIEW reporting.documents_by_type_monthly WITH (security_barrier) AS
+SELECT v.* FROM core.national_documents_by_type_monthly v
+WHERE (SELECT sees_all FROM core.reader_scope) OR v.unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]);
+
+CREATE VIEW reporting.meetings_by_kind_monthly WITH (security_barrier) AS
+SELECT v.* FROM core.national_meetings_by_kind_monthly v
+WHERE (SELECT sees_all FROM core.reader_scope) OR v.unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]);
+
+CREATE VIEW reporting.units WITH (security_barrier) AS
+SELECT v.* FROM core.national_units v
+WHERE (SELECT sees_all FROM core.reader_scope) OR v.unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]);
+
+CREATE VIEW reporting.tasks WITH (security_barrier) AS
+SELECT v.* FROM core.national_tasks v
+WHERE (SELECT sees_all FROM core.reader_scope) OR v.unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]);
 
 -- A merger is about two units: a province reader sees it when it may see both.
 CREATE VIEW reporting.merges WITH (security_barrier) AS
 SELECT v.* FROM core.national_merges v
 WHERE (SELECT sees_all FROM core.reader_scope)
    OR (v.absorbed_unit_id = ANY ((SELECT units FROM core.reader_scope)::text[])
-       AND v.into_unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]));  -- small
+       AND v.into_unit_id = ANY ((SELECT units FROM core.reader_scope)::text[]));
 
 -- Extension (not in the contract): who reads which province. The page (connected as
 -- vanphong_reporting) finds a province's role here; a province reader sees its own row.
