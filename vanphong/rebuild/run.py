@@ -45,6 +45,8 @@ LOCK_KEY = "vanphong.rebuild"
 #: A catch-up round that finds at most this many entities is the last before the swap.
 FEW = 5_000
 MAX_ROUNDS = 8
+#: Entities read, recomputed and applied at once while catching up (bounds the memory).
+CHUNK = 20_000
 #: Added to a cut when some sessions' transactions are hidden from this role (another role's
 #: workers, without pg_read_all_stats): their start is not known, so look further back.
 HIDDEN_MARGIN = timedelta(seconds=60)
@@ -210,9 +212,13 @@ async def _catch_up(
     writer: asyncpg.Connection,
     zone: ZoneInfo,
 ) -> None:
-    old = await entities_by_key(before.conn, refs)
-    new = await entities_by_key(now, refs)
-    await shadow.apply_changes(writer, old, new, zone)
+    """Move the shadow from ``before`` to ``now`` for ``refs``, a chunk at a time (each row
+    recomputes on its own: an assignment comes with its completion)."""
+    for i in range(0, len(refs), CHUNK):
+        chunk = refs[i : i + CHUNK]
+        old = await entities_by_key(before.conn, chunk)
+        new = await entities_by_key(now, chunk)
+        await shadow.apply_changes(writer, old, new, zone)
 
 
 async def _rounds(
