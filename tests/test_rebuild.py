@@ -138,6 +138,7 @@ def test_rebuild_puts_damage_right_while_a_worker_applies_and_a_reader_reads(env
     damaged = tamper(env)
     old = summaries(env)
     assert old != right and damaged
+    grants = privileges(env)
     reader, sender = Reader(env), Sender(env)
     reader.start()
     sender.start()
@@ -156,6 +157,7 @@ def test_rebuild_puts_damage_right_while_a_worker_applies_and_a_reader_reads(env
     assert reader.errors == []
     assert all(s[u] in (old[u], right[u]) for s in reader.seen for u in UNITS)
     assert summaries(env) == right
+    assert privileges(env) == grants
     env.wait_caught_up()
     status, body = verdict(env)
     assert status == 0, body
@@ -265,6 +267,16 @@ def test_sigkill_of_rebuild_at_random_points_leaves_the_live_figures_and_a_rebui
         == []
     )
     assert damaged
+
+
+def privileges(env: Env) -> dict[str, tuple[str, str | None]]:
+    """Every table and view of core and reporting: its kind and its grants."""
+    rows = env.fetch(
+        "SELECT c.oid::regclass::text AS name, c.relkind::text AS kind, c.relacl::text AS acl"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname IN ('core', 'reporting') AND c.relkind IN ('r', 'v')"
+    )
+    return {r["name"]: (r["kind"], r["acl"]) for r in rows}
 
 
 def rebuild_locked(env: Env) -> bool:
