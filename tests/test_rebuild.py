@@ -286,3 +286,41 @@ def rebuild_locked(env: Env) -> bool:
             " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
     )
+
+
+def test_a_reader_holding_the_table_delays_the_swap_which_waits_its_turn(env: Env) -> None:
+    """A report's long transaction keeps ACCESS SHARE on core.metric_daily: the swap waits for
+    it (lock_timeout, retried) instead of failing, and the reader's transaction goes on."""
+    load_history(env)
+    damaged = tamper(env)
+
+    async def hold_then_release() -> subprocess.CompletedProcess[str]:
+        reader = await asyncpg.connect(reporting_database_url(env.settings))
+        try:
+            transaction = reader.transaction(isolation="repeatable_read", readonly=True)
+            await transaction.start()
+            before = await _summaries(reader)
+            rebuilding = asyncio.create_task(
+                asyncio.to_thread(run_rebuild, env, "--lock-timeout-ms", "200")
+            )
+            await asyncio.to_thread(
+                wait_for,
+                lambda: bool(
+                    env.fetch(
+                        "SELECT 1 FROM pg_locks WHERE NOT granted"
+                        " AND relation = 'core.metric_daily'::regclass"
+                    )
+                ),
+                120,
+                "the swap waiting for the reader's lock",
+            )
+            assert await _summaries(reader) == before  # its snapshot, undisturbed
+            await transaction.commit()
+            return await rebuilding
+        finally:
+            await reader.close()
+
+    done = asyncio.run(hold_then_release())
+    assert done.returncode == 0, done.stderr
+    assert "3 cell(s) changed" in done.stdout and damaged
+    assert verdict(env)[0] == 0

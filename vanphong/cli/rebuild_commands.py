@@ -120,7 +120,7 @@ def rebuild_command(
 ) -> None:
     """Recompute the aggregates beside the live ones and swap them in, in one transaction,
     while workers keep running: readers see the old figures or the new, never a mix."""
-    from vanphong.rebuild.run import RebuildRunning, rebuild
+    from vanphong.rebuild.run import RebuildRunning, SwapImpossible, rebuild
 
     settings = get_settings()
     with database_errors(settings.database_url), _progress_bar() as progress:
@@ -137,6 +137,9 @@ def rebuild_command(
             )
         except RebuildRunning as exc:
             err.print(f"[red]error:[/red] {exc}: try again when it has finished", soft_wrap=True)
+            raise typer.Exit(DIFFERENT) from exc
+        except SwapImpossible as exc:
+            err.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
             raise typer.Exit(DIFFERENT) from exc
     out.print(
         f"rebuilt in {outcome.seconds:.1f} s: {outcome.cells_changed:,} cell(s) changed"

@@ -60,6 +60,11 @@ class RebuildRunning(Exception):
     """Another rebuild holds the lock."""
 
 
+class SwapImpossible(Exception):
+    """The swap never got its locks: readers or writers held the tables past ``lock_timeout``
+    every time. Nothing changed."""
+
+
 @dataclass
 class Outcome:
     entities: int = 0  # recomputed in S0
@@ -126,12 +131,12 @@ async def rebuild(
     zone: ZoneInfo,
     progress: Progress | None = None,
     lock_timeout_ms: int = 1000,
-    attempts: int = 30,
+    attempts: int = 120,
     jobs: int = 1,
 ) -> Outcome:
-    """Rebuild the aggregates (module docstring). Raises :class:`RebuildRunning`, or what
-    asyncpg raises when the database cannot be reached, or ``LockNotAvailableError`` once
-    ``attempts`` swaps have found the locks taken."""
+    """Rebuild the aggregates (module docstring). Raises :class:`RebuildRunning`,
+    :class:`SwapImpossible` once ``attempts`` swaps have found the locks taken, or what asyncpg
+    raises when the database cannot be reached."""
     started = time.monotonic()
     show = progress or (lambda _what, _done, _total: None)
     outcome = Outcome()
@@ -282,10 +287,14 @@ async def _swap(
                 mark("ranges refreshed")
                 await swap.swap_tables(writer, lock_timeout_ms)
                 mark("tables swapped")
-        except asyncpg.LockNotAvailableError:
+        except asyncpg.LockNotAvailableError as exc:
             out.writers_waited_s += time.monotonic() - requested
             if attempt == attempts:
-                raise
+                raise SwapImpossible(
+                    f"the swap could not take its locks in {attempts} tries of"
+                    f" {lock_timeout_ms} ms each (a long query or transaction on"
+                    " core.metric_daily or core.sink_offsets?): nothing changed"
+                ) from exc
             await asyncio.sleep(min(0.05 * attempt, 1.0))  # let the queue behind us drain
             snaps[-1] = await _rounds(url, snaps[-1], writer, zone, show, out, max_rounds=1)
             continue
