@@ -82,13 +82,14 @@ class Outcome:
     held_steps_ms: dict[str, float] = field(default_factory=dict)  # ms from the lock request
 
 
-async def _cut(conn: asyncpg.Connection) -> datetime:
+async def _cut(conn: asyncpg.Connection, ours: list[int]) -> datetime:
     """The snapshot's cut (module docstring). Must be the transaction's first statement."""
     row = await conn.fetchrow(
         "SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity"
-        "   WHERE datname = current_database() AND pid <> pg_backend_pid())) AS cut,"
+        "   WHERE datname = current_database() AND pid <> ALL ($1::int[]))) AS cut,"
         " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        "   AND backend_type = 'client backend' AND state IS NULL) AS hidden"
+        "   AND backend_type = 'client backend' AND state IS NULL) AS hidden",
+        ours,
     )
     assert row is not None
     return row["cut"] - (HIDDEN_MARGIN if row["hidden"] else MARGIN)
@@ -117,10 +118,11 @@ class _Snapshot:
         self.conn, self.cut = conn, cut
 
     @classmethod
-    async def take(cls, url: str) -> _Snapshot:
+    async def take(cls, url: str, ours: list[int]) -> _Snapshot:
+        """``ours``: this rebuild's other sessions (their transactions write no entity)."""
         conn = await asyncpg.connect(url)
         await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        return cls(conn, await _cut(conn))
+        return cls(conn, await _cut(conn, [*ours, conn.get_server_pid()]))
 
     async def close(self) -> None:
         await self.conn.close()  # ends the transaction
@@ -149,7 +151,8 @@ async def rebuild(
         writer = await asyncpg.connect(url)
         try:
             await shadow.create_shadow(writer)
-            snaps = [await _Snapshot.take(url)]  # the one the shadow stands at, last
+            ours = [control.get_server_pid(), writer.get_server_pid()]
+            snaps = [await _Snapshot.take(url, ours)]  # the one the shadow stands at, last
             try:
                 await _build(url, snaps[-1], writer, zone, show, outcome, jobs)
                 outcome.timings["build"] = time.monotonic() - started
@@ -237,7 +240,7 @@ async def _rounds(
 ) -> _Snapshot:
     """Step 3 of the module docstring; the last snapshot, still open."""
     for _ in range(max_rounds):
-        later = await _Snapshot.take(url)
+        later = await _Snapshot.take(url, [writer.get_server_pid(), snap.conn.get_server_pid()])
         try:
             refs = await _changed_since(later.conn, snap.cut)
             show(f"catching up with {len(refs):,} entities written meanwhile", 0, None)
