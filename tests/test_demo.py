@@ -250,3 +250,14 @@ def test_every_publication_has_its_own_event_id_and_a_retry_repeats_it() -> None
     for event in events():
         first = by_id.setdefault(str(event["event_id"]), event)
         assert first == event, f"two different events share the event_id {event['event_id']}"
+
+
+def test_tasks_come_from_several_assigning_bodies_and_name_their_documents() -> None:
+    """The task follow-up board (docs/reporting.md) groups by assigning body and by source
+    document: the demo gives it more than one of each, several tasks per document."""
+    tasks = [e for e in demo_events() if e["type"] == "task.assigned"]
+    bodies = Counter(t["assigned_by"] for t in tasks)
+    documents = Counter(t.get("source_document") for t in tasks)
+    assert len(bodies) >= 3 and min(bodies.values()) > len(tasks) / 10
+    assert None not in documents or documents[None] == 1  # the 2018 giao ban's task
+    assert len(documents) > 100 and max(documents.values()) >= 3

@@ -69,6 +69,12 @@ CONGRESS = {
     2025: "Đại hội đại biểu Đảng bộ tỉnh Vĩnh Long lần thứ I, nhiệm kỳ 2025 - 2030",
 }
 Occasion = tuple[date, str, str]  # (day, MeetingKind, title)
+# Who assigns the office's follow-up tasks, and the kind of document that assigns them.
+ASSIGNING_BODIES = (
+    ("Ban Thường vụ Tỉnh ủy", "KL"),
+    ("Thường trực Tỉnh ủy", "TB"),
+    ("Ban Chấp hành Đảng bộ tỉnh", "NQ"),
+)
 
 
 class Demo(Organisation):
@@ -322,7 +328,14 @@ class Demo(Organisation):
         assignees = [OFFICE, *BOARDS]
         for i, day in enumerate(self.rnd.choices(days, cum_weights=cumulative, k=count)):
             due = day + timedelta(days=self.rnd.choice([15, 30, 45, 90]))
-            self.task(f"nv-{month:%Y%m}-{i}", self.rnd.choice(assignees), day, due)
+            # who assigns, and in which conclusion: drawn from the position, not the generator,
+            # so that the rest of the history stays as it was (Quy chế 08-QC/TW's board)
+            body, code = ASSIGNING_BODIES[(month.month + i // 3) % len(ASSIGNING_BODIES)]
+            source = f"{(month.year - 2015) * 130 + month.month * 10 + i // 3}-{code}/TU"
+            unit = self.rnd.choice(assignees)
+            self.task(
+                f"nv-{month:%Y%m}-{i}", unit, day, due, assigned_by=body, source_document=source
+            )
         if month == date(2018, 6, 1):
             self.task(
                 "nv-2018-de-an-vp-phuc-vu-chung",
@@ -332,16 +345,18 @@ class Demo(Organisation):
                 "Hoàn thành đề án sáp nhập văn phòng các ban đảng về Văn phòng Tỉnh ủy",
             )
 
-    def task(self, key: str, unit: str, day: date, due: date, title: str = "") -> None:
+    def task(self, key: str, unit: str, day: date, due: date, title: str = "", **by: str) -> None:
+        """A task and, mostly, its completion; ``by``: ``assigned_by``, ``source_document``."""
+        assigned: dict[str, Any] = {"assigned_by": "Ban Thường vụ Tỉnh ủy", **by}
         self.emit(
             EventType.TASK_ASSIGNED,
             key,
             day,
             task_id=key,
             unit_id=unit,
-            assigned_by="Ban Thường vụ Tỉnh ủy",
             title=title or f"Nhiệm vụ {key}",
             due_date=due.isoformat(),
+            **assigned,
         )
         if self.rnd.random() < 0.85:
             late = self.rnd.random() < 0.2
