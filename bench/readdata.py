@@ -66,7 +66,8 @@ DATABASE = "vanphong_benchread"
 TOPIC_PREFIX = "benchread"
 BATCH = 4_000  # VANPHONG_BATCH_MAX_EVENTS's default
 WRITERS = 2  # VANPHONG_WRITERS's default
-FORMAT = 1  # bump when the generator or the loader changes what is stored
+# Bump when the generator or the loader changes what is stored (2: the seasonal demo, 3cc45c4).
+FORMAT = 2
 
 # The 34 provinces and centrally run cities since 2025-07-01. Copy 0 is the demo itself
 # (Vĩnh Long, unprefixed ids such as ``vptu``); copy i > 0 has ids prefixed ``pNN-``.
