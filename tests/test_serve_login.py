@@ -218,6 +218,9 @@ def test_logout_ends_the_session_at_the_page_and_at_keycloak(site: Site) -> None
         page = tab.page
         state = log_in(page, site.url("/?unit=vl_vp&year=2024"), "vinhlong")
         assert state["state"] == "ready", state
+        (cookie,) = [c for c in page.context.cookies() if c["name"] == "vanphong_session"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        assert cookie["expires"] > 0 and not cookie["secure"]  # an expiry; http: not Secure
         page.click("#logout")
         page.wait_for_selector("body[data-state=logged-out]", timeout=30_000)
         assert fetch_in_page(page, site.url("/api/units"))["status"] == 401

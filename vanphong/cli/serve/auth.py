@@ -170,7 +170,11 @@ async def require_login(request: web.Request, handler: Handler) -> web.StreamRes
     if not isinstance(user, dict) or float(session.get("expires_at", 0)) <= time.time():
         session.invalidate()
         return _refusal(request)
-    request[VIEWER] = Viewer(**user)
+    try:
+        request[VIEWER] = Viewer(**user)
+    except TypeError:  # a cookie from another version of the page: log in again
+        session.invalidate()
+        return _refusal(request)
     request[EXPIRES_AT] = float(session["expires_at"])
     return await handler(request)
 
