@@ -16,6 +16,7 @@ from rich.text import Text
 from deploy.cluster import ADMIN_USER, SecurePaths, client_port, node_pids
 from deploy.config import KAFKA_VERSION, PG_MAJOR, StackConfig
 from deploy.kafka import our_kafka_pid
+from deploy.keycloak import KEYCLOAK_NAME, KeycloakConfig, our_keycloak_pid
 from deploy.postgres import existing_pg_dirs, our_pg_pid
 from deploy.processes import accepts_tcp, find_port_holder
 from deploy.registry import REGISTRY_NAME, RegistryConfig, our_registry_pid
@@ -44,11 +45,13 @@ class StackStatus:
     # False when only the secure cluster was started: the plain broker is then not expected
     plain: bool = True
     client_env: str = ""  # the secure cluster's settings file (paths only: no secret here)
+    keycloak: ComponentStatus | None = None  # only once `up --keycloak` started it
 
     @property
     def components(self) -> tuple[ComponentStatus, ...]:
         registry = () if self.registry is None else (self.registry,)
-        return (self.kafka, self.postgres, *registry, *self.cluster)
+        keycloak = () if self.keycloak is None else (self.keycloak,)
+        return (self.kafka, self.postgres, *registry, *keycloak, *self.cluster)
 
     @property
     def mode(self) -> str:
@@ -60,7 +63,12 @@ class StackStatus:
 
     @property
     def ok(self) -> bool:
-        expected = [c for c in self.components if self.plain or c is not self.kafka]
+        # Keycloak is optional (`up --keycloak`): shown, but the stack is up without it
+        expected = [
+            c
+            for c in self.components
+            if (self.plain or c is not self.kafka) and c is not self.keycloak
+        ]
         return all(c.running for c in expected)
 
     @property
@@ -100,6 +108,12 @@ def stack_status(settings: Settings | None = None) -> StackStatus:
         if reg.enabled
         else None
     )
+    kc = KeycloakConfig.from_settings(settings, paths)
+    keycloak = (
+        _component_status(KEYCLOAK_NAME, our_keycloak_pid(kc, state), kc.port, kc.issuer, kc.log)
+        if "keycloak" in state
+        else None
+    )
     sp = SecurePaths(paths)
     cluster = tuple(
         _component_status(
@@ -126,6 +140,7 @@ def stack_status(settings: Settings | None = None) -> StackStatus:
         cluster=cluster,
         plain="kafka" in state or not cluster,
         client_env=str(sp.env_file(ADMIN_USER)) if cluster else "",
+        keycloak=keycloak,
     )
 
 
