@@ -197,6 +197,8 @@ def test_each_user_sees_their_own_after_logging_in_through_keycloak(
             assert mine_csv["status"] == 200, mine_csv
             other_xlsx = fetch_in_page(page, site.url(f"/api/export.xlsx?unit={other}&year=2024"))
             assert other_xlsx["status"] in (403, 404), other_xlsx
+            board = fetch_in_page(page, site.url("/api/board?year=2024"))  # the second tab
+            assert board["status"] == 200, board
             assert tab.errors == []
 
     with chromium_tab() as tab:  # no province: nothing, and why
@@ -210,6 +212,7 @@ def test_each_user_sees_their_own_after_logging_in_through_keycloak(
     assert ("vinhlong", "vl_tc", "csv:metrics") in seen, audit
     assert ("cantho", "vl_vp", "xlsx") in seen, audit
     assert ("trunguong", "ct_vp", "json") in seen, audit
+    assert ("cantho", "*", "board:json") in seen, audit
     assert all(a["period"] == "2024-01-01..2024-12-31" for a in audit)
 
 

@@ -31,6 +31,7 @@ from vanphong.cli.reporting.model import Report, ReportError
 from vanphong.cli.reporting.tables import BUILDERS
 from vanphong.cli.serve.auth import AUTH, Auth, expires_at, install, viewer_of
 from vanphong.cli.serve.board import add_routes as add_board_routes
+from vanphong.cli.serve.board import period_of
 from vanphong.cli.serve.live import Subscriber, hub_context, stream
 from vanphong.cli.serve.scope import as_viewer
 from vanphong.cli.serve.selection import (
@@ -111,6 +112,32 @@ def _audit(request: web.Request, selection: Selection, form: str) -> None:
         basis=selection.basis,
         format=form,
     )
+
+
+_BOARD_FORMATS = {
+    "/api/board": "board:json",
+    "/api/board/document": "board:document",
+    "/api/board/export.xlsx": "board:xlsx",
+}
+
+
+async def _ask_board(request: web.Request, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """The task board's reads (board.py), each with its audit line: the unit is every unit the
+    viewer may see (``*``), or the source document asked about."""
+    form = _BOARD_FORMATS.get(request.path) or f"board:csv:{request.query.get('table', '')}"
+    viewer = viewer_of(request)
+    period = period_of(request.query, _today(request.app[SETTINGS]))
+    audit.info(
+        "report_request",
+        who=viewer.who,
+        scope=viewer.scope,
+        province=viewer.province,
+        unit=request.query.get("document") or "*",
+        period=f"{period.start}..{period.end}",
+        basis="board",
+        format=form,
+    )
+    return await _ask(request, work)
 
 
 async def _report(request: web.Request, form: str) -> tuple[Selection, Report]:
@@ -216,7 +243,7 @@ def make_application(
     application.router.add_get("/api/report", api_report)
     application.router.add_get("/api/export.csv", export_csv)
     application.router.add_get("/api/export.xlsx", export_xlsx)
-    add_board_routes(application, _ask, lambda request: _today(request.app[SETTINGS]))
+    add_board_routes(application, _ask_board, lambda request: _today(request.app[SETTINGS]))
     application.router.add_get("/api/me", api_me)
     application.router.add_get("/api/live", api_live)
     application.cleanup_ctx.append(hub_context(pool, settings))
