@@ -32,7 +32,7 @@ from vanphong.cli.reporting.tables import BUILDERS
 from vanphong.cli.serve.auth import AUTH, Auth, expires_at, install, viewer_of
 from vanphong.cli.serve.board import add_routes as add_board_routes
 from vanphong.cli.serve.board import period_of
-from vanphong.cli.serve.live import Subscriber, hub_context, stream
+from vanphong.cli.serve.live import Subscriber, close_streams, hub_context, stream
 from vanphong.cli.serve.scope import as_viewer
 from vanphong.cli.serve.selection import (
     BadRequest,
@@ -247,5 +247,6 @@ def make_application(
     application.router.add_get("/api/me", api_me)
     application.router.add_get("/api/live", api_live)
     application.cleanup_ctx.append(hub_context(pool, settings))
+    application.on_shutdown.append(close_streams)
     application.router.add_get("/healthz", healthz)
     return application

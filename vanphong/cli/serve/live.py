@@ -77,6 +77,12 @@ class Subscriber:
             self.inbox.get_nowait()
         self.inbox.put_nowait(b'{"updated_at":"' + at.encode() + b'","report":' + report + b"}")
 
+    def close(self) -> None:
+        """End the page's stream (the server is stopping): an empty body says so."""
+        with contextlib.suppress(asyncio.QueueEmpty):
+            self.inbox.get_nowait()
+        self.inbox.put_nowait(b"")
+
 
 class Hub:
     """The page process's one listener and its subscribers."""
@@ -182,6 +188,15 @@ class Hub:
 HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
 
 
+async def close_streams(application: web.Application) -> None:
+    """On shutdown (aiohttp's on_shutdown), end every open stream, so that a stopping server
+    does not wait for pages that would stay forever (EventSource reconnects elsewhere)."""
+    hub = application.get(HUB)
+    if hub is not None:
+        for subscriber in list(hub.subscribers):
+            subscriber.close()
+
+
 def hub_context(
     pool: asyncpg.Pool, settings: Settings
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -223,6 +238,8 @@ async def stream(request: web.Request, subscriber: Subscriber) -> web.StreamResp
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
+            if not body:
+                break  # the server is stopping
             await response.write(b"event: report\ndata: " + body + b"\n\n")
     except (ConnectionResetError, asyncio.CancelledError):
         pass
