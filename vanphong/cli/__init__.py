@@ -215,9 +215,10 @@ def report(
     lang: Annotated[str, typer.Option("--lang", help="vi or en")] = "vi",
 ) -> None:
     """A unit's activity over a year, a term or a range of days, beside a year earlier."""
-    from vanphong.cli.report import Format, fetch, render_table, summary_text, write
+    from vanphong.cli.report import Format, fetch, render_table, write
     from vanphong.cli.reporting import Basis, PeriodError, ReportError, periods
     from vanphong.cli.reporting.labels import Lang
+    from vanphong.cli.reporting.summary import report_paragraph
     from vanphong.ground.unreachable import Unreachable
 
     fmt = "json" if as_json else output_format
@@ -240,7 +241,7 @@ def report(
         err.print(f"[red]error:[/red] cannot write {output}: {exc.strerror}", soft_wrap=True)
         raise typer.Exit(2) from exc
     if summary:
-        out.print(summary_text(result, language), soft_wrap=True, highlight=False)
+        out.print(report_paragraph(result, language), soft_wrap=True, highlight=False)
     elif fmt == "json":
         from vanphong.cli.reporting.jsonview import report_json
 

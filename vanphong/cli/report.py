@@ -16,7 +16,7 @@ from vanphong.cli.reporting.labels import METRIC_LABELS, Lang, label
 from vanphong.cli.reporting.model import Basis, Report, ReportError
 from vanphong.cli.reporting.periods import Period
 from vanphong.cli.reporting.queries import figures_only, full_report
-from vanphong.cli.reporting.summary import day, number, paragraph
+from vanphong.cli.reporting.summary import day, number
 from vanphong.cli.reporting.tables import metrics_table
 from vanphong.ground.settings import Settings
 
@@ -71,17 +71,6 @@ def render_table(report: Report, lang: Lang = "vi") -> RichTable:
     for row in rows:
         table.add_row(*row)
     return table
-
-
-def summary_text(report: Report, lang: Lang = "vi") -> str:
-    return paragraph(
-        report.unit.title,
-        report.period,
-        report.metrics,
-        report.previous,
-        report.consolidated,
-        lang,
-    )
 
 
 def write(report: Report, fmt: Format, output: Path | None, lang: Lang = "vi") -> str | None:

@@ -12,7 +12,7 @@ import xlsxwriter
 
 from vanphong.cli.reporting.labels import Lang
 from vanphong.cli.reporting.model import Report
-from vanphong.cli.reporting.summary import paragraph
+from vanphong.cli.reporting.summary import report_paragraph
 from vanphong.cli.reporting.tables import Table, cell_text, tables
 
 #: Excel's own codes: shown with the reader's separators (40.572 in a Vietnamese Excel).
@@ -45,14 +45,7 @@ def xlsx_bytes(report: Report, lang: Lang = "vi") -> bytes:
     sheet.write_string(
         0,
         0,
-        paragraph(
-            report.unit.title,
-            report.period,
-            report.metrics,
-            report.previous,
-            report.consolidated,
-            lang,
-        ),
+        report_paragraph(report, lang),
         book.add_format({"text_wrap": True, "valign": "top"}),
     )
     book.close()

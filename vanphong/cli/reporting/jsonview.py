@@ -16,7 +16,7 @@ from vanphong.cli.reporting.labels import (
     label,
 )
 from vanphong.cli.reporting.model import Report, Unit
-from vanphong.cli.reporting.summary import paragraph
+from vanphong.cli.reporting.summary import report_paragraph
 from vanphong.core.semantics import METRICS
 
 
@@ -55,14 +55,7 @@ def report_json(report: Report, lang: Lang = "vi", full: bool = True) -> dict[st
         "previous": report.previous,
         "labels": {m: label(METRIC_LABELS, m, lang) for m in METRICS},
         "language": lang,
-        "summary": paragraph(
-            report.unit.title,
-            report.period,
-            report.metrics,
-            report.previous,
-            report.consolidated,
-            lang,
-        ),
+        "summary": report_paragraph(report, lang),
     }
     if not full:
         return body

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from vanphong.cli.reporting.labels import Lang
+from vanphong.cli.reporting.model import Report
 from vanphong.cli.reporting.periods import ComparisonKind, Period
 
 #: What the figures are compared with (periods.Period.comparison), as column headings.
@@ -139,6 +140,20 @@ def paragraph(
     if comparisons:
         sentence += f" {compared_phrase(period, 'vi')}, " + ", ".join(comparisons) + "."
     return sentence
+
+
+def report_paragraph(report: Report, lang: Lang = "vi") -> str:
+    """:func:`paragraph` for a whole report: its unit, period, figures, the figures it is
+    compared with and its basis (``vanphong report --summary``, the JSON's ``summary``, the
+    workbook's last sheet)."""
+    return paragraph(
+        report.unit.title,
+        report.period,
+        report.metrics,
+        report.previous,
+        report.consolidated,
+        lang,
+    )
 
 
 def _english(
