@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from vanphong.cli.reporting.board import Board, DocumentLine, Tally, TaskLine
+from vanphong.cli.reporting.board import Board, TaskLine
 from vanphong.cli.reporting.labels import Lang, label
-from vanphong.cli.reporting.tables import Cell, Column, Table
-
-BOARD_TABLE_KEYS = ("by_unit", "by_body", "overdue", "documents")
+from vanphong.cli.reporting.tables import Cell, Column, Table, cells_of, every_table
 
 #: ``reporting.task_followup.status``, as people say it.
 STATUS_LABELS: dict[str, tuple[str, str]] = {
@@ -29,45 +27,12 @@ _TALLY_COLUMNS = (
     Column("done_late", "Trễ hạn trong kỳ", "Done late (period)", "int"),
     Column("on_time_rate", "Tỷ lệ đúng hạn (%)", "On-time rate (%)", "int"),
 )
-
-
-def _tally_cells(t: Tally) -> tuple[Cell, ...]:
-    return (
-        t.open,
-        t.due_within_7_days,
-        t.overdue,
-        t.most_days_overdue,
-        t.done_on_time,
-        t.done_late,
-        t.on_time_rate,
-    )
-
-
-def by_unit_table(board: Board, lang: Lang = "vi") -> Table:
-    return Table(
-        "by_unit",
-        "Theo đơn vị chủ trì",
-        "By responsible unit",
-        (
-            Column("unit_id", "Mã đơn vị", "Unit id"),
-            Column("name", "Đơn vị chủ trì", "Responsible unit"),
-            *_TALLY_COLUMNS,
-        ),
-        [(t.key, t.name, *_tally_cells(t)) for t in board.by_unit],
-    )
-
-
-def by_body_table(board: Board, lang: Lang = "vi") -> Table:
-    none = "(không ghi)" if lang == "vi" else "(not given)"
-    return Table(
-        "by_body",
-        "Theo cơ quan giao",
-        "By assigning body",
-        (Column("assigned_by", "Cơ quan giao", "Assigning body"), *_TALLY_COLUMNS),
-        [(t.key or none, *_tally_cells(t)) for t in board.by_body],
-    )
-
-
+_BY_UNIT_COLUMNS = (
+    Column("unit_id", "Mã đơn vị", "Unit id"),
+    Column("name", "Đơn vị chủ trì", "Responsible unit"),
+    *_TALLY_COLUMNS,
+)
+_BY_BODY_COLUMNS = (Column("assigned_by", "Cơ quan giao", "Assigning body"), *_TALLY_COLUMNS)
 _TASK_COLUMNS = (
     Column("task_id", "Mã nhiệm vụ", "Task id"),
     Column("title", "Nhiệm vụ", "Task"),
@@ -82,88 +47,61 @@ _TASK_COLUMNS = (
     Column("days_overdue", "Số ngày quá hạn", "Days overdue", "int"),
     Column("days_late", "Số ngày trễ", "Days late", "int"),
 )
+_DOCUMENT_COLUMNS = (
+    Column("source_document", "Văn bản giao", "Source document"),
+    Column("tasks", "Số nhiệm vụ", "Tasks", "int"),
+    Column("open", "Đang thực hiện", "Open", "int"),
+    Column("overdue", "Quá hạn", "Overdue", "int"),
+    Column("done_on_time", "Hoàn thành đúng hạn", "Done on time", "int"),
+    Column("done_late", "Hoàn thành trễ hạn", "Done late", "int"),
+    Column("last_due_on", "Hạn cuối", "Last due on", "date"),
+)
 
 
-def _task_cells(t: TaskLine, lang: Lang) -> tuple[Cell, ...]:
-    return (
-        t.task_id,
-        t.title,
-        t.unit_id,
-        t.unit_name,
-        t.assigned_by,
-        t.source_document,
-        t.assigned_on,
-        t.due_on,
-        t.completed_on,
-        label(STATUS_LABELS, t.status, lang),
-        t.days_overdue,
-        t.days_late,
-    )
+def by_unit_table(board: Board, lang: Lang = "vi") -> Table:
+    rows = [cells_of(t, _BY_UNIT_COLUMNS, unit_id=t.key) for t in board.by_unit]
+    return Table("by_unit", "Theo đơn vị chủ trì", "By responsible unit", _BY_UNIT_COLUMNS, rows)
+
+
+def by_body_table(board: Board, lang: Lang = "vi") -> Table:
+    none = "(không ghi)" if lang == "vi" else "(not given)"
+    rows = [cells_of(t, _BY_BODY_COLUMNS, assigned_by=t.key or none) for t in board.by_body]
+    return Table("by_body", "Theo cơ quan giao", "By assigning body", _BY_BODY_COLUMNS, rows)
+
+
+def _task_rows(tasks: list[TaskLine], lang: Lang) -> list[tuple[Cell, ...]]:
+    return [cells_of(t, _TASK_COLUMNS, status=label(STATUS_LABELS, t.status, lang)) for t in tasks]
 
 
 def overdue_table(board: Board, lang: Lang = "vi") -> Table:
-    return Table(
-        "overdue",
-        "Nhiệm vụ quá hạn",
-        "Overdue tasks",
-        _TASK_COLUMNS,
-        [_task_cells(t, lang) for t in board.overdue],
-    )
+    rows = _task_rows(board.overdue, lang)
+    return Table("overdue", "Nhiệm vụ quá hạn", "Overdue tasks", _TASK_COLUMNS, rows)
 
 
 def tasks_table(tasks: list[TaskLine], lang: Lang = "vi") -> Table:
     """The tasks of one source document."""
+    rows = _task_rows(tasks, lang)
     return Table(
-        "document_tasks",
-        "Nhiệm vụ theo văn bản",
-        "Tasks of the document",
-        _TASK_COLUMNS,
-        [_task_cells(t, lang) for t in tasks],
+        "document_tasks", "Nhiệm vụ theo văn bản", "Tasks of the document", _TASK_COLUMNS, rows
     )
 
 
 def documents_table(board: Board, lang: Lang = "vi") -> Table:
     none = "(không ghi văn bản)" if lang == "vi" else "(no source document)"
-    return Table(
-        "documents",
-        "Theo văn bản giao",
-        "By source document",
-        (
-            Column("source_document", "Văn bản giao", "Source document"),
-            Column("tasks", "Số nhiệm vụ", "Tasks", "int"),
-            Column("open", "Đang thực hiện", "Open", "int"),
-            Column("overdue", "Quá hạn", "Overdue", "int"),
-            Column("done_on_time", "Hoàn thành đúng hạn", "Done on time", "int"),
-            Column("done_late", "Hoàn thành trễ hạn", "Done late", "int"),
-            Column("last_due_on", "Hạn cuối", "Last due on", "date"),
-        ),
-        [_document_cells(d, none) for d in board.documents],
-    )
+    rows = [
+        cells_of(d, _DOCUMENT_COLUMNS, source_document=d.source_document or none)
+        for d in board.documents
+    ]
+    return Table("documents", "Theo văn bản giao", "By source document", _DOCUMENT_COLUMNS, rows)
 
 
-def _document_cells(d: DocumentLine, none: str) -> tuple[Cell, ...]:
-    return (
-        d.source_document or none,
-        d.tasks,
-        d.open,
-        d.overdue,
-        d.done_on_time,
-        d.done_late,
-        d.last_due_on,
-    )
-
-
+#: The board's tables, in the order of the page.
 BOARD_BUILDERS = {
     "by_unit": by_unit_table,
     "by_body": by_body_table,
     "overdue": overdue_table,
     "documents": documents_table,
 }
-
-
-def board_tables(board: Board, lang: Lang = "vi") -> list[Table]:
-    """Every table of the board, in the order of the page."""
-    return [BOARD_BUILDERS[key](board, lang) for key in BOARD_TABLE_KEYS]
 
 
 def table_json(table: Table, lang: Lang = "vi") -> dict[str, Any]:
@@ -184,5 +122,5 @@ def board_json(board: Board, lang: Lang = "vi") -> dict[str, Any]:
         "today": board.today.isoformat(),
         "from": board.period.start.isoformat(),
         "to": board.period.end.isoformat(),
-        "tables": [table_json(t, lang) for t in board_tables(board, lang)],
+        "tables": [table_json(t, lang) for t in every_table(BOARD_BUILDERS, board, lang)],
     }

@@ -4,9 +4,10 @@ kind of value it holds, so the exports can keep numbers numbers and dates dates.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Literal, TypeVar
 
 from vanphong.cli.reporting.labels import (
     DOC_TYPES,
@@ -22,6 +23,7 @@ from vanphong.core.semantics import METRICS
 
 ColumnKind = Literal["text", "int", "date", "month"]
 Cell = str | int | date | None
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,10 @@ class Table:
         return self.vi if lang == "vi" else self.en
 
 
-TABLE_KEYS = ("metrics", "monthly", "documents_by_type", "meetings_by_kind", "tasks", "history")
+def cells_of(item: object, columns: tuple[Column, ...], **given: Cell) -> tuple[Cell, ...]:
+    """A row of ``columns`` for ``item``: each column's cell is the attribute of ``item`` that
+    the column's key names, or what ``given`` says for that key."""
+    return tuple(given[c.key] if c.key in given else getattr(item, c.key) for c in columns)
 
 
 def _text(value: Cell) -> str:
@@ -201,9 +206,21 @@ BUILDERS = {
 }
 
 
+#: The tables' keys, as URLs name them (?table=metrics), in the order of the page.
+TABLE_KEYS = tuple(BUILDERS)
+
+
+def every_table(
+    builders: Mapping[str, Callable[[S, Lang], Table]], source: S, lang: Lang = "vi"
+) -> list[Table]:
+    """The tables ``builders`` make of ``source`` (a report, the task board), in their order:
+    the page's."""
+    return [build(source, lang) for build in builders.values()]
+
+
 def tables(report: Report, lang: Lang = "vi") -> list[Table]:
     """Every table of a report, in the order of the page."""
-    return [BUILDERS[key](report, lang) for key in TABLE_KEYS]
+    return every_table(BUILDERS, report, lang)
 
 
 def cell_text(value: Cell) -> str:

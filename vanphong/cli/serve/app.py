@@ -13,14 +13,11 @@ live.py), ``/healthz``. With OpenID Connect configured every route but ``/auth/*
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
-import orjson
 from aiohttp import web
 
 from vanphong.cli.reporting import database, queries
@@ -31,8 +28,8 @@ from vanphong.cli.reporting.model import Report, ReportError
 from vanphong.cli.reporting.tables import BUILDERS
 from vanphong.cli.serve.auth import AUTH, Auth, expires_at, install, viewer_of
 from vanphong.cli.serve.board import add_routes as add_board_routes
-from vanphong.cli.serve.board import period_of
 from vanphong.cli.serve.live import Subscriber, close_streams, hub_context, stream
+from vanphong.cli.serve.responses import STATIC, XLSX, download, json_response, static_page
 from vanphong.cli.serve.scope import as_viewer
 from vanphong.cli.serve.selection import (
     BadRequest,
@@ -40,6 +37,7 @@ from vanphong.cli.serve.selection import (
     from_report_error,
     language,
     parse,
+    period_of,
     table_key,
 )
 from vanphong.cli.serve.viewer import nothing_message
@@ -47,18 +45,11 @@ from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import Unreachable
 
-STATIC = Path(__file__).parent / "static"
 T = TypeVar("T")
 audit = get_logger("vanphong.serve.audit")
 
 POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool", asyncpg.Pool)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json", charset="utf-8"
-    )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,9 +61,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except BadRequest as exc:
-        return _json(exc.as_json(), exc.status)
+        return json_response(exc.as_json(), exc.status)
     except Unreachable as exc:
-        return _json(
+        return json_response(
             {"error": {"code": "database_unavailable", "field": "", "message": str(exc)}}, 503
         )
 
@@ -156,13 +147,13 @@ async def _report(request: web.Request, form: str) -> tuple[Selection, Report]:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    return static_page("index.html")
 
 
 async def api_units(request: web.Request) -> web.Response:
     lang = language(request.query)
     units = await _ask(request, queries.units)
-    return _json(
+    return json_response(
         {
             "units": [unit_json(u) for u in units],
             "bases": {basis: label(BASES, basis, lang) for basis in BASES},
@@ -174,36 +165,25 @@ async def api_report(request: web.Request) -> web.Response:
     selection, report = await _report(request, "json")
     body = report_json(report, selection.lang)
     body["selection"] = selection.query()
-    return _json(body)
+    return json_response(body)
 
 
 def _filename(selection: Selection, suffix: str) -> str:
+    """The download's name (:func:`download` makes it safe)."""
     token = selection.period.token.replace("..", "_")
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"vanphong-{selection.unit_id}-{token}")
-    return f"{safe}-{selection.basis}{suffix}"
+    return f"vanphong-{selection.unit_id}-{token}-{selection.basis}{suffix}"
 
 
 async def export_csv(request: web.Request) -> web.Response:
     key = table_key(request.query, language(request.query))
     selection, report = await _report(request, f"csv:{key}")
     body = csv_bytes(BUILDERS[key](report, selection.lang), selection.lang)
-    return web.Response(
-        body=body,
-        content_type="text/csv",
-        charset="utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{_filename(selection, f"-{key}.csv")}"'
-        },
-    )
+    return download(body, "text/csv", _filename(selection, f"-{key}.csv"))
 
 
 async def export_xlsx(request: web.Request) -> web.Response:
     selection, report = await _report(request, "xlsx")
-    return web.Response(
-        body=xlsx_bytes(report, selection.lang),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(selection, ".xlsx")}"'},
-    )
+    return download(xlsx_bytes(report, selection.lang), XLSX, _filename(selection, ".xlsx"))
 
 
 async def api_live(request: web.Request) -> web.StreamResponse:
@@ -221,7 +201,7 @@ async def api_me(request: web.Request) -> web.Response:
     body["login"] = AUTH in request.app  # False: the page runs without OpenID Connect
     if viewer.scope == "none":
         body["message"] = nothing_message(viewer, language(request.query))
-    return _json(body)
+    return json_response(body)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -9,47 +9,24 @@ the board's tables, or ``document_tasks`` with the document), ``/api/board/expor
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
-from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-import orjson
 from aiohttp import web
 
 from vanphong.cli.reporting.board import Board, TaskLine, board, document_tasks
-from vanphong.cli.reporting.board_tables import (
-    BOARD_BUILDERS,
-    board_json,
-    board_tables,
-    table_json,
-    tasks_table,
-)
+from vanphong.cli.reporting.board_tables import BOARD_BUILDERS, board_json, table_json, tasks_table
 from vanphong.cli.reporting.exports import csv_bytes, tables_xlsx_bytes
 from vanphong.cli.reporting.labels import Lang
-from vanphong.cli.reporting.periods import Period, PeriodError, choose
-from vanphong.cli.serve.selection import bad_request, from_period_error, language
+from vanphong.cli.reporting.tables import every_table
+from vanphong.cli.serve.responses import XLSX, download, json_response, static_page
+from vanphong.cli.serve.selection import bad_request, language, period_of
 
-STATIC = Path(__file__).parent / "static"
 T = TypeVar("T")
 Ask = Callable[[web.Request, Callable[[asyncpg.Connection], Awaitable[T]]], Awaitable[T]]
 Today = Callable[[web.Request], date]
-
-
-def period_of(params: Mapping[str, str], today: date) -> Period:
-    """The board's period from the URL (this year by default); BadRequest names a bad one."""
-    try:
-        return choose(
-            year_text=params.get("year") or None,
-            term_text=params.get("term") or None,
-            from_text=params.get("from") or None,
-            to_text=params.get("to") or None,
-            default_year=today.year,
-        )
-    except PeriodError as exc:
-        raise from_period_error(exc, params, language(params)) from exc
 
 
 def document_of(params: Mapping[str, str], lang: Lang) -> str | None:
@@ -60,20 +37,6 @@ def document_of(params: Mapping[str, str], lang: Lang) -> str | None:
     if not document:
         raise bad_request("missing_document", "document", "", lang)
     return document
-
-
-def _json(body: Any) -> web.Response:
-    return web.Response(body=orjson.dumps(body), content_type="application/json", charset="utf-8")
-
-
-def _download(body: bytes, content_type: str, filename: str) -> web.Response:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", filename)
-    return web.Response(
-        body=body,
-        content_type=content_type,
-        charset="utf-8" if content_type.startswith("text/") else None,
-        headers={"Content-Disposition": f'attachment; filename="{safe}"'},
-    )
 
 
 def add_routes(application: web.Application, ask: Ask[Any], today: Today) -> None:
@@ -93,15 +56,15 @@ def add_routes(application: web.Application, ask: Ask[Any], today: Today) -> Non
         return found, lang
 
     async def page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / "board.html", headers={"Cache-Control": "no-cache"})
+        return static_page("board.html")
 
     async def api_board(request: web.Request) -> web.Response:
         found, lang = await the_board(request)
-        return _json(board_json(found, lang))
+        return json_response(board_json(found, lang))
 
     async def api_document(request: web.Request) -> web.Response:
         tasks, lang = await the_tasks(request)
-        return _json(table_json(tasks_table(tasks, lang), lang))
+        return json_response(table_json(tasks_table(tasks, lang), lang))
 
     async def export_csv(request: web.Request) -> web.Response:
         lang = language(request.query)
@@ -114,13 +77,13 @@ def add_routes(application: web.Application, ask: Ask[Any], today: Today) -> Non
             table = BOARD_BUILDERS[key](found, lang)
         else:
             raise bad_request("bad_table", "table", key, lang)
-        return _download(csv_bytes(table, lang), "text/csv", f"vanphong-board-{key}.csv")
+        return download(csv_bytes(table, lang), "text/csv", f"vanphong-board-{key}.csv")
 
     async def export_xlsx(request: web.Request) -> web.Response:
         found, lang = await the_board(request)
-        return _download(
-            tables_xlsx_bytes(board_tables(found, lang), lang),
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        return download(
+            tables_xlsx_bytes(every_table(BOARD_BUILDERS, found, lang), lang),
+            XLSX,
             f"vanphong-board-{found.period.token.replace('..', '_')}.xlsx",
         )
 

@@ -125,8 +125,14 @@ def parse(params: Mapping[str, str], today: date) -> Selection:
     basis = params.get("basis", "attributed") or "attributed"
     if basis not in ("attributed", "consolidated"):
         raise bad_request("bad_basis", "basis", basis, lang)
+    return Selection(unit_id, period_of(params, today), cast(Basis, basis), lang)
+
+
+def period_of(params: Mapping[str, str], today: date) -> Period:
+    """The period a URL names (a year, a term, or from–to; ``today``'s year when none is
+    named); :class:`BadRequest` says what is wrong with it."""
     try:
-        period = choose(
+        return choose(
             year_text=params.get("year") or None,
             term_text=params.get("term") or None,
             from_text=params.get("from") or None,
@@ -134,8 +140,7 @@ def parse(params: Mapping[str, str], today: date) -> Selection:
             default_year=today.year,
         )
     except PeriodError as exc:
-        raise from_period_error(exc, params, lang) from exc
-    return Selection(unit_id, period, cast(Basis, basis), lang)
+        raise from_period_error(exc, params, language(params)) from exc
 
 
 def table_key(params: Mapping[str, str], lang: Lang) -> str:
