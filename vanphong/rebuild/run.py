@@ -111,6 +111,18 @@ async def _changed_since(conn: asyncpg.Connection, cut: datetime) -> list[Entity
     return sorted(refs)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one rebuild works with: the database, the connection that writes the
+    shadow, the time zone, the progress and the outcome it fills in."""
+
+    url: str
+    writer: asyncpg.Connection
+    zone: ZoneInfo
+    show: Progress
+    out: Outcome
+
+
 class _Snapshot:
     """A connection in a REPEATABLE READ, read-only transaction, and its cut."""
 
@@ -153,12 +165,13 @@ async def rebuild(
             await shadow.create_shadow(writer)
             ours = [control.get_server_pid(), writer.get_server_pid()]
             snaps = [await _Snapshot.take(url, ours)]  # the one the shadow stands at, last
+            run = _Run(url, writer, zone, show, outcome)
             try:
-                await _build(url, snaps[-1], writer, zone, show, outcome, jobs)
+                await _build(run, snaps[-1], jobs)
                 outcome.timings["build"] = time.monotonic() - started
-                snaps[-1] = await _rounds(url, snaps[-1], writer, zone, show, outcome)
+                snaps[-1] = await _rounds(run, snaps[-1])
                 outcome.timings["catch_up"] = time.monotonic() - started
-                await _swap(url, snaps, writer, zone, show, outcome, lock_timeout_ms, attempts)
+                await _swap(run, snaps, lock_timeout_ms, attempts)
             finally:
                 await snaps[-1].close()
         finally:
@@ -169,16 +182,9 @@ async def rebuild(
     return outcome
 
 
-async def _build(
-    url: str,
-    snap: _Snapshot,
-    writer: asyncpg.Connection,
-    zone: ZoneInfo,
-    show: Progress,
-    out: Outcome,
-    jobs: int,
-) -> None:
+async def _build(run: _Run, snap: _Snapshot, jobs: int) -> None:
     """Step 2 of the module docstring."""
+    writer, show, out = run.writer, run.show, run.out
     started = time.monotonic()
     live: dict[Cell, int] = {}
 
@@ -187,8 +193,8 @@ async def _build(
 
     tally = await recompute_snapshot(
         snap.conn,
-        url,
-        zone,
+        run.url,
+        run.zone,
         jobs,
         keep_stale=True,
         progress=lambda done, expected: show("recomputing entities", done, expected),
@@ -229,48 +235,33 @@ async def _catch_up(
         await shadow.apply_changes(writer, old, new, zone)
 
 
-async def _rounds(
-    url: str,
-    snap: _Snapshot,
-    writer: asyncpg.Connection,
-    zone: ZoneInfo,
-    show: Progress,
-    out: Outcome,
-    max_rounds: int = MAX_ROUNDS,
-) -> _Snapshot:
+async def _rounds(run: _Run, snap: _Snapshot, max_rounds: int = MAX_ROUNDS) -> _Snapshot:
     """Step 3 of the module docstring; the last snapshot, still open."""
     for _ in range(max_rounds):
-        later = await _Snapshot.take(url, [writer.get_server_pid(), snap.conn.get_server_pid()])
+        ours = [run.writer.get_server_pid(), snap.conn.get_server_pid()]
+        later = await _Snapshot.take(run.url, ours)
         try:
             refs = await _changed_since(later.conn, snap.cut)
-            show(f"catching up with {len(refs):,} entities written meanwhile", 0, None)
-            await _catch_up(snap, refs, later.conn, writer, zone)
+            run.show(f"catching up with {len(refs):,} entities written meanwhile", 0, None)
+            await _catch_up(snap, refs, later.conn, run.writer, run.zone)
         except BaseException:
             await later.close()
             raise
         await snap.close()
         snap = later
-        out.rounds += 1
-        out.caught_up += len(refs)
+        run.out.rounds += 1
+        run.out.caught_up += len(refs)
         if len(refs) <= FEW:
             break
     return snap
 
 
-async def _swap(
-    url: str,
-    snaps: list[_Snapshot],
-    writer: asyncpg.Connection,
-    zone: ZoneInfo,
-    show: Progress,
-    out: Outcome,
-    lock_timeout_ms: int,
-    attempts: int,
-) -> None:
+async def _swap(run: _Run, snaps: list[_Snapshot], lock_timeout_ms: int, attempts: int) -> None:
     """Step 4 of the module docstring, retried; ``snaps[-1]`` moves on between tries."""
+    writer, out = run.writer, run.out
     for attempt in range(1, attempts + 1):
         out.attempts = attempt
-        show("swapping", 0, None)
+        run.show("swapping", 0, None)
         requested = time.monotonic()
         try:
             steps: dict[str, float] = {}
@@ -282,7 +273,7 @@ async def _swap(
                 await swap.hold_writers(writer, lock_timeout_ms)
                 mark("writers' lock granted")
                 refs = await _changed_since(writer, snaps[-1].cut)
-                await _catch_up(snaps[-1], refs, writer, writer, zone)
+                await _catch_up(snaps[-1], refs, writer, writer, run.zone)
                 mark("last catch-up")
                 rewritten = await swap.write_contributions(writer)
                 mark("contributions written")
@@ -299,7 +290,7 @@ async def _swap(
                     " core.metric_daily or core.sink_offsets?): nothing changed"
                 ) from exc
             await asyncio.sleep(min(0.05 * attempt, 1.0))  # let the queue behind us drain
-            snaps[-1] = await _rounds(url, snaps[-1], writer, zone, show, out, max_rounds=1)
+            snaps[-1] = await _rounds(run, snaps[-1], max_rounds=1)
             continue
         held = time.monotonic() - requested
         out.held_steps_ms = {k: round(v, 1) for k, v in steps.items()}
