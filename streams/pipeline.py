@@ -11,7 +11,8 @@ the I/O stays at the edge, the decode here stays pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from schemas.catalog import EventType
 from schemas.codec import (
@@ -22,9 +23,46 @@ from schemas.codec import (
     UnresolvableSchemaError,
     decode,
 )
-from vanphong.core.batch import Accepted, Coordinates, Item
+from vanphong.core.batch import Accepted, Coordinates, Item, passed
+from vanphong.core.gaps import interleave
 from vanphong.core.rejection import Reason, Rejection
 from vanphong.core.rules import accept
+
+
+class Consumed(Protocol):
+    """What a consumed Kafka record gives the pipeline."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+def prepare_partition(
+    topic: str,
+    partition: int,
+    records: Iterable[Consumed],
+    expected: EventType,
+    by_id: Mapping[int, Reader | CodecError] | None,
+    gaps: Sequence[tuple[int, int]] | None = None,
+) -> Iterable[Item]:
+    """One fetch of one partition as items: each record prepared, and a passed mark for each gap
+    the consumer read past, in stream order (vanphong/core/gaps.py, streams/transport.py)."""
+
+    def made(r: Consumed) -> Item:
+        return prepare(Coordinates(topic, partition, r.offset), r.key, r.value, expected, by_id)
+
+    if not gaps:
+        return map(made, records)
+    return interleave(
+        records, _offset, gaps, made, lambda since, to: passed(topic, partition, to, since)
+    )
+
+
+def _offset(record: Consumed) -> int:
+    return record.offset
 
 
 def prepare(

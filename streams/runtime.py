@@ -45,7 +45,7 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -53,17 +53,17 @@ import faust
 import mode
 from tenacity import AsyncRetrying, retry_if_exception_type
 
-from schemas.catalog import EVENT_TYPES, EventType
+from schemas.catalog import EVENT_TYPES
 from schemas.codec import default_registry
 from sinks.postgres import PostgresSink, blame, describe, refusal
 from streams.backlog import Backlog
 from streams.deadletters import DeadLetterRelay, Producer
+from streams.kafka_commit import commit_offsets
 from streams.monitor import TP, Monitor
-from streams.pipeline import prepare
-from streams.transport import Fetched, Marks, Record, commit_offsets
+from streams.pipeline import prepare_partition
+from streams.transport import Fetched, Marks
 from streams.writer_schemas import WriterSchemas
-from vanphong.core.batch import Accepted, Coordinates, Item, Plan, passed, resumed
-from vanphong.core.gaps import interleave
+from vanphong.core.batch import Accepted, Item, Plan, passed, resumed
 from vanphong.core.rejection import ContentionError, Rejection, TransientError
 from vanphong.core.safetynet import SystemFault, stand_in, write_netted
 from vanphong.ground.logs import get_logger
@@ -161,12 +161,10 @@ class Runtime(mode.Service):
             self._put_resumed(shares, marks)
         gapped = marks.passed if marks else {}
         for (topic, partition), records in fetched.items():
-            made = _preparing(topic, partition, self.event_types[topic], by_id)
             found = gapped.get((topic, partition))
+            event_type = self.event_types[topic]
             shares[partition % len(shares)].extend(
-                interleave(records, _offset, found, made, _marking(topic, partition))
-                if found
-                else map(made, records)
+                prepare_partition(topic, partition, records, event_type, by_id, found)
             )
         for (topic, partition), found in gapped.items():
             if (topic, partition) not in fetched:  # nothing but gaps (or a heartbeat)
@@ -400,26 +398,6 @@ class Runtime(mode.Service):
             offset=item.at.offset,
         )
         return True
-
-
-def _preparing(
-    topic: str, partition: int, event_type: EventType, by_id: Mapping[int, Any] | None
-) -> Callable[[Record], Item]:
-    """decode → validate → normalise, for the records of one partition (streams/pipeline.py)."""
-
-    def made(r: Record) -> Item:
-        return prepare(Coordinates(topic, partition, r.offset), r.key, r.value, event_type, by_id)
-
-    return made
-
-
-def _offset(record: Record) -> int:
-    return record.offset
-
-
-def _marking(topic: str, partition: int) -> Callable[[int, int], Item]:
-    """The passed mark of a gap ``(since, to)`` in the partition (vanphong/core/gaps.py)."""
-    return lambda since, to: passed(topic, partition, to, since)
 
 
 def _log_rejections(plan: Plan) -> None:

@@ -12,7 +12,7 @@ records, in offset order) goes to one callback. Nothing is dropped here, not eve
 straddles a rebalance: after one, aiokafka restarts every partition from its committed offset,
 so messages may come twice, and the sink applies each offset once (vanphong/core/batch.py).
 
-The Kafka commit is explicit (:func:`commit_offsets`), made after PostgreSQL's, and its failure
+The Kafka commit is explicit (streams/kafka_commit.py), made after PostgreSQL's, and its failure
 is never fatal: the offsets in PostgreSQL are the truth, a stale Kafka commit only means
 re-reading messages that the sink skips.
 
@@ -34,11 +34,10 @@ marks: the cost is two position reads per drained partition and fetch, and one c
 its first and last offsets with its record count (the records are walked only when they have
 gaps).
 
-**The fence's heartbeat.** Because every gap is marked, a partition's items are gapless between
-marks, and the sink can tell at every batch whether PostgreSQL still holds what this worker
-applied (vanphong/core/batch.py, "The fence"). A partition with nothing to read sends no batch,
-so every ``VANPHONG_FENCE_INTERVAL_S`` each idle assigned partition gets a *heartbeat*: a passed
-mark from its position to its position, checked against the stored offset like any item.
+**The fence's heartbeat.** With every gap marked, the sink can tell at every batch whether
+PostgreSQL still holds what this worker applied (vanphong/core/batch.py, "The fence"); an idle
+partition sends no batch, so every ``VANPHONG_FENCE_INTERVAL_S`` it gets a *heartbeat*: a passed
+mark from its position to its position.
 
 It also looks at the topic ids every ``VANPHONG_METADATA_MAX_AGE_S``: a topic deleted and created
 again between two rebalances (same partition count, no rebalance) has a new id, and its
@@ -67,7 +66,7 @@ import faust
 from aiokafka import TopicPartition
 from aiokafka.consumer.fetcher import FetchResult
 from aiokafka.errors import ConsumerStoppedError
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from aiokafka.structs import ConsumerRecord
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import ConsumerT, ServiceT, TransportT
@@ -95,9 +94,7 @@ class Marks:
 
     #: Partition → (the offset the consumer resumed at, what Kafka said about it then).
     resumed: dict[TP, tuple[int, Seen]] = field(default_factory=dict)
-    #: Partition → the gaps in its offsets, in order: (where the consumer's position was, where
-    #: it went without a record), before, between and after the fetch's records; a heartbeat is
-    #: a gap from the position to itself (module docstring).
+    #: Partition → its gaps (from, to) in order, around the fetch's records (module docstring).
     passed: dict[TP, list[tuple[int, int]]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -401,26 +398,3 @@ class BatchApp(faust.App):
 
     def _new_transport(self) -> TransportT:
         return BatchTransport(self.conf.broker_consumer, self)
-
-
-async def commit_offsets(app: faust.App, offsets: Mapping[tuple[str, int], int]) -> bool:
-    """Commit ``offsets`` (next offsets) of the partitions still assigned to Kafka; ``False`` if
-    Kafka refused or was unreachable, which is logged and otherwise harmless (module docstring).
-    faust's own commit (``Consumer._commit``) crashes the worker on most errors, hence this."""
-    consumer = cast(BatchConsumer, app.consumer)
-    thread = consumer._thread
-
-    async def commit() -> bool:
-        kafka = thread._ensure_consumer()
-        assigned = kafka.assignment()
-        wanted = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in offsets.items()}
-        committable = {tp: om for tp, om in wanted.items() if tp in assigned}
-        if committable:
-            await kafka.commit(committable)
-        return True
-
-    try:
-        return cast(bool, await thread.call_thread(commit))
-    except Exception as exc:  # PostgreSQL holds the offsets; the next commit catches up
-        log.info("kafka commit skipped", error=f"{type(exc).__name__}: {exc}")
-        return False
