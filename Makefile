@@ -57,7 +57,7 @@ stop: worker-stop
 lint: venv
 	$(BIN)/ruff check vanphong streams schemas sinks deploy tests bench
 	$(BIN)/ruff format --check vanphong streams schemas sinks deploy tests bench
-	$(BIN)/mypy vanphong streams schemas sinks deploy
+	$(BIN)/mypy vanphong
 	$(BIN)/lint-imports
 
 unit: venv tools

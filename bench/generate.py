@@ -23,11 +23,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.codec import encode
-from schemas.json_input import parse_line
 from vanphong.cli.demo import Demo
 from vanphong.cli.publish import Outgoing
 from vanphong.core.rules import accept
+from vanphong.schemas.codec import encode
+from vanphong.schemas.json_input import parse_line
 
 RETRY_RATE = 0.05
 CORRECTION_RATE = 0.01

@@ -23,10 +23,6 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from schemas.catalog import EVENT_TYPES
-from sinks.migrate import migrate
-from sinks.postgres import is_transient
-from streams.topics import contract_topics, create_topics
 from vanphong.cli.publish import Outgoing, send_all
 from vanphong.ground.dsn import parse_dsn
 from vanphong.ground.kafka import (
@@ -36,6 +32,10 @@ from vanphong.ground.kafka import (
     standalone_consumer,
 )
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import EVENT_TYPES
+from vanphong.sinks.migrate import migrate
+from vanphong.sinks.postgres import is_transient
+from vanphong.streams.topics import contract_topics, create_topics
 
 Offsets = dict[tuple[str, int], int]
 

@@ -31,10 +31,10 @@ from aiokafka import AIOKafkaProducer
 from bench import infra
 from bench.generate import Encoded
 from bench.measure import VANPHONG, Bench, BenchFailure
-from schemas.codec import encode
-from schemas.json_input import parse_line
 from vanphong.core.rules import accept
 from vanphong.ground.kafka import kafka_client_kwargs
+from vanphong.schemas.codec import encode
+from vanphong.schemas.json_input import parse_line
 
 MARKER_UNIT = "bench-latency"
 MARKER_EVERY_S = 0.1

@@ -33,16 +33,19 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "validate + normalise: vanphong.core.rules",
         ("vanphong/core/rules.py", "vanphong/core/docnumber.py", "unicodedata"),
     ),
-    ("item: streams.pipeline", ("streams/pipeline.py",)),
+    ("item: vanphong.streams.pipeline", ("streams/pipeline.py",)),
     (
         "plan: vanphong.core.batch / semantics",
         ("vanphong/core/batch.py", "vanphong/core/semantics.py", "vanphong/core/mergers.py"),
     ),
-    ("sink: sinks.postgres / records (Python)", ("sinks/postgres.py", "sinks/records.py")),
+    ("sink: vanphong.sinks.postgres / records (Python)", ("sinks/postgres.py", "sinks/records.py")),
     ("asyncpg (encode, protocol)", ("asyncpg/",)),
     ("json (stdlib)", ("json/",)),
     ("batching: streams.batching", ("streams/batching.py",)),
-    ("agent + ack: streams.app, streams.runtime", ("streams/app.py", "streams/runtime.py")),
+    (
+        "agent + ack: vanphong.streams.app, vanphong.streams.runtime",
+        ("streams/app.py", "streams/runtime.py"),
+    ),
     (
         "monitor + metrics",
         ("streams/monitor.py", "streams/metrics.py", "streams/anomalies.py", "prometheus_client/"),

@@ -51,12 +51,12 @@ from bench.config import RESULTS_DIR
 from bench.infra import with_database
 from bench.readdata import DATABASE, Params, ensure
 from bench.report import machine, revision
-from deploy.config import reporting_database_url
-from sinks.migrate import migrate
 from vanphong.access.roles import grant
 from vanphong.core.semantics import METRICS
+from vanphong.deploy.config import reporting_database_url
 from vanphong.ground.dsn import parse_dsn
 from vanphong.ground.settings import Settings
+from vanphong.sinks.migrate import migrate
 
 OFFICE = "vptu"  # the demo's office, copy 0 (Vĩnh Long)
 TERM = (date(2019, 1, 1), date(2024, 9, 30))  # the seed article's period

@@ -10,7 +10,8 @@ name, and the make-bench noise (5 % retries, ~1 % corrections a little after the
 
 Why through the sink: the history is written by the worker's own path without Kafka — each
 event encoded as ``vanphong publish`` would, then decoded, validated and normalised
-(``streams.pipeline.prepare``) and applied by :class:`sinks.postgres.PostgresSink` in batches of
+(``vanphong.streams.pipeline.prepare``) and applied by
+:class:`vanphong.sinks.postgres.PostgresSink` in batches of
 4,000, in publication order across provinces (so rows of one unit lie scattered through the
 tables as they do in production). The core tables are then exactly what a worker makes; only
 ``synchronous_commit`` is off for the load's sessions, which changes nothing that is stored.
@@ -55,12 +56,12 @@ from bench.generate import (
     encode_all,
 )
 from bench.infra import create_database, with_database
-from schemas.catalog import EventType
-from sinks.postgres import PostgresSink
-from streams.pipeline import prepare
 from vanphong.core.batch import Coordinates, Item
 from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import EventType
+from vanphong.sinks.postgres import PostgresSink
+from vanphong.streams.pipeline import prepare
 
 DATABASE = "vanphong_benchread"
 TOPIC_PREFIX = "benchread"

@@ -26,12 +26,12 @@ import json
 import time
 from collections.abc import Callable
 
-from schemas.catalog import EventType
-from schemas.codec import confluent_frame, decode, default_registry
-from streams.pipeline import prepare
-from streams.writer_schemas import WriterSchemas
 from tests.history import documents_and_meetings
 from vanphong.core.batch import Coordinates
+from vanphong.schemas.catalog import EventType
+from vanphong.schemas.codec import confluent_frame, decode, default_registry
+from vanphong.streams.pipeline import prepare
+from vanphong.streams.writer_schemas import WriterSchemas
 
 DOCS = EventType.DOCUMENT_ISSUED
 

@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.certs import BROKER_CN, Certs
-from deploy.config import KAFKA_VERSION, LISTEN_HOST, StackPaths, secure_client_port
-from deploy.errors import StackError, describe_exc
-from deploy.kafka import _CHILDREN, KAFKA_LOG4J, KAFKA_MAIN_JAR, _quiet
-from deploy.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
-from deploy.progress import Progress
-from deploy.state import now
+from vanphong.deploy.certs import BROKER_CN, Certs
+from vanphong.deploy.config import KAFKA_VERSION, LISTEN_HOST, StackPaths, secure_client_port
+from vanphong.deploy.errors import StackError, describe_exc
+from vanphong.deploy.kafka import _CHILDREN, KAFKA_LOG4J, KAFKA_MAIN_JAR, _quiet
+from vanphong.deploy.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
+from vanphong.deploy.progress import Progress
+from vanphong.deploy.state import now
 
 DEFAULT_BROKERS = 3
 MIN_BROKERS = 3  # replication factor 3

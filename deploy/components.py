@@ -11,9 +11,9 @@ import time
 
 from rich.console import Console
 
-from deploy.config import DEFAULT_TIMEOUT, STOP_TIMEOUT, StackConfig, StackPaths
-from deploy.errors import StackError
-from deploy.kafka import (
+from vanphong.deploy.config import DEFAULT_TIMEOUT, STOP_TIMEOUT, StackConfig, StackPaths
+from vanphong.deploy.errors import StackError
+from vanphong.deploy.kafka import (
     find_java,
     kafka_jars_cached,
     kafka_state,
@@ -22,7 +22,7 @@ from deploy.kafka import (
     wait_kafka,
     write_kafka_config,
 )
-from deploy.postgres import (
+from vanphong.deploy.postgres import (
     existing_pg_dirs,
     our_pg_pid,
     pg_runner,
@@ -32,9 +32,9 @@ from deploy.postgres import (
     wait_pg,
     write_pg_conf,
 )
-from deploy.processes import foreign_port_holder, port_hint, stop_pid
-from deploy.progress import Progress
-from deploy.registry import (
+from vanphong.deploy.processes import foreign_port_holder, port_hint, stop_pid
+from vanphong.deploy.progress import Progress
+from vanphong.deploy.registry import (
     REGISTRY_NAME,
     RegistryConfig,
     fetch_registry,
@@ -44,7 +44,7 @@ from deploy.registry import (
     registry_state,
     wait_registry,
 )
-from deploy.state import read_state, stack_lock, write_state
+from vanphong.deploy.state import read_state, stack_lock, write_state
 from vanphong.ground.settings import Settings, get_settings
 
 

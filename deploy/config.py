@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.errors import StackError
+from vanphong.deploy.errors import StackError
 from vanphong.ground.dsn import DsnError, Host, parse_dsn
 from vanphong.ground.settings import Settings, get_settings
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from deploy.config import PG_MAJOR, StackPaths
-from deploy.errors import StackError
-from deploy.postgres import PG_BIN
-from deploy.progress import Progress
-from deploy.state import now
+from vanphong.deploy.config import PG_MAJOR, StackPaths
+from vanphong.deploy.errors import StackError
+from vanphong.deploy.postgres import PG_BIN
+from vanphong.deploy.progress import Progress
+from vanphong.deploy.state import now
 
 # postgresql-contrib-15 is a virtual package provided by postgresql-15 on Debian 12; naming it
 # documents that we rely on the contrib modules too.

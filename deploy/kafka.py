@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from deploy.config import KAFKA_VERSION, LISTEN_HOST, StackConfig, StackPaths
-from deploy.errors import StackError, describe_exc
-from deploy.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
-from deploy.progress import Progress
-from deploy.state import now
+from vanphong.deploy.config import KAFKA_VERSION, LISTEN_HOST, StackConfig, StackPaths
+from vanphong.deploy.errors import StackError, describe_exc
+from vanphong.deploy.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
+from vanphong.deploy.progress import Progress
+from vanphong.deploy.state import now
 
 DOWNLOAD_TIMEOUT = 900.0  # the first jar download (Maven Central)
 

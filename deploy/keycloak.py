@@ -30,12 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.config import LISTEN_HOST, StackPaths
-from deploy.errors import StackError, describe_exc
-from deploy.processes import POLL_INTERVAL, alive, cmdline, foreign_port_holder, port_hint, reap
-from deploy.progress import Progress
-from deploy.registry import fetch_from_maven
-from deploy.state import now
+from vanphong.deploy.config import LISTEN_HOST, StackPaths
+from vanphong.deploy.errors import StackError, describe_exc
+from vanphong.deploy.processes import (
+    POLL_INTERVAL,
+    alive,
+    cmdline,
+    foreign_port_holder,
+    port_hint,
+    reap,
+)
+from vanphong.deploy.progress import Progress
+from vanphong.deploy.registry import fetch_from_maven
+from vanphong.deploy.state import now
 from vanphong.ground.settings import Settings
 
 KEYCLOAK_VERSION = "26.5.6"

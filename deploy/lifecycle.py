@@ -12,8 +12,8 @@ import time
 from rich.console import Console
 from rich.markup import escape
 
-from deploy.cluster import MAX_BROKERS, MIN_BROKERS, SecurePaths
-from deploy.config import (
+from vanphong.deploy.cluster import MAX_BROKERS, MIN_BROKERS, SecurePaths
+from vanphong.deploy.config import (
     DEFAULT_TIMEOUT,
     KAFKA_VERSION,
     PG_MAJOR,
@@ -21,9 +21,9 @@ from deploy.config import (
     STOP_TIMEOUT,
     StackConfig,
 )
-from deploy.errors import StackError
-from deploy.install import check_free_space, install_pg
-from deploy.kafka import (
+from vanphong.deploy.errors import StackError
+from vanphong.deploy.install import check_free_space, install_pg
+from vanphong.deploy.kafka import (
     fetch_kafka_jars,
     find_java,
     format_kafka,
@@ -33,7 +33,7 @@ from deploy.kafka import (
     wait_kafka,
     write_kafka_config,
 )
-from deploy.keycloak import (
+from vanphong.deploy.keycloak import (
     KEYCLOAK_NAME,
     KeycloakConfig,
     fetch_keycloak,
@@ -43,7 +43,7 @@ from deploy.keycloak import (
     our_keycloak_pid,
     wait_keycloak,
 )
-from deploy.postgres import (
+from vanphong.deploy.postgres import (
     PgDirs,
     ensure_roles,
     existing_pg_dirs,
@@ -57,9 +57,9 @@ from deploy.postgres import (
     wait_pg,
     write_pg_conf,
 )
-from deploy.processes import foreign_port_holder, port_hint, stop_pid
-from deploy.progress import Progress
-from deploy.registry import (
+from vanphong.deploy.processes import foreign_port_holder, port_hint, stop_pid
+from vanphong.deploy.progress import Progress
+from vanphong.deploy.registry import (
     REGISTRY_NAME,
     RegistryConfig,
     fetch_registry,
@@ -70,9 +70,9 @@ from deploy.registry import (
     registry_state,
     wait_registry,
 )
-from deploy.secure import stop_cluster, up_secure
-from deploy.state import read_state, stack_lock, write_state
-from deploy.status import running_line, stack_status
+from vanphong.deploy.secure import stop_cluster, up_secure
+from vanphong.deploy.state import read_state, stack_lock, write_state
+from vanphong.deploy.status import running_line, stack_status
 from vanphong.ground.settings import Settings, get_settings
 
 

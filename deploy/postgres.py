@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from deploy.config import (
+from vanphong.deploy.config import (
     LISTEN_HOST,
     PG_MAJOR,
     REPORTING_PASSWORD,
@@ -26,10 +26,10 @@ from deploy.config import (
     StackConfig,
     StackPaths,
 )
-from deploy.errors import StackError, describe_exc
-from deploy.processes import POLL_INTERVAL, alive, cmdline
-from deploy.progress import Progress
-from deploy.state import now
+from vanphong.deploy.errors import StackError, describe_exc
+from vanphong.deploy.processes import POLL_INTERVAL, alive, cmdline
+from vanphong.deploy.progress import Progress
+from vanphong.deploy.state import now
 
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 

@@ -17,8 +17,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from deploy.certs import ensure_certs
-from deploy.cluster import (
+from vanphong.deploy.certs import ensure_certs
+from vanphong.deploy.cluster import (
     ADMIN_USER,
     SecurePaths,
     client_port,
@@ -35,11 +35,17 @@ from deploy.cluster import (
     write_env_files,
     write_node_configs,
 )
-from deploy.config import DEFAULT_TIMEOUT, KAFKA_VERSION, PG_MAJOR, STOP_TIMEOUT, StackConfig
-from deploy.errors import StackError, describe_exc
-from deploy.install import check_free_space, install_pg
-from deploy.kafka import fetch_kafka_jars, find_java
-from deploy.postgres import (
+from vanphong.deploy.config import (
+    DEFAULT_TIMEOUT,
+    KAFKA_VERSION,
+    PG_MAJOR,
+    STOP_TIMEOUT,
+    StackConfig,
+)
+from vanphong.deploy.errors import StackError, describe_exc
+from vanphong.deploy.install import check_free_space, install_pg
+from vanphong.deploy.kafka import fetch_kafka_jars, find_java
+from vanphong.deploy.postgres import (
     ensure_roles,
     existing_pg_dirs,
     init_pg,
@@ -54,9 +60,9 @@ from deploy.postgres import (
     wait_pg,
     write_pg_conf,
 )
-from deploy.processes import POLL_INTERVAL, foreign_port_holder, port_hint, stop_pid
-from deploy.progress import Progress
-from deploy.state import read_state, stack_lock, write_state
+from vanphong.deploy.processes import POLL_INTERVAL, foreign_port_holder, port_hint, stop_pid
+from vanphong.deploy.progress import Progress
+from vanphong.deploy.state import read_state, stack_lock, write_state
 from vanphong.ground.settings import Settings, get_settings
 
 

@@ -34,10 +34,10 @@ The ``vanphong stack`` commands live in the command line (``vanphong/cli/__init_
 
 from __future__ import annotations
 
-from deploy.cluster import DEFAULT_BROKERS as DEFAULT_SECURE_BROKERS
-from deploy.cluster import SecurePaths, cluster_bootstrap
-from deploy.components import start_kafka, start_postgres, stop_kafka, stop_postgres
-from deploy.config import (
+from vanphong.deploy.cluster import DEFAULT_BROKERS as DEFAULT_SECURE_BROKERS
+from vanphong.deploy.cluster import SecurePaths, cluster_bootstrap
+from vanphong.deploy.components import start_kafka, start_postgres, stop_kafka, stop_postgres
+from vanphong.deploy.config import (
     DEFAULT_TIMEOUT,
     KAFKA_VERSION,
     PG_MAJOR,
@@ -50,14 +50,20 @@ from deploy.config import (
     parse_kafka_bootstrap,
     reporting_database_url,
 )
-from deploy.errors import StackError
-from deploy.install import PG_INSTALL_COMMAND
-from deploy.kafka import kafka_jars_cached, kafka_probe, kafka_server_properties
-from deploy.lifecycle import down, up
-from deploy.postgres import pg_login_probe, pg_server_conf, roles_sql
-from deploy.processes import find_port_holder, foreign_port_holder, port_in_use
-from deploy.secure import start_broker, stop_broker
-from deploy.status import EXIT_NOT_RUNNING, ComponentStatus, StackStatus, stack_status, status
+from vanphong.deploy.errors import StackError
+from vanphong.deploy.install import PG_INSTALL_COMMAND
+from vanphong.deploy.kafka import kafka_jars_cached, kafka_probe, kafka_server_properties
+from vanphong.deploy.lifecycle import down, up
+from vanphong.deploy.postgres import pg_login_probe, pg_server_conf, roles_sql
+from vanphong.deploy.processes import find_port_holder, foreign_port_holder, port_in_use
+from vanphong.deploy.secure import start_broker, stop_broker
+from vanphong.deploy.status import (
+    EXIT_NOT_RUNNING,
+    ComponentStatus,
+    StackStatus,
+    stack_status,
+    status,
+)
 
 __all__ = [
     "DEFAULT_SECURE_BROKERS",

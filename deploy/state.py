@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from deploy.errors import StackError
-from deploy.processes import POLL_INTERVAL
+from vanphong.deploy.errors import StackError
+from vanphong.deploy.processes import POLL_INTERVAL
 
 if TYPE_CHECKING:
-    from deploy.config import StackPaths
-    from deploy.progress import Progress
+    from vanphong.deploy.config import StackPaths
+    from vanphong.deploy.progress import Progress
 
 LOCK_TIMEOUT = 1200.0  # another `vanphong stack` command may be downloading
 

@@ -13,14 +13,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from deploy.cluster import ADMIN_USER, SecurePaths, client_port, node_pids
-from deploy.config import KAFKA_VERSION, PG_MAJOR, StackConfig
-from deploy.kafka import our_kafka_pid
-from deploy.keycloak import KEYCLOAK_NAME, KeycloakConfig, our_keycloak_pid
-from deploy.postgres import existing_pg_dirs, our_pg_pid
-from deploy.processes import accepts_tcp, find_port_holder
-from deploy.registry import REGISTRY_NAME, RegistryConfig, our_registry_pid
-from deploy.state import read_state
+from vanphong.deploy.cluster import ADMIN_USER, SecurePaths, client_port, node_pids
+from vanphong.deploy.config import KAFKA_VERSION, PG_MAJOR, StackConfig
+from vanphong.deploy.kafka import our_kafka_pid
+from vanphong.deploy.keycloak import KEYCLOAK_NAME, KeycloakConfig, our_keycloak_pid
+from vanphong.deploy.postgres import existing_pg_dirs, our_pg_pid
+from vanphong.deploy.processes import accepts_tcp, find_port_holder
+from vanphong.deploy.registry import REGISTRY_NAME, RegistryConfig, our_registry_pid
+from vanphong.deploy.state import read_state
 from vanphong.ground.settings import Settings, get_settings
 
 EXIT_NOT_RUNNING = 3

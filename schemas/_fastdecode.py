@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from schemas._decoderuntime import (
+from vanphong.schemas._decoderuntime import (
     DAY_MAX,
     DAY_MIN,
     DAYS_SHIFT,

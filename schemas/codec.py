@@ -35,8 +35,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.catalog import EventType
-from schemas.errors import (
+from vanphong.schemas.catalog import EventType
+from vanphong.schemas.errors import (
     CodecError,
     InvalidDatumError,
     OutOfRangeError,
@@ -46,7 +46,7 @@ from schemas.errors import (
     UnknownSchemaIdError,
     UnresolvableSchemaError,
 )
-from schemas.fingerprints import (
+from vanphong.schemas.fingerprints import (
     HEADER_LENGTH,
     MAGIC,
     crc64_avro,
@@ -54,10 +54,15 @@ from schemas.fingerprints import (
     parsing_canonical_form,
     schema_fingerprint,
 )
-from schemas.logical import Temporal
-from schemas.registry import SchemaRegistry, load_registry
-from schemas.versions import EXTRA_SCHEMAS_ENV, SCHEMAS_DIR, SchemaVersion, extra_schema_dirs
-from schemas.wire import (
+from vanphong.schemas.logical import Temporal
+from vanphong.schemas.registry import SchemaRegistry, load_registry
+from vanphong.schemas.versions import (
+    EXTRA_SCHEMAS_ENV,
+    SCHEMAS_DIR,
+    SchemaVersion,
+    extra_schema_dirs,
+)
+from vanphong.schemas.wire import (
     CONFLUENT_HEADER_LENGTH,
     Decoded,
     Reader,
@@ -121,7 +126,7 @@ def use_registry(registry: SchemaRegistry | None) -> SchemaRegistry:
 
 
 def __getattr__(name: str) -> SchemaRegistry:
-    """``schemas.codec.registry``: the default registry, built when first asked for."""
+    """``vanphong.schemas.codec.registry``: the default registry, built when first asked for."""
     if name == "registry":
         return default_registry()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -161,7 +166,7 @@ def current_schema(target: EventType | str) -> SchemaVersion:
 
 
 def _main() -> None:
-    """``python -m schemas.codec``: list the shipped schemas and their fingerprints."""
+    """``python -m vanphong.schemas.codec``: list the shipped schemas and their fingerprints."""
     shipped = default_registry()
     for sv in shipped.versions:
         cur = shipped.current(sv.event_type) is sv

@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-from schemas.catalog import EVENT_TYPES
-from schemas.fingerprints import fingerprint_hex
+from vanphong.schemas.catalog import EVENT_TYPES
+from vanphong.schemas.fingerprints import fingerprint_hex
 
 __all__ = [
     "CodecError",

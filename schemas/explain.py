@@ -13,11 +13,11 @@ from typing import Any
 
 from fastavro.validation import ValidationError, validate
 
-from schemas._fastdecode import DecodeError, Decoder
-from schemas.errors import InvalidDatumError, UndecodableError
-from schemas.fingerprints import HEADER_LENGTH, fingerprint_hex
-from schemas.logical import TIMESTAMP_LOGICAL, Temporal
-from schemas.versions import REGISTRY_VERSION, SchemaVersion
+from vanphong.schemas._fastdecode import DecodeError, Decoder
+from vanphong.schemas.errors import InvalidDatumError, UndecodableError
+from vanphong.schemas.fingerprints import HEADER_LENGTH, fingerprint_hex
+from vanphong.schemas.logical import TIMESTAMP_LOGICAL, Temporal
+from vanphong.schemas.versions import REGISTRY_VERSION, SchemaVersion
 
 __all__ = ["bad_temporal", "describe", "explain_datum", "undecodable", "why"]
 

@@ -23,9 +23,9 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
-from schemas.catalog import BY_TYPE, EVENT_TYPES, EventType
-from schemas.codec import default_registry
-from schemas.registry import SchemaRegistry
+from vanphong.schemas.catalog import BY_TYPE, EVENT_TYPES, EventType
+from vanphong.schemas.codec import default_registry
+from vanphong.schemas.registry import SchemaRegistry
 
 __all__ = ["JsonInputError", "parse_json_line", "parse_line"]
 

@@ -17,19 +17,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from schemas._fastdecode import compile_decoder, unsupported
-from schemas.catalog import EVENT_TYPES, EventType
-from schemas.errors import CodecError, UnknownEventTypeError, UnresolvableSchemaError
-from schemas.fingerprints import fingerprint_hex, schema_fingerprint
-from schemas.logical import Temporal, temporal_fields
-from schemas.versions import (
+from vanphong.schemas._fastdecode import compile_decoder, unsupported
+from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.errors import CodecError, UnknownEventTypeError, UnresolvableSchemaError
+from vanphong.schemas.fingerprints import fingerprint_hex, schema_fingerprint
+from vanphong.schemas.logical import Temporal, temporal_fields
+from vanphong.schemas.versions import (
     SCHEMAS_DIR,
     SchemaVersion,
     from_registry,
     load_versions,
     merge_versions,
 )
-from schemas.wire import Decoded, Reader, Writer, decode_message, encode_datum
+from vanphong.schemas.wire import Decoded, Reader, Writer, decode_message, encode_datum
 
 __all__ = ["SchemaRegistry", "load_registry"]
 

@@ -18,8 +18,8 @@ from typing import Any, Final
 
 from fastavro import parse_schema
 
-from schemas.catalog import BY_RECORD, EventType
-from schemas.fingerprints import crc64_avro, header, parsing_canonical_form
+from vanphong.schemas.catalog import BY_RECORD, EventType
+from vanphong.schemas.fingerprints import crc64_avro, header, parsing_canonical_form
 
 __all__ = [
     "EXTRA_SCHEMAS_ENV",

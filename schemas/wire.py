@@ -36,9 +36,9 @@ from typing import Any, cast
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import validate
 
-from schemas._fastdecode import Decoder
-from schemas.catalog import EventType
-from schemas.errors import (
+from vanphong.schemas._fastdecode import Decoder
+from vanphong.schemas.catalog import EventType
+from vanphong.schemas.errors import (
     SCHEMA_REGISTRY_ENV,
     CodecError,
     InvalidDatumError,
@@ -48,10 +48,10 @@ from schemas.errors import (
     UnknownSchemaIdError,
     UnresolvableSchemaError,
 )
-from schemas.explain import bad_temporal, explain_datum, undecodable, version_label, why
-from schemas.fingerprints import HEADER_LENGTH, MAGIC, fingerprint_hex
-from schemas.logical import Temporal
-from schemas.versions import SchemaVersion
+from vanphong.schemas.explain import bad_temporal, explain_datum, undecodable, version_label, why
+from vanphong.schemas.fingerprints import HEADER_LENGTH, MAGIC, fingerprint_hex
+from vanphong.schemas.logical import Temporal
+from vanphong.schemas.versions import SchemaVersion
 
 __all__ = [
     "CONFLUENT_HEADER_LENGTH",

@@ -11,7 +11,8 @@ takes writes (a demoted primary) raises :class:`~vanphong.core.rejection.Transie
 retried for as long as it lasts, the pool's connections replaced so that a multi-host URL finds
 the primary again; two writers that met (deadlock, serialization failure, unique violation on a
 new entity, lock not available) raise :class:`~vanphong.core.rejection.ContentionError`, retried
-within a budget; anything else propagates as it is, and :func:`~sinks.failures.blame` tells the
+within a budget; anything else propagates as it is, and
+:func:`~vanphong.sinks.failures.blame` tells the
 worker's safety net (vanphong/core/safetynet.py) whether a message's data or the system is at
 fault.
 """
@@ -26,8 +27,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from schemas.catalog import DEAD_LETTER_PARTITIONS, EventType
-from sinks.failures import (
+from vanphong.core.batch import Accepted, Item, Plan, plan_batch, refs_needed
+from vanphong.core.positions import TOPIC_RECREATED, Anomaly, Stored
+from vanphong.core.rejection import ContentionError, TransientError
+from vanphong.core.semantics import TASK_TYPES, Entity, EntityRef
+from vanphong.ground import pgconnect
+from vanphong.schemas.catalog import DEAD_LETTER_PARTITIONS, EventType
+from vanphong.sinks.failures import (
     blame,
     classify,
     classify_write,
@@ -37,17 +43,12 @@ from sinks.failures import (
     refusal,
     writable,
 )
-from sinks.records import (
+from vanphong.sinks.records import (
     contributions_from_json,
     entities_to_json,
     record_from_json,
     rows_to_json,
 )
-from vanphong.core.batch import Accepted, Item, Plan, plan_batch, refs_needed
-from vanphong.core.positions import TOPIC_RECREATED, Anomaly, Stored
-from vanphong.core.rejection import ContentionError, TransientError
-from vanphong.core.semantics import TASK_TYPES, Entity, EntityRef
-from vanphong.ground import pgconnect
 
 # What the worker and the tests import from the sink, wherever it is defined.
 __all__ = ["PostgresSink", "blame", "classify", "describe", "is_transient", "refusal"]
@@ -296,7 +297,7 @@ async def _lock_tasks(conn: asyncpg.Connection, task_ids: list[str]) -> None:
         )
 
 
-# The columns of one row of :func:`~sinks.records.entities_to_json`.
+# The columns of one row of :func:`~vanphong.sinks.records.entities_to_json`.
 _ENTITY_ROWS = (
     " SELECT x ->> 0 AS t, x ->> 1 AS i, (x ->> 2)::int AS r, (x ->> 3)::bool AS v,"
     " x ->> 4 AS e, x -> 5 AS rec, x -> 6 AS c FROM jsonb_array_elements($1::jsonb) AS x"

@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 
-from schemas.catalog import EVENT_TYPES, EventType
-from schemas.codec import default_registry
-from schemas.logical import Temporal
-from schemas.registry import SchemaRegistry
 from vanphong.core.semantics import Contribution, Entity
+from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.codec import default_registry
+from vanphong.schemas.logical import Temporal
+from vanphong.schemas.registry import SchemaRegistry
 
 #: How a temporal field is read back from its ISO 8601 text: (name, parse, is an array).
 _Reading = tuple[str, Callable[[str], Any], bool]

@@ -15,9 +15,9 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.metrics import Metrics
 from vanphong.core.positions import ANOMALIES_SHOWN, Anomaly
 from vanphong.ground.logs import get_logger
+from vanphong.streams.metrics import Metrics
 
 log = get_logger("vanphong.monitor")
 

@@ -2,7 +2,8 @@
 subscription per event type, logging, and the worker's main.
 
 faust supplies the consumer group, rebalances and the worker's service tree; everything between a
-fetch and a commit is :class:`~streams.runtime.Runtime`'s. No faust tables, no faust agents'
+fetch and a commit is :class:`~vanphong.streams.runtime.Runtime`'s. No faust tables, no faust
+agents'
 per-message machinery: the consumer hands whole fetches over (streams/transport.py).
 """
 
@@ -18,15 +19,15 @@ import structlog
 from faust.sensors.monitor import Monitor as FaustMonitor
 from faust.types import Message
 
-from schemas.catalog import EVENT_TYPES, EventType
-from streams.monitor import TP, Monitor
-from streams.runtime import Runtime
-from streams.transport import BatchApp, BatchConsumer
-from streams.web import WebServer
 from vanphong.ground.kafka import diagnose, kafka_security
 from vanphong.ground.kafka_access import worker_access
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.streams.monitor import TP, Monitor
+from vanphong.streams.runtime import Runtime
+from vanphong.streams.transport import BatchApp, BatchConsumer
+from vanphong.streams.web import WebServer
 
 
 def _broker_urls(bootstrap: str) -> list[str]:

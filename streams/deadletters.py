@@ -48,13 +48,13 @@ from typing import Any, Protocol
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
-from streams.landed import DeadLetterIndex
 from vanphong.core.deadletter import Source, dead_letter_headers
 from vanphong.ground.kafka import kafka_client_kwargs
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 from vanphong.ground.tail import within
+from vanphong.schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
+from vanphong.streams.landed import DeadLetterIndex
 
 log = get_logger("vanphong.relay")
 

@@ -14,8 +14,8 @@ import faust
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from streams.transport import BatchConsumer
 from vanphong.ground.logs import get_logger
+from vanphong.streams.transport import BatchConsumer
 
 log = get_logger("vanphong.transport")
 

@@ -41,18 +41,18 @@ from typing import Any
 
 import mode
 
-from schemas.catalog import EVENT_TYPES
-from streams import health as verdicts
-from streams import overview as page
-from streams.anomalies import OffsetAnomalies
-from streams.kafka_offsets import KafkaOffsets
-from streams.metrics import Metrics
-from streams.overview import HISTORY_SAMPLES, Sample, TopicTotals
 from vanphong.core.batch import Plan
 from vanphong.core.lag import TP, PartitionStatus, Track, assess  # shared with `vanphong status`
 from vanphong.core.positions import DATABASE_BEHIND, TOPIC_RECREATED, Anomaly
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import EVENT_TYPES
+from vanphong.streams import health as verdicts
+from vanphong.streams import overview as page
+from vanphong.streams.anomalies import OffsetAnomalies
+from vanphong.streams.kafka_offsets import KafkaOffsets
+from vanphong.streams.metrics import Metrics
+from vanphong.streams.overview import HISTORY_SAMPLES, Sample, TopicTotals
 
 __all__ = ["TP", "Monitor", "PartitionStatus", "Track", "assess"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from vanphong.core.lag import PartitionStatus
 
 if TYPE_CHECKING:
-    from streams.monitor import Monitor
+    from vanphong.streams.monitor import Monitor
 
 #: The operator page's history: one sample per tick, five minutes.
 HISTORY_SAMPLES = 300

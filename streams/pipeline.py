@@ -14,8 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from schemas.catalog import EventType
-from schemas.codec import (
+from vanphong.core.batch import Accepted, Coordinates, Item, passed
+from vanphong.core.gaps import interleave
+from vanphong.core.rejection import Reason, Rejection
+from vanphong.core.rules import accept
+from vanphong.schemas.catalog import EventType
+from vanphong.schemas.codec import (
     CodecError,
     OutOfRangeError,
     Reader,
@@ -23,10 +27,6 @@ from schemas.codec import (
     UnresolvableSchemaError,
     decode,
 )
-from vanphong.core.batch import Accepted, Coordinates, Item, passed
-from vanphong.core.gaps import interleave
-from vanphong.core.rejection import Reason, Rejection
-from vanphong.core.rules import accept
 
 
 class Consumed(Protocol):

@@ -53,22 +53,22 @@ import faust
 import mode
 from tenacity import AsyncRetrying, retry_if_exception_type
 
-from schemas.catalog import EVENT_TYPES
-from schemas.codec import default_registry
-from sinks.postgres import PostgresSink, blame, describe, refusal
-from streams.backlog import Backlog
-from streams.deadletters import DeadLetterRelay, Producer
-from streams.kafka_commit import commit_offsets
-from streams.monitor import TP, Monitor
-from streams.pipeline import prepare_partition
-from streams.transport import Fetched, Marks
-from streams.writer_schemas import WriterSchemas
 from vanphong.core.batch import Accepted, Item, Plan, passed, resumed
 from vanphong.core.rejection import ContentionError, Rejection, TransientError
 from vanphong.core.safetynet import SystemFault, stand_in, write_netted
 from vanphong.ground.logs import get_logger
 from vanphong.ground.schema_registry import SchemaRegistryClient
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import EVENT_TYPES
+from vanphong.schemas.codec import default_registry
+from vanphong.sinks.postgres import PostgresSink, blame, describe, refusal
+from vanphong.streams.backlog import Backlog
+from vanphong.streams.deadletters import DeadLetterRelay, Producer
+from vanphong.streams.kafka_commit import commit_offsets
+from vanphong.streams.monitor import TP, Monitor
+from vanphong.streams.pipeline import prepare_partition
+from vanphong.streams.transport import Fetched, Marks
+from vanphong.streams.writer_schemas import WriterSchemas
 
 log = get_logger("vanphong.worker")
 

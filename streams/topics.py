@@ -10,9 +10,9 @@ import contextlib
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC, EVENT_TYPES
 from vanphong.ground.kafka import admin_client, partition_counts
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC, EVENT_TYPES
 
 
 def contract_topics(settings: Settings) -> dict[str, int]:

@@ -29,10 +29,10 @@ import mode
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.monitor import Monitor
 from vanphong.ground.listening import bound_port, write_atomically
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
+from vanphong.streams.monitor import Monitor
 
 log = get_logger("vanphong.web")
 
@@ -50,7 +50,7 @@ def _json(body: dict[str, Any], ok: bool = True) -> web.Response:
 
 def make_application(monitor: Monitor) -> web.Application:
     """The aiohttp application; usable on its own in tests."""
-    page = files("streams").joinpath(PAGE).read_bytes()
+    page = files("vanphong.streams").joinpath(PAGE).read_bytes()
 
     async def operator_page(_: web.Request) -> web.Response:
         return web.Response(

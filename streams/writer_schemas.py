@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from schemas.codec import (
+from vanphong.ground.schema_registry import SchemaRegistryClient
+from vanphong.schemas.codec import (
     CONFLUENT_HEADER_LENGTH,
     CodecError,
     Reader,
@@ -28,8 +29,7 @@ from schemas.codec import (
     UnknownSchemaIdError,
     UnresolvableSchemaError,
 )
-from schemas.errors import SCHEMA_REGISTRY_ENV
-from vanphong.ground.schema_registry import SchemaRegistryClient
+from vanphong.schemas.errors import SCHEMA_REGISTRY_ENV
 
 __all__ = ["WriterSchemas"]
 
@@ -47,7 +47,7 @@ class WriterSchemas:
 
     @property
     def by_id(self) -> Mapping[int, Reader | CodecError]:
-        """What :func:`schemas.codec.decode` takes as ``by_id``."""
+        """What :func:`vanphong.schemas.codec.decode` takes as ``by_id``."""
         return self._by_id
 
     def unresolved(self, values: Iterable[bytes | None]) -> set[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from schemas.catalog import BY_TYPE
+from vanphong.schemas.catalog import BY_TYPE
 
 BASE_TIME = datetime(2024, 3, 5, 2, 0, tzinfo=UTC)
 

@@ -19,7 +19,6 @@ from typing import Literal
 
 import pytest
 
-from deploy import stack
 from tests.conftest import Env, Workers, wait_for
 from tests.history import Message
 from tests.verify import (
@@ -28,6 +27,7 @@ from tests.verify import (
     assert_views_match,
     model_of,
 )
+from vanphong.deploy import stack
 from vanphong.ground.settings import Settings
 
 Component = Literal["postgres", "kafka"]

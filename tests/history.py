@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from schemas.catalog import BY_TYPE
-from schemas.codec import encode
-from schemas.json_input import parse_line
+from vanphong.schemas.catalog import BY_TYPE
+from vanphong.schemas.codec import encode
+from vanphong.schemas.json_input import parse_line
 
 UNITS = ["vptu", "btctu", "btgtu", "bdvtu", "ubkttu", "hu-longho", "hu-traon", "tu"]
 DOC_CODES = [

@@ -17,9 +17,9 @@ from typing import Any
 
 import fastavro
 
-from schemas.catalog import BY_TYPE, EventType
-from schemas.codec import MAGIC, encode, registry
 from tests.events import event
+from vanphong.schemas.catalog import BY_TYPE, EventType
+from vanphong.schemas.codec import MAGIC, encode, registry
 
 
 def varint(n: int) -> bytes:

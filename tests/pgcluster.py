@@ -6,7 +6,7 @@ Built from the PostgreSQL 15 binaries the local stack runs (deploy/postgres.py),
 
 - :meth:`PgCluster.build`: ``initdb`` the primary (``trust`` on its socket, ``scram-sha-256``
   on TCP, replication from 127.0.0.1 trusted), the roles and database vanphong expects
-  (:func:`deploy.postgres.roles_sql`), and the standby by ``pg_basebackup -R`` (streaming,
+  (:func:`vanphong.deploy.postgres.roles_sql`), and the standby by ``pg_basebackup -R`` (streaming,
   asynchronous: PostgreSQL's default, Patroni's and managed services' default).
 - :meth:`PgCluster.cut_replication`: the standby stops receiving WAL while the primary goes on
   committing (PostgreSQL 13+ reloads ``primary_conninfo``: set to '' the WAL receiver stops and
@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.config import PgTarget
-from deploy.postgres import PgRunner, pg_runner, roles_sql
+from vanphong.deploy.config import PgTarget
+from vanphong.deploy.postgres import PgRunner, pg_runner, roles_sql
 
 USER = "vanphong"
 PASSWORD = "vanphong"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
-from streams.backlog import Backlog
 from vanphong.core.batch import Coordinates, Item
 from vanphong.core.rejection import Reason, Rejection
+from vanphong.streams.backlog import Backlog
 
 
 def items(first: int, n: int, partition: int = 0) -> list[Item]:

@@ -3,10 +3,10 @@
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import BY_TYPE
 from tests.events import event
 from vanphong.core.batch import Accepted, Coordinates, Item, plan_batch
 from vanphong.core.rejection import Reason, Rejection
+from vanphong.schemas.catalog import BY_TYPE
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 DOCS = "vanphong.document-issued.v1"

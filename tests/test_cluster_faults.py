@@ -31,8 +31,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from rich.console import Console
 
-from deploy import cluster, stack
-from schemas.catalog import EVENT_TYPES
 from tests.conftest import get, wait_for
 from tests.faultstack import (
     assert_alive,
@@ -43,8 +41,10 @@ from tests.faultstack import (
 from tests.history import Message, all_event_types
 from tests.test_acls import AclEnv, acl_environment
 from vanphong.cli.progress import applied_offsets
+from vanphong.deploy import cluster, stack
 from vanphong.ground.kafka import admin_client, kafka_client_kwargs
 from vanphong.ground.settings import Settings, get_settings
+from vanphong.schemas.catalog import EVENT_TYPES
 
 BROKERS = 3
 #: How fast the publisher publishes while the faults happen (messages a second): slower than

@@ -16,10 +16,10 @@ from fastavro.schema import fingerprint as fastavro_fingerprint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import codec
-from schemas._fastdecode import DecodeError, compile_decoder, unsupported
-from schemas.catalog import EVENT_TYPES, NAMESPACE, EventType
-from schemas.codec import (
+from vanphong.schemas import codec
+from vanphong.schemas._fastdecode import DecodeError, compile_decoder, unsupported
+from vanphong.schemas.catalog import EVENT_TYPES, NAMESPACE, EventType
+from vanphong.schemas.codec import (
     MAGIC,
     CodecError,
     Decoded,

@@ -10,9 +10,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from deploy.stack import reporting_database_url
 from tests.conftest import VANPHONG, Env
 from tests.history import all_event_types
+from vanphong.deploy.stack import reporting_database_url
 
 METRIC_COUNT = 12
 

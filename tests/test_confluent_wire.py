@@ -18,8 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.catalog import EVENT_TYPES, EventType
-from schemas.codec import (
+from tests.hostile import body_parts
+from tests.test_codec import datum_strategy, sample
+from tests.test_decoder_agreement import ADDED, EVOLVED, mutated_message
+from vanphong.core.batch import Accepted, Coordinates
+from vanphong.core.rejection import Reason, Rejection, TransientError
+from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.codec import (
     CodecError,
     Reader,
     SchemaRegistry,
@@ -32,13 +37,8 @@ from schemas.codec import (
     encode,
     registry,
 )
-from streams.pipeline import prepare
-from streams.writer_schemas import WriterSchemas
-from tests.hostile import body_parts
-from tests.test_codec import datum_strategy, sample
-from tests.test_decoder_agreement import ADDED, EVOLVED, mutated_message
-from vanphong.core.batch import Accepted, Coordinates
-from vanphong.core.rejection import Reason, Rejection, TransientError
+from vanphong.streams.pipeline import prepare
+from vanphong.streams.writer_schemas import WriterSchemas
 
 AT = Coordinates("t.document-issued.v1", 0, 0)
 

@@ -19,14 +19,14 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from schemas.catalog import DEAD_LETTER_TOPIC
-from streams.deadletters import DeadLetterRelay
 from tests.conftest import Env, _create_database, _drop_database, wait_for
 from tests.history import History
 from tests.test_dlq import end_offsets, put_dead_letters, replays_of_partition, send, vanphong
 from vanphong.cli.dlq import replay_marker
 from vanphong.core.deadletter import dead_letter_headers, source_of, topic_id_of
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import DEAD_LETTER_TOPIC
+from vanphong.streams.deadletters import DeadLetterRelay
 
 OLD_ID = "0b6a1f2e-1111-4111-8111-000000000001"
 NEW_ID = "0b6a1f2e-2222-4222-8222-000000000002"

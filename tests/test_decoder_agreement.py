@@ -23,10 +23,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.catalog import EVENT_TYPES, EventType
-from schemas.codec import CodecError, SchemaRegistry, registry
 from tests.hostile import HOSTILE, body_parts, varint, zigzag
 from tests.test_codec import datum_strategy
+from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.codec import CodecError, SchemaRegistry, registry
 
 ADDED = {"name": "note", "type": ["null", "string"], "default": None, "doc": "test-only"}
 

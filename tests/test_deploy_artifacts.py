@@ -27,9 +27,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from prometheus_client.metrics import MetricWrapperBase
 
-from schemas.catalog import EVENT_TYPES
-from streams.metrics import Metrics
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import EVENT_TYPES
+from vanphong.streams.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -440,7 +440,7 @@ def test_every_secret_file_a_setting_names_is_mounted_in_every_pod() -> None:
 
 
 def test_the_probes_use_the_worker_routes_on_its_web_port() -> None:
-    from streams.web import make_application
+    from vanphong.streams.web import make_application
 
     routes = {
         route.resource.canonical

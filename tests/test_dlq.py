@@ -18,8 +18,6 @@ from aiokafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.catalog import BY_TYPE
-from schemas.codec import SchemaRegistry, default_registry, extra_schema_dirs
 from tests.conftest import VANPHONG, Env, wait_for
 from tests.history import History, Message, to_message
 from vanphong.cli.dlq import (
@@ -37,6 +35,8 @@ from vanphong.cli.dlq import (
 from vanphong.cli.dlq.execute import _LOCK_CLASS
 from vanphong.core.deadletter import dead_letter_headers
 from vanphong.ground.kafka import standalone_consumer
+from vanphong.schemas.catalog import BY_TYPE
+from vanphong.schemas.codec import SchemaRegistry, default_registry, extra_schema_dirs
 
 T0 = datetime(2024, 10, 1, 12, 0, tzinfo=UTC)
 DOCS = "vp.document-issued.v1"

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from schemas.catalog import DEAD_LETTER_TOPIC
 from tests.conftest import VANPHONG, Env
 from vanphong.ground.kafka import KafkaAccessError, admin_client
 from vanphong.ground.kafka_access import unseen_topic_error, why_unseen
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import DEAD_LETTER_TOPIC
 
 TOPIC = "p.dead-letters.v1"
 

@@ -9,14 +9,20 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from schemas.catalog import BY_TYPE
-from schemas.codec import OutOfRangeError, SchemaRegistry, UndecodableError, encode, registry
-from streams.pipeline import prepare
 from tests.events import event
 from tests.hostile import HOSTILE, Case, message, zigzag
 from tests.test_decoder_agreement import EVOLVED
 from vanphong.core.batch import Accepted, Coordinates
 from vanphong.core.rejection import Rejection
+from vanphong.schemas.catalog import BY_TYPE
+from vanphong.schemas.codec import (
+    OutOfRangeError,
+    SchemaRegistry,
+    UndecodableError,
+    encode,
+    registry,
+)
+from vanphong.streams.pipeline import prepare
 
 AT = Coordinates("vanphong.document-issued.v1", 0, 42)
 

@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from schemas.catalog import BY_TYPE
-from sinks.failures import classify, classify_write, reconnects, writable
-from sinks.postgres import PostgresSink
 from tests.conftest import Env
 from tests.events import event
 from vanphong.core.batch import Accepted, Coordinates, Item
 from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.ground.dsn import Host, parse_dsn
+from vanphong.schemas.catalog import BY_TYPE
+from vanphong.sinks.failures import classify, classify_write, reconnects, writable
+from vanphong.sinks.postgres import PostgresSink
 
 
 def pg(cls: type[asyncpg.PostgresError]) -> asyncpg.PostgresError:

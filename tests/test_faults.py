@@ -14,8 +14,6 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
-from schemas.catalog import BY_TYPE
-from sinks.postgres import is_transient
 from tests.conftest import Env
 from tests.faultstack import (
     assert_alive,
@@ -29,6 +27,8 @@ from tests.faultstack import (
 )
 from tests.history import Message, all_event_types, documents_and_meetings, to_message
 from vanphong.cli.progress import applied_offsets
+from vanphong.schemas.catalog import BY_TYPE
+from vanphong.sinks.postgres import is_transient
 
 POSTGRES_OUTAGE_S = 30.0
 KAFKA_OUTAGE_S = 20.0  # longer than the tests' session timeout (8 s): the group must recover

@@ -51,11 +51,11 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.threads import QueueServiceThread
 
-from streams import app as streams_app
-from streams import transport
 from vanphong.ground import topic_ids as topic_id_helpers
 from vanphong.ground.kafka import ISOLATION_LEVEL
 from vanphong.ground.settings import Settings
+from vanphong.streams import app as streams_app
+from vanphong.streams import transport
 
 #: The distribution that ships each top-level package, for the failure messages.
 DISTRIBUTIONS = {"faust": "faust-streaming", "mode": "mode-streaming", "aiokafka": "aiokafka"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 from typing import Any, cast
 
-from schemas.catalog import BY_TYPE
 from tests.conftest import Env
 from tests.faultstack import (
     assert_alive,
@@ -27,6 +26,7 @@ from tests.verify import (
     assert_views_match,
     model_of,
 )
+from vanphong.schemas.catalog import BY_TYPE
 
 
 def hostile_messages() -> list[Message]:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from schemas.catalog import BY_TYPE, EVENT_TYPES
-from schemas.codec import decode, encode
-from schemas.json_input import JsonInputError, parse_json_line, parse_line
 from vanphong.cli.publish import prepare_all
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import BY_TYPE, EVENT_TYPES
+from vanphong.schemas.codec import decode, encode
+from vanphong.schemas.json_input import JsonInputError, parse_json_line, parse_line
 
 COMMON = {"event_id": "e-1", "occurred_at": "2024-09-30T18:30:00Z", "source": "test"}
 LINES: dict[str, dict[str, Any]] = {

@@ -26,10 +26,9 @@ from aiokafka.errors import (
 )
 from rich.console import Console
 
-from deploy import cluster, stack
-from deploy.certs import Certs, ensure_certs
-from streams.app import broker_credentials
 from tests.conftest import VANPHONG
+from vanphong.deploy import cluster, stack
+from vanphong.deploy.certs import Certs, ensure_certs
 from vanphong.ground import settings as settings_module
 from vanphong.ground.kafka import (
     KafkaAccessError,
@@ -40,6 +39,7 @@ from vanphong.ground.kafka import (
 )
 from vanphong.ground.settings import Settings, SettingsError, get_settings
 from vanphong.ground.unreachable import kafka_error
+from vanphong.streams.app import broker_credentials
 
 SECRET = "s3cret-Passw0rd"
 

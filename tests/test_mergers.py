@@ -2,10 +2,10 @@ from typing import Any
 
 import pytest
 
-from schemas.catalog import EventType
 from tests.events import event
 from vanphong.core.mergers import check_merge
 from vanphong.core.rejection import Reason, Rejection
+from vanphong.schemas.catalog import EventType
 
 
 def merge(merge_id: str, absorbed: list[str], into: str, **fields: Any) -> dict[str, Any]:

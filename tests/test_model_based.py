@@ -16,11 +16,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.codec import decode
 from tests.conftest import Env
 from tests.history import to_message
 from tests.model import KEYS, METRICS, Model
 from tests.verify import assert_views_match
+from vanphong.schemas.codec import decode
 
 EXAMPLES = int(os.environ.get("VANPHONG_MODEL_EXAMPLES", "20"))
 UNITS = [f"u{i}" for i in range(5)]

@@ -17,17 +17,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.catalog import EVENT_TYPES
-from streams import monitor as monitor_module
-from streams.app import logging_config
-from streams.monitor import Monitor, PartitionStatus, Track, assess
-from streams.web import make_application
 from tests.conftest import Env, get, wait_for
 from tests.history import documents_and_meetings
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
 from vanphong.core.batch import Coordinates, Item, Plan
 from vanphong.core.rejection import Reason, Rejection
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import EVENT_TYPES
+from vanphong.streams import monitor as monitor_module
+from vanphong.streams.app import logging_config
+from vanphong.streams.monitor import Monitor, PartitionStatus, Track, assess
+from vanphong.streams.web import make_application
 
 DOCS = ("p.document-issued.v1", 0)
 MEETINGS = ("p.meeting-held.v1", 2)

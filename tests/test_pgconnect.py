@@ -15,11 +15,11 @@ from dataclasses import replace
 import asyncpg
 import pytest
 
-from sinks.postgres import PostgresSink
 from tests.conftest import VANPHONG, Env
 from tests.test_failures import registrations
 from vanphong.ground import pgconnect
 from vanphong.ground.dsn import Host, parse_dsn
+from vanphong.sinks.postgres import PostgresSink
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.consumer.fetcher import FetchResult
 
-from streams import transport
-from streams.transport import BatchConsumerThread, Drained, Marks
 from vanphong.ground.topic_ids import TopicInfo
+from vanphong.streams import transport
+from vanphong.streams.transport import BatchConsumerThread, Drained, Marks
 
 A, B, C = (TopicPartition("p.document-issued.v1", p) for p in range(3))
 

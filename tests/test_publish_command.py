@@ -12,12 +12,12 @@ import subprocess
 import pytest
 from aiokafka import TopicPartition
 
-from schemas.catalog import BY_TYPE
 from tests.conftest import VANPHONG, Env
 from tests.history import documents_and_meetings
 from tests.test_schema_registry import register, with_registry
 from tests.verify import assert_views_match, model_of
 from vanphong.ground.kafka import standalone_consumer
+from vanphong.schemas.catalog import BY_TYPE
 
 MEETING = {
     "type": "meeting.held",

@@ -8,7 +8,8 @@ view, also when filtered by unit, month or day (the paths the indexes serve), eq
 reference model for random merger graphs whose mergers arrive late, are corrected or voided; the
 resolved table equal to the recursive view it caches after every commit; and the filters of the
 benchmark's queries reaching an index. Events go through the worker's own write path
-(``streams.pipeline.prepare`` then ``PostgresSink.write``) without Kafka, so that many graphs fit
+(``vanphong.streams.pipeline.prepare`` then ``PostgresSink.write``) without Kafka, so that many
+graphs fit
 in one test run.
 """
 
@@ -28,15 +29,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.readdata import PROVINCES, province_events
-from deploy.config import reporting_database_url
-from schemas.catalog import BY_TYPE, EventType
-from sinks.postgres import PostgresSink
-from streams.pipeline import prepare
 from tests.conftest import Env
 from tests.history import to_message
 from tests.model import KEYS, METRICS, Model
 from tests.verify import assert_views_match
 from vanphong.core.batch import Coordinates, Item
+from vanphong.deploy.config import reporting_database_url
+from vanphong.schemas.catalog import BY_TYPE, EventType
+from vanphong.sinks.postgres import PostgresSink
+from vanphong.streams.pipeline import prepare
 
 EXAMPLES = int(os.environ.get("VANPHONG_READ_SIDE_EXAMPLES", "25"))
 UNITS = [f"u{i}" for i in range(6)]

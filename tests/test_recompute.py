@@ -12,8 +12,6 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from schemas.catalog import EventType
-from schemas.json_input import parse_line
 from tests.history import all_event_types
 from vanphong.core.recompute import (
     CellComparison,
@@ -26,6 +24,8 @@ from vanphong.core.recompute import (
 )
 from vanphong.core.rules import accept
 from vanphong.core.semantics import Entity, EntityRef, Fold
+from vanphong.schemas.catalog import EventType
+from vanphong.schemas.json_input import parse_line
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 

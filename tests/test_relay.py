@@ -19,15 +19,15 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from schemas.catalog import BY_TYPE, DEAD_LETTER_PARTITIONS
-from streams.deadletters import Producer
-from streams.monitor import Monitor
-from streams.pipeline import prepare
-from streams.runtime import Runtime
 from tests.conftest import Env
 from tests.history import to_message
 from vanphong.core.batch import Coordinates, Item
 from vanphong.core.deadletter import source_of
+from vanphong.schemas.catalog import BY_TYPE, DEAD_LETTER_PARTITIONS
+from vanphong.streams.deadletters import Producer
+from vanphong.streams.monitor import Monitor
+from vanphong.streams.pipeline import prepare
+from vanphong.streams.runtime import Runtime
 
 DOCUMENTS = BY_TYPE["document.issued"]
 

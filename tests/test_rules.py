@@ -7,12 +7,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from schemas.catalog import EVENT_TYPES, EventType
-from schemas.codec import current_schema
 from tests.events import event
 from vanphong.core.rejection import Reason, Rejection
 from vanphong.core.rules import TextField, accept, classify, text_fields
 from vanphong.core.semantics import local_day
+from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.codec import current_schema
 
 
 def reason_of(event_type: EventType, **fields: Any) -> Reason | None:

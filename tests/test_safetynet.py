@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sinks.postgres import blame, classify, refusal
 from vanphong.core.rejection import MAX_DETAIL, ContentionError, Reason
 from vanphong.core.safetynet import Blame, SystemFault, write_netted
+from vanphong.sinks.postgres import blame, classify, refusal
 
 # --------------------------------------------------------------------------------------------
 # A fake sink: atomic writes of parts, stored next offsets, poison that fails any part with it
@@ -327,8 +327,8 @@ def test_a_refusal_names_the_sqlstate_and_the_databases_words() -> None:
 def test_healthz_is_red_while_a_writer_retries_a_fault_and_once_the_worker_gives_up() -> None:
     from prometheus_client import generate_latest
 
-    from streams.monitor import Monitor
     from vanphong.ground.settings import Settings
+    from vanphong.streams.monitor import Monitor
 
     monitor = Monitor(Settings(topic_prefix="vp"))
     assert monitor.health()[0]

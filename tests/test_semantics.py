@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.catalog import EventType
 from tests.events import event
 from vanphong.core.semantics import Fold, local_day
+from vanphong.schemas.catalog import EventType
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 DOCUMENT, MEETING = EventType.DOCUMENT_ISSUED, EventType.MEETING_HELD

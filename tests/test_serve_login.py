@@ -26,8 +26,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from deploy.config import StackPaths
-from deploy.keycloak import CLIENT_SECRET, KeycloakConfig, keycloak_probe
 from tests.conftest import VANPHONG, Env
 from tests.history import to_message
 from tests.test_operator_page import chromium_tab, off_the_page_thread
@@ -35,6 +33,8 @@ from tests.test_read_side import _at, _common, document, meeting
 from tests.test_serve import serving
 from tests.test_serve_page import PAGE_STATE
 from vanphong.core.semantics import METRICS
+from vanphong.deploy.config import StackPaths
+from vanphong.deploy.keycloak import CLIENT_SECRET, KeycloakConfig, keycloak_probe
 
 VL, CT = "Vĩnh Long", "Cần Thơ"
 UNITS = {"vl_vp": VL, "vl_tc": VL, "ct_vp": CT}

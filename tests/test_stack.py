@@ -20,7 +20,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
-from deploy import install, lifecycle, stack
+from vanphong.deploy import install, lifecycle, stack
 from vanphong.ground.settings import get_settings
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from deploy.config import reporting_database_url
 from tests.conftest import Env
 from tests.test_read_side import write
 from vanphong.cli.reporting.board import (
@@ -26,6 +25,7 @@ from vanphong.cli.reporting.board import (
     on_time_rate,
 )
 from vanphong.cli.reporting.periods import Period
+from vanphong.deploy.config import reporting_database_url
 
 SOURCE = "05-KH/TU"
 

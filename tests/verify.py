@@ -22,7 +22,7 @@ def model_of(messages: list[Message]) -> Model:
 
 def _event_of(message: Message) -> dict[str, Any]:
     """The JSON form of a merger that is valid on its own but must be rejected in context."""
-    from schemas.codec import decode
+    from vanphong.schemas.codec import decode
 
     record = decode(message.value).record
     return {

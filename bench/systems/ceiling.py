@@ -2,7 +2,8 @@
 
 No group (partitions assigned directly, so no join or rebalance), no validation, no state, no
 database: the most a single Python process can do with this broker, client and codec, which
-puts every other number in proportion. It decodes with the product's codec (``schemas.codec``),
+puts every other number in proportion. It decodes with the product's codec
+(``vanphong.schemas.codec``),
 the same per-message cost vanphong and the other systems pay.
 
 Run as ``python -m bench.systems.ceiling BOOTSTRAP PREFIX TOTAL``; prints one JSON line:
@@ -19,8 +20,8 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.systems._usage import usage
-from schemas.catalog import EVENT_TYPES
-from schemas.codec import decode
+from vanphong.schemas.catalog import EVENT_TYPES
+from vanphong.schemas.codec import decode
 
 
 async def consume(bootstrap: str, prefix: str, total: int) -> dict[str, float | int]:

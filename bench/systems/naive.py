@@ -32,8 +32,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.systems._usage import usage
-from schemas.catalog import EVENT_TYPES
-from schemas.codec import decode
+from vanphong.schemas.catalog import EVENT_TYPES
+from vanphong.schemas.codec import decode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (event_id text PRIMARY KEY);

@@ -21,7 +21,7 @@ and it does not validate §4 rules or dead-letter anything; it trusts the input.
 Unit registrations and mergers are consumed and dropped: they contribute no figure.
 
 Run with the peer's own interpreter (``bench/.venv-peer``, see requirements-peer.txt) and the
-repository on ``PYTHONPATH`` (for ``schemas.codec``):
+repository on ``PYTHONPATH`` (for ``vanphong.schemas.codec``):
 ``python -m bench.systems.peer BOOTSTRAP PREFIX GROUP DATABASE_URL TIMEZONE STATE_DIR``.
 It runs until SIGTERM; the harness decides when it is done by reading PostgreSQL.
 """
@@ -40,9 +40,9 @@ from quixstreams.models import TopicConfig
 from quixstreams.models.serializers import Deserializer, SerializationContext
 from quixstreams.sinks.community.postgresql import PostgreSQLSink
 
-from schemas.catalog import BY_TYPE
-from schemas.codec import decode
 from vanphong.core.semantics import METRICS  # the names only; the peer folds on its own
+from vanphong.schemas.catalog import BY_TYPE
+from vanphong.schemas.codec import decode
 
 # "unit|day" -> metric -> amount: what an entity contributes now (JSON-friendly for the state).
 Cells = dict[str, dict[str, int]]

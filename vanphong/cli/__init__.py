@@ -66,8 +66,8 @@ def init(
 ) -> None:
     """Create the topics, apply the database migrations and register the schemas in the Schema
     Registry if one is configured; with --acls, grant each principal what it needs (idempotent)."""
-    from sinks.migrate import migrate
-    from streams.topics import BROKER_DEFAULT, create_topics
+    from vanphong.sinks.migrate import migrate
+    from vanphong.streams.topics import BROKER_DEFAULT, create_topics
 
     settings = get_settings()
     factor = replication_factor or BROKER_DEFAULT
@@ -92,8 +92,8 @@ def init(
 @app.command()
 def worker() -> None:
     """Run the processors and the PostgreSQL sink until SIGINT/SIGTERM."""
-    from streams.app import run_worker
     from vanphong.ground.logs import configure
+    from vanphong.streams.app import run_worker
 
     settings = get_settings()
     configure(settings)

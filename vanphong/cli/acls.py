@@ -41,9 +41,9 @@ from aiokafka.protocol.admin import (
 from aiokafka.protocol.api import Request
 from rich.table import Table
 
-from schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
 from vanphong.ground.kafka import admin_client
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
 
 
 class ResourceType(IntEnum):

@@ -28,7 +28,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from schemas.catalog import EventType
 from vanphong.cli.demo_calendar import (
     DOC_MIX,
     LOCKDOWN,
@@ -56,6 +55,7 @@ from vanphong.cli.demo_organisation import (
     START,
     Organisation,
 )
+from vanphong.schemas.catalog import EventType
 
 ARTICLE_FROM, ARTICLE_TO = date(2019, 1, 1), date(2024, 9, 30)
 ARTICLE_DOCUMENTS = 40_572  # "hơn 40.500 văn bản", 2019 – 9/2024

@@ -26,8 +26,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import EventType
 from vanphong.cli.demo_calendar import MERGED_PROVINCE
+from vanphong.schemas.catalog import EventType
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 START, END = date(2018, 1, 1), date(2025, 12, 31)

@@ -44,9 +44,9 @@ def dlq_list(
 
     The topic is streamed: at most N dead letters are held at once, and with --limit 0 each is
     printed as it is read."""
-    from schemas.catalog import DEAD_LETTER_TOPIC
     from vanphong.cli.dlq import DeadLetter, annotate, list_dead_letters, render_list, replays_of
     from vanphong.ground.unreachable import KAFKA_ERRORS, Unreachable, kafka_error
+    from vanphong.schemas.catalog import DEAD_LETTER_TOPIC
 
     settings = get_settings()
     topic = settings.topic(DEAD_LETTER_TOPIC)

@@ -15,14 +15,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from schemas.catalog import EventType
-from schemas.codec import CodecError
-from schemas.json_input import JsonInputError, parse_line
-from schemas.registry import SchemaRegistry
 from vanphong.core.rejection import Rejection
 from vanphong.core.rules import accept
 from vanphong.ground.kafka import kafka_client_kwargs, start_client
 from vanphong.ground.settings import Settings
+from vanphong.schemas.catalog import EventType
+from vanphong.schemas.codec import CodecError
+from vanphong.schemas.json_input import JsonInputError, parse_line
+from vanphong.schemas.registry import SchemaRegistry
 
 
 @dataclass(frozen=True)

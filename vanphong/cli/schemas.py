@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from schemas.catalog import EVENT_TYPES, EventType
-from schemas.codec import HEADER_LENGTH, SchemaRegistry, SchemaVersion, confluent_frame
 from vanphong.cli.console import err, out
 from vanphong.core.rejection import TransientError
 from vanphong.ground.schema_registry import RegistryError, SchemaRegistryClient
 from vanphong.ground.settings import Settings, get_settings
+from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.codec import HEADER_LENGTH, SchemaRegistry, SchemaVersion, confluent_frame
 
 if TYPE_CHECKING:  # the publish module imports aiokafka: only when publishing
     from vanphong.cli.publish import Outgoing

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from deploy import stack
+from vanphong.deploy import stack
 
 stack_app = typer.Typer(
     name="stack",

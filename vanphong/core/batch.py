@@ -40,11 +40,11 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import EventType
 from vanphong.core.mergers import check_merge
 from vanphong.core.positions import Anomaly, Seen, Stored, behind, resume
 from vanphong.core.rejection import Rejection
 from vanphong.core.semantics import Entity, EntityRef, Fold, related_refs, supersedes
+from vanphong.schemas.catalog import EventType
 
 # Coordinates, Accepted and Item are made for every event: ``slots=True`` without ``frozen``
 # builds them in 40 % of the time (frozen dataclasses assign through object.__setattr__).

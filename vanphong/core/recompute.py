@@ -20,7 +20,6 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import EventType
 from vanphong.core.mergers import check_merge
 from vanphong.core.rejection import Reason, Rejection
 from vanphong.core.rules import validate
@@ -30,6 +29,7 @@ from vanphong.core.semantics import (
     contributions,
     task_contributions,
 )
+from vanphong.schemas.catalog import EventType
 
 #: An aggregate cell: (unit_id, day, metric, dimension).
 Cell = tuple[str, date, str, str]

@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from schemas.catalog import EVENT_TYPES, EventType
-from schemas.codec import default_registry
-from schemas.registry import SchemaRegistry
 from vanphong.core.docnumber import check_document_number
 from vanphong.core.rejection import Reason, Rejection
+from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.codec import default_registry
+from vanphong.schemas.registry import SchemaRegistry
 
 MAX_ID = 128  # characters of an identifier (after NFC)
 MAX_TEXT = 10_000  # characters of any other text (after NFC)

@@ -53,8 +53,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from schemas.catalog import EventType
 from vanphong.core.rules import text_fields
+from vanphong.schemas.catalog import EventType
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import EventType
+from vanphong.schemas.catalog import EventType
 
 METRICS: tuple[str, ...] = (
     "documents_issued",

@@ -23,10 +23,10 @@ from aiokafka.errors import GroupAuthorizationFailedError, KafkaError
 from aiokafka.protocol.admin import DescribeGroupsRequest_v3, DescribeGroupsResponse_v3
 from aiokafka.protocol.api import Request, RequestStruct
 
-from schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
 from vanphong.ground.kafka import KafkaAccessError, admin_client
 from vanphong.ground.settings import Settings
 from vanphong.ground.topic_ids import TopicIdsRequest
+from vanphong.schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
 
 #: Kafka's ACL operation codes (AclOperation): bit n of an "authorized operations" field.
 ACL_OPERATIONS = {"READ": 3, "WRITE": 4, "DESCRIBE": 8}

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.codec import use_registry
-from schemas.registry import SchemaRegistry, load_registry
-from schemas.versions import extra_schema_dirs as parse_schema_dirs
 from vanphong.ground.dsn import DsnError, parse_dsn
+from vanphong.schemas.codec import use_registry
+from vanphong.schemas.registry import SchemaRegistry, load_registry
+from vanphong.schemas.versions import extra_schema_dirs as parse_schema_dirs
 
 
 class Settings(BaseSettings):
@@ -266,7 +266,8 @@ def _describe(exc: ValidationError) -> str:
 def get_settings() -> Settings:
     """The settings of this process's command. Every entry point gets its settings here before
     anything else, so this is also where the process's default schema registry (what
-    ``schemas.codec.decode`` and the worker's pipeline read with) becomes the settings' one when
+    ``vanphong.schemas.codec.decode`` and the worker's pipeline read with) becomes the settings'
+    one when
     extra schema directories are configured; it is built now, so a bad schema fails at start."""
     try:
         settings = Settings()

@@ -3,7 +3,7 @@ snapshot the caller holds.
 
 One query yields every entity; a task's assignment comes with its completion (a join on the
 primary key), so that recomputing a task needs nothing else. Records are read back as the sink
-reads them (:func:`sinks.records.record_from_json`), with the temporal fields of today's
+reads them (:func:`vanphong.sinks.records.record_from_json`), with the temporal fields of today's
 schemas.
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from schemas.catalog import EventType
-from sinks.records import record_from_json
 from vanphong.core.recompute import Cell, StoredEntity
 from vanphong.core.semantics import EntityRef
+from vanphong.schemas.catalog import EventType
+from vanphong.sinks.records import record_from_json
 
 #: Rows fetched per round trip of the cursor.
 CHUNK = 5_000

@@ -33,12 +33,12 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from schemas.catalog import EventType
 from vanphong.core.recompute import Cell, CellComparison
 from vanphong.core.semantics import TASK_TYPES, EntityRef
 from vanphong.rebuild import shadow, swap
 from vanphong.rebuild.reading import entities_by_key, stream_cells
 from vanphong.rebuild.scan import recompute_snapshot
+from vanphong.schemas.catalog import EventType
 
 #: The advisory lock that keeps rebuilds one at a time.
 LOCK_KEY = "vanphong.rebuild"

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import EventType
 from vanphong.core.recompute import (
     Cell,
     StoredEntity,
@@ -20,6 +19,7 @@ from vanphong.core.recompute import (
     same_contributions,
 )
 from vanphong.core.semantics import Contribution, EntityRef
+from vanphong.schemas.catalog import EventType
 
 #: How many entities with stale contributions are named in a report.
 EXAMPLES = 20

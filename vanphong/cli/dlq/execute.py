@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
 from vanphong.cli.dlq.ledger import connect, read_replays, record_found, record_offsets
 from vanphong.cli.dlq.model import Place, Replay
 from vanphong.cli.dlq.plan import REPLAY_OF, Planned, ReplayResult, plan, replay_marker
@@ -33,6 +32,7 @@ from vanphong.ground.unreachable import (
     database_error,
     kafka_error,
 )
+from vanphong.schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
 
 _LOCK_CLASS = 0x5650_5250  # "VPRP": the advisory-lock namespace of `dlq replay`
 

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 
-from schemas.catalog import DEAD_LETTER_TOPIC
 from vanphong.cli.dlq.model import DeadLetter, MostRecent
 from vanphong.ground.kafka import admin_client, partition_counts
 from vanphong.ground.kafka_access import why_unseen
 from vanphong.ground.settings import Settings
 from vanphong.ground.tail import CHUNK as TAIL_CHUNK
 from vanphong.ground.tail import Record, end_offsets, read_range, reader
+from vanphong.schemas.catalog import DEAD_LETTER_TOPIC
 
 CHUNK = TAIL_CHUNK  # dead letters read, then recorded, produced and confirmed, per round
 

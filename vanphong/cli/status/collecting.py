@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC, EVENT_TYPES
 from vanphong.cli.status.database import DatabaseState, read_database
 from vanphong.cli.status.kafka import (
     PENDING_FETCH_TIMEOUT_S,
@@ -24,6 +23,7 @@ from vanphong.core import lag as lag_rule
 from vanphong.core.positions import Anomaly, Seen, applied_offset, pending, recreated
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import KAFKA_TIMEOUT_S, Unreachable
+from vanphong.schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC, EVENT_TYPES
 
 
 async def collect(settings: Settings) -> Status:
