@@ -26,12 +26,12 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from vanphong.cli.progress import wait_until_caught_up
 from vanphong.ground.dsn import Host, parse_dsn
 from vanphong.ground.kafka import kafka_client_kwargs, standalone_consumer
 from vanphong.ground.settings import Settings
 from vanphong.schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
 from vanphong.sinks.migrate import migrate
+from vanphong.status.caught_up import wait_until_caught_up
 from vanphong.streams.topics import contract_topics, create_topics
 
 VANPHONG = Path(sys.executable).parent / "vanphong"

@@ -40,11 +40,11 @@ from tests.faultstack import (
 )
 from tests.history import Message, all_event_types
 from tests.test_acls import AclEnv, acl_environment
-from vanphong.cli.progress import applied_offsets
 from vanphong.deploy import cluster, stack
 from vanphong.ground.kafka import admin_client, kafka_client_kwargs
 from vanphong.ground.settings import Settings, get_settings
 from vanphong.schemas.catalog import EVENT_TYPES
+from vanphong.status.caught_up import applied_offsets
 
 BROKERS = 3
 #: How fast the publisher publishes while the faults happen (messages a second): slower than

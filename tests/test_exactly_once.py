@@ -13,7 +13,7 @@ from tests.verify import (
     assert_views_match,
     model_of,
 )
-from vanphong.cli.progress import applied_offsets
+from vanphong.status.caught_up import applied_offsets
 
 
 def applied(env: Env) -> int:

@@ -50,8 +50,8 @@ from tests.verify import (
     model_state,
     reporting_state,
 )
-from vanphong.cli.progress import applied_offsets
 from vanphong.ground.settings import Settings
+from vanphong.status.caught_up import applied_offsets
 
 # integration too: `make unit` (-m "not integration") must not build clusters
 pytestmark = [pytest.mark.faults, pytest.mark.integration]

@@ -26,9 +26,9 @@ from tests.faultstack import (
     wait_until,
 )
 from tests.history import Message, all_event_types, documents_and_meetings, to_message
-from vanphong.cli.progress import applied_offsets
 from vanphong.schemas.catalog import BY_TYPE
 from vanphong.sinks.postgres import is_transient
+from vanphong.status.caught_up import applied_offsets
 
 POSTGRES_OUTAGE_S = 30.0
 KAFKA_OUTAGE_S = 20.0  # longer than the tests' session timeout (8 s): the group must recover

@@ -534,8 +534,8 @@ def test_topic_ids_go_through_aiokafka_s_client_in_metadata_v12() -> None:
 
     found = asyncio.run(client())
     assert isinstance(found, AIOKafkaClient), (
-        f"{lib}: AIOKafkaAdminClient._client is {found!r}; vanphong/cli/progress.py and "
-        "vanphong/cli/status/ pass it to vanphong/ground/topic_ids.py topic_ids"
+        f"{lib}: AIOKafkaAdminClient._client is {found!r}; vanphong/status/caught_up.py and "
+        "vanphong/status/ pass it to vanphong/ground/topic_ids.py topic_ids"
     )
     request = topic_id_helpers.TopicIdsRequest(["a-topic"])
     struct = request.prepare({3: (0, 12)})  # Metadata: API key 3, versions 0 to 12

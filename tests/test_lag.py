@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vanphong.cli.status import is_stalled as status_is_stalled
 from vanphong.core.lag import is_stalled, lag, waiting_since
+from vanphong.status import is_stalled as status_is_stalled
 
 
 def test_lag_is_end_minus_applied_and_never_negative() -> None:

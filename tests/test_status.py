@@ -15,7 +15,8 @@ from rich.console import Console
 
 from tests.conftest import VANPHONG, Env, wait_for
 from tests.history import documents_and_meetings, to_message
-from vanphong.cli.status import (
+from vanphong.ground.unreachable import Unreachable, database_error, redact
+from vanphong.status import (
     PartitionStatus,
     SinkStatus,
     Status,
@@ -24,7 +25,6 @@ from vanphong.cli.status import (
     is_stalled,
     render,
 )
-from vanphong.ground.unreachable import Unreachable, database_error, redact
 
 NOW = datetime(2024, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -322,8 +322,8 @@ def test_status_names_what_is_unreachable_and_exits_2(env: Env) -> None:
 
 
 def status_with_anomalies() -> Status:
-    from vanphong.cli.status import RecordedAnomaly
     from vanphong.core.positions import MESSAGES_LOST, PARTITIONS_ADDED, TOPIC_RECREATED, Anomaly
+    from vanphong.status import RecordedAnomaly
 
     docs = "vp.document-issued.v1"
     status = sample_status()

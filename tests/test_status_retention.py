@@ -1,5 +1,5 @@
 """``vanphong status``: how far back in time the database may go before Kafka can no longer
-refill it (vanphong/cli/status/retention.py): the oldest message each partition still holds,
+refill it (vanphong/status/retention.py): the oldest message each partition still holds,
 read from the record at its log start, against the offset PostgreSQL stores."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from aiokafka.admin import RecordsToDelete
 
 from tests.conftest import VANPHONG, Env
 from tests.history import to_message
-from vanphong.cli.status.retention import PartitionRetention, TopicRetention, windows
 from vanphong.ground.kafka import admin_client, kafka_client_kwargs
+from vanphong.status.retention import PartitionRetention, TopicRetention, windows
 
 T0 = datetime(2026, 11, 30, 8, 12, tzinfo=UTC)
 DOCS = "vp.document-issued.v1"

@@ -216,9 +216,9 @@ def report(
 ) -> None:
     """A unit's activity over a year, a term or a range of days, beside a year earlier."""
     from vanphong.cli.report import Format, fetch, render_table, write
-    from vanphong.cli.reporting import Basis, PeriodError, ReportError, periods
-    from vanphong.cli.reporting.labels import Lang
-    from vanphong.cli.reporting.summary import report_paragraph
+    from vanphong.reporting import Basis, PeriodError, ReportError, periods
+    from vanphong.reporting.labels import Lang
+    from vanphong.reporting.summary import report_paragraph
     from vanphong.ground.unreachable import Unreachable
 
     fmt = "json" if as_json else output_format
@@ -243,7 +243,7 @@ def report(
     if summary:
         out.print(report_paragraph(result, language), soft_wrap=True, highlight=False)
     elif fmt == "json":
-        from vanphong.cli.reporting.jsonview import report_json
+        from vanphong.reporting.jsonview import report_json
 
         body = report_json(result, language, full=False)
         out.print_json(json.dumps(body, ensure_ascii=False))
@@ -262,8 +262,8 @@ def wait_command(
     """Wait until the worker has applied every message published so far (extension)."""
     from aiokafka.errors import KafkaError
 
-    from vanphong.cli.progress import wait_until_caught_up
     from vanphong.ground.unreachable import kafka_error
+    from vanphong.status.caught_up import wait_until_caught_up
 
     settings = get_settings()
     quiet_kafka_client()
@@ -321,8 +321,8 @@ def status(
     ] = False,
 ) -> None:
     """Lag per topic and partition, dead letters by reason, when the sink last committed."""
-    from vanphong.cli.status import collect, render
     from vanphong.ground.unreachable import Unreachable
+    from vanphong.status import collect, render
 
     settings = get_settings()
     quiet_kafka_client()

@@ -10,11 +10,11 @@ from datetime import datetime
 
 import asyncpg
 
-from vanphong.cli.status.model import RecordedAnomaly, SinkStatus, TopicCounters
 from vanphong.core.positions import ANOMALIES_SHOWN, Anomaly, Stored
 from vanphong.ground import pgconnect
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import DATABASE_ERRORS, PG_TIMEOUT_S, database_error
+from vanphong.status.model import RecordedAnomaly, SinkStatus, TopicCounters
 
 
 @dataclass

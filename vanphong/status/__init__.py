@@ -20,15 +20,17 @@ and no worker has handled yet (a topic created again, messages lost, more partit
 contract's). And per topic, how far back in time the database may go (a failover, a restored
 backup) before Kafka can no longer refill it (``retention``).
 
-The package keeps the jobs apart: ``model`` (the data, pure), ``database`` and ``kafka`` (what
-each one says), ``collecting`` (:func:`collect`, joining the two), ``retention`` and ``rendering``
-(:func:`render`), both pure. The errors for a service that does not answer live in
-vanphong/ground/unreachable.py, which ``vanphong dlq`` shares: neither command borrows from the
-other.
+The package keeps the jobs apart: ``model`` (the data, pure), ``database`` and ``kafka_state``
+(what each one says), ``collecting`` (:func:`collect`, joining the two), ``retention`` and
+``rendering`` (:func:`render`), both pure; ``caught_up`` is the shorter question ``vanphong
+wait``, ``make run`` and the tests ask (is every published message applied?). The errors for a
+service that does not answer live in vanphong/ground/unreachable.py, which ``vanphong dlq``
+shares: neither command borrows from the other.
 """
 
-from vanphong.cli.status.collecting import collect
-from vanphong.cli.status.model import (
+from vanphong.core.positions import ANOMALIES_SHOWN
+from vanphong.status.collecting import collect
+from vanphong.status.model import (
     PartitionStatus,
     RecordedAnomaly,
     SinkStatus,
@@ -36,8 +38,7 @@ from vanphong.cli.status.model import (
     TopicCounters,
     is_stalled,
 )
-from vanphong.cli.status.rendering import ago, render
-from vanphong.core.positions import ANOMALIES_SHOWN
+from vanphong.status.rendering import ago, render
 
 __all__ = [
     "ANOMALIES_SHOWN",

@@ -1,6 +1,6 @@
 """The status of the sink as data (CONTRACT.md §8): partitions, counters, dead letters, offset
 anomalies and the sink's commits, and the JSON of ``vanphong status --json``. Pure: collecting
-(vanphong/cli/status/collecting.py) fills it in, rendering (vanphong/cli/status/rendering.py) draws
+(vanphong/status/collecting.py) fills it in, rendering (vanphong/status/rendering.py) draws
 it.
 
 Lag and the stall rule are vanphong/core/lag.py's; :func:`is_stalled` only feeds that rule the
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vanphong.cli.status.retention import TopicRetention
 from vanphong.core import lag as lag_rule
 from vanphong.core.positions import Anomaly
+from vanphong.status.retention import TopicRetention
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class Status:
     #: Topic → (partitions in Kafka, the contract's), where they differ.
     partitions_differ: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: Per input topic, how far back in time the database may go before Kafka can no longer
-    #: refill it (vanphong/cli/status/retention.py).
+    #: refill it (vanphong/status/retention.py).
     retention: list[TopicRetention] = field(default_factory=list)
 
     @property

@@ -1,6 +1,6 @@
 """The table form of ``vanphong status`` with rich: progress per topic, messages per topic,
 partitions with lag, dead letters, the sink, stalls and offset anomalies. Pure: a
-:class:`~vanphong.cli.status.model.Status` in, a renderable out; fits 80 columns.
+:class:`~vanphong.status.model.Status` in, a renderable out; fits 80 columns.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from vanphong.cli.status.model import PartitionStatus, Status, TopicCounters, iso
+from vanphong.status.model import PartitionStatus, Status, TopicCounters, iso
 
 
 def ago(then: datetime | None, now: datetime) -> str:
@@ -158,7 +158,7 @@ def render(status: Status, all_partitions: bool = False) -> RenderableType:
 
 def _render_retention(status: Status) -> list[RenderableType]:
     """How far back in time the database may go before Kafka can no longer refill it, per
-    topic (vanphong/cli/status/retention.py; docs/operations.md, "Failover and restores")."""
+    topic (vanphong/status/retention.py; docs/operations.md, "Failover and restores")."""
     if not status.retention:
         return []
     short = f"{status.topic_prefix}." if status.topic_prefix else ""

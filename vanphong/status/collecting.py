@@ -1,7 +1,7 @@
 """``vanphong status``'s one I/O step: ask PostgreSQL and Kafka at the same time, and join what
-they say into a :class:`~vanphong.cli.status.model.Status`, partition by partition (lag, the stall
+they say into a :class:`~vanphong.status.model.Status`, partition by partition (lag, the stall
 verdict, offsets that went backwards or jumped and no worker handled yet, and per topic how far
-back a restore may go: vanphong/cli/status/retention.py).
+back a restore may go: vanphong/status/retention.py).
 """
 
 from __future__ import annotations
@@ -9,21 +9,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from vanphong.cli.status.database import DatabaseState, read_database
-from vanphong.cli.status.kafka import (
+from vanphong.core import lag as lag_rule
+from vanphong.core.positions import Anomaly, Seen, applied_offset, pending, recreated
+from vanphong.ground.settings import Settings
+from vanphong.ground.unreachable import KAFKA_TIMEOUT_S, Unreachable
+from vanphong.schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC, EVENT_TYPES
+from vanphong.status.database import DatabaseState, read_database
+from vanphong.status.kafka_state import (
     PENDING_FETCH_TIMEOUT_S,
     KafkaState,
     ask_kafka,
     pending_since,
     read_kafka,
 )
-from vanphong.cli.status.model import PartitionStatus, Status, is_stalled
-from vanphong.cli.status.retention import windows
-from vanphong.core import lag as lag_rule
-from vanphong.core.positions import Anomaly, Seen, applied_offset, pending, recreated
-from vanphong.ground.settings import Settings
-from vanphong.ground.unreachable import KAFKA_TIMEOUT_S, Unreachable
-from vanphong.schemas.catalog import DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC, EVENT_TYPES
+from vanphong.status.model import PartitionStatus, Status, is_stalled
+from vanphong.status.retention import windows
 
 
 async def collect(settings: Settings) -> Status:
