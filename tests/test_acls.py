@@ -57,12 +57,12 @@ from vanphong.cli.acls import (
     plan,
     revoke,
 )
-from vanphong.cli.reporting.database import reporting_url
 from vanphong.deploy import cluster, stack
 from vanphong.ground.kafka import admin_client, kafka_client_kwargs, standalone_consumer
 from vanphong.ground.kafka_access import authorization_problem, missing_permissions, worker_access
 from vanphong.ground.settings import Settings, get_settings
 from vanphong.ground.unreachable import kafka_error
+from vanphong.reporting.database import reporting_url
 from vanphong.schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
 from vanphong.sinks.migrate import migrate
 from vanphong.streams.topics import create_topics

@@ -16,10 +16,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vanphong.cli.reporting import periods
-from vanphong.cli.reporting.exports import csv_bytes, csv_text, xlsx_bytes
-from vanphong.cli.reporting.jsonview import report_json
-from vanphong.cli.reporting.model import (
+from vanphong.cli.serve.selection import BadRequest, parse
+from vanphong.core.semantics import METRICS
+from vanphong.reporting import periods
+from vanphong.reporting.exports import csv_bytes, csv_text, xlsx_bytes
+from vanphong.reporting.jsonview import report_json
+from vanphong.reporting.model import (
     Breakdown,
     Merge,
     MonthRow,
@@ -30,11 +32,9 @@ from vanphong.cli.reporting.model import (
     consolidated_members,
     history,
 )
-from vanphong.cli.reporting.periods import Period, PeriodError
-from vanphong.cli.reporting.summary import number, paragraph, percent_change
-from vanphong.cli.reporting.tables import TABLE_KEYS, metrics_table, tables
-from vanphong.cli.serve.selection import BadRequest, parse
-from vanphong.core.semantics import METRICS
+from vanphong.reporting.periods import Period, PeriodError
+from vanphong.reporting.summary import number, paragraph, percent_change
+from vanphong.reporting.tables import TABLE_KEYS, metrics_table, tables
 
 TODAY = date(2026, 11, 29)
 STATIC = Path(__file__).parents[1] / "vanphong" / "cli" / "serve" / "static"
@@ -391,7 +391,7 @@ def test_the_vendored_echarts_is_the_one_vendored_md_names() -> None:
 
 
 def test_a_monthly_table_has_every_month_the_period_touches() -> None:
-    from vanphong.cli.reporting.model import months_of
+    from vanphong.reporting.model import months_of
 
     months = months_of(periods.days("2023-11-15", "2024-02-10"), [])
     assert months == [date(2023, 11, 1), date(2023, 12, 1), date(2024, 1, 1), date(2024, 2, 1)]
@@ -402,8 +402,8 @@ def test_a_monthly_table_has_every_month_the_period_touches() -> None:
 def test_database_problems_are_one_line_naming_the_setting_and_bugs_stay_bugs() -> None:
     import asyncpg
 
-    from vanphong.cli.reporting.database import connection_problem, reporting_url
     from vanphong.ground.settings import Settings
+    from vanphong.reporting.database import connection_problem, reporting_url
 
     settings = Settings(
         database_url="postgresql://vanphong:secret@db.example:5433/office",

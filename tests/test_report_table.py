@@ -11,11 +11,11 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from vanphong.cli.report import render_table
-from vanphong.cli.reporting.labels import METRIC_LABELS, Lang, label
-from vanphong.cli.reporting.model import Report, Unit
-from vanphong.cli.reporting.periods import Period
-from vanphong.cli.reporting.summary import day, number
 from vanphong.core.semantics import METRICS
+from vanphong.reporting.labels import METRIC_LABELS, Lang, label
+from vanphong.reporting.model import Report, Unit
+from vanphong.reporting.periods import Period
+from vanphong.reporting.summary import day, number
 
 
 def _report() -> Report:

@@ -1,5 +1,5 @@
 """The task follow-up board (issue 20): ``reporting.task_followup`` (migration 0010) and the
-board's sums (vanphong/cli/reporting/board.py), on the real database. Events go through the
+board's sums (vanphong/reporting/board.py), on the real database. Events go through the
 worker's own write path (tests/test_read_side.py's ``write``), dated around today in
 ``VANPHONG_TIMEZONE``, so that each state is what a read today decides: open, due within 7
 days, overdue with its days, done on time (also late in the evening of the due day), done late;
@@ -16,7 +16,8 @@ import pytest
 
 from tests.conftest import Env
 from tests.test_read_side import write
-from vanphong.cli.reporting.board import (
+from vanphong.deploy.config import reporting_database_url
+from vanphong.reporting.board import (
     Board,
     Tally,
     board,
@@ -24,8 +25,7 @@ from vanphong.cli.reporting.board import (
     most_overdue_first,
     on_time_rate,
 )
-from vanphong.cli.reporting.periods import Period
-from vanphong.deploy.config import reporting_database_url
+from vanphong.reporting.periods import Period
 
 SOURCE = "05-KH/TU"
 

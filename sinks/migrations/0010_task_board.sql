@@ -17,7 +17,7 @@
 -- indexes. It is granted to the readers' group beside vanphong_reporting.
 --
 -- The board's sums per responsible unit and per assigning body, and the on-time rate over a
--- period, are GROUP BYs over this view (vanphong/cli/reporting/board.py; docs/reporting.md).
+-- period, are GROUP BYs over this view (vanphong/reporting/board.py; docs/reporting.md).
 
 CREATE VIEW reporting.task_followup WITH (security_barrier) AS
 SELECT t.task_id,

@@ -216,10 +216,10 @@ def report(
 ) -> None:
     """A unit's activity over a year, a term or a range of days, beside a year earlier."""
     from vanphong.cli.report import Format, fetch, render_table, write
+    from vanphong.ground.unreachable import Unreachable
     from vanphong.reporting import Basis, PeriodError, ReportError, periods
     from vanphong.reporting.labels import Lang
     from vanphong.reporting.summary import report_paragraph
-    from vanphong.ground.unreachable import Unreachable
 
     fmt = "json" if as_json else output_format
     try:

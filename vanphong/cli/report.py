@@ -10,15 +10,15 @@ from typing import Literal
 
 from rich.table import Table as RichTable
 
-from vanphong.cli.reporting.database import connection, guarded, reporting_url
-from vanphong.cli.reporting.exports import csv_bytes, csv_text, xlsx_bytes
-from vanphong.cli.reporting.labels import METRIC_LABELS, Lang, label
-from vanphong.cli.reporting.model import Basis, Report, ReportError
-from vanphong.cli.reporting.periods import Period
-from vanphong.cli.reporting.queries import figures_only, full_report
-from vanphong.cli.reporting.summary import day, number
-from vanphong.cli.reporting.tables import metrics_table
 from vanphong.ground.settings import Settings
+from vanphong.reporting.database import connection, guarded, reporting_url
+from vanphong.reporting.exports import csv_bytes, csv_text, xlsx_bytes
+from vanphong.reporting.labels import METRIC_LABELS, Lang, label
+from vanphong.reporting.model import Basis, Report, ReportError
+from vanphong.reporting.periods import Period
+from vanphong.reporting.queries import figures_only, full_report
+from vanphong.reporting.summary import day, number
+from vanphong.reporting.tables import metrics_table
 
 __all__ = ["LABELS", "Format", "ReportError", "fetch", "render_table", "thousands", "write"]
 

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     stack_registry_management_port: int = Field(default=9001, ge=1, le=65535)
     # The read side (`vanphong report`, `vanphong serve`) connects as the reporting role, never
     # as the worker's. Empty: the role vanphong_reporting (the local stack's password) on
-    # database_url's server and database (vanphong/cli/reporting/queries.py).
+    # database_url's server and database (vanphong/reporting/queries.py).
     reporting_database_url: str = ""
     # The reporting page (`vanphong serve`): 0 lets the OS choose a free port, written to
     # serve_port_file if set (for supervisors and tests).

@@ -20,12 +20,6 @@ from typing import TypeVar
 import asyncpg
 from aiohttp import web
 
-from vanphong.cli.reporting import database, queries
-from vanphong.cli.reporting.exports import csv_bytes, xlsx_bytes
-from vanphong.cli.reporting.jsonview import report_json, unit_json
-from vanphong.cli.reporting.labels import BASES, label
-from vanphong.cli.reporting.model import Report, ReportError
-from vanphong.cli.reporting.tables import BUILDERS
 from vanphong.cli.serve.auth import AUTH, Auth, expires_at, install, viewer_of
 from vanphong.cli.serve.board import add_routes as add_board_routes
 from vanphong.cli.serve.live import Subscriber, close_streams, hub_context, stream
@@ -44,6 +38,12 @@ from vanphong.cli.serve.viewer import nothing_message
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import Unreachable
+from vanphong.reporting import database, queries
+from vanphong.reporting.exports import csv_bytes, xlsx_bytes
+from vanphong.reporting.jsonview import report_json, unit_json
+from vanphong.reporting.labels import BASES, label
+from vanphong.reporting.model import Report, ReportError
+from vanphong.reporting.tables import BUILDERS
 
 T = TypeVar("T")
 audit = get_logger("vanphong.serve.audit")

@@ -16,13 +16,13 @@ from typing import Any, TypeVar
 import asyncpg
 from aiohttp import web
 
-from vanphong.cli.reporting.board import Board, TaskLine, board, document_tasks
-from vanphong.cli.reporting.board_tables import BOARD_BUILDERS, board_json, table_json, tasks_table
-from vanphong.cli.reporting.exports import csv_bytes, tables_xlsx_bytes
-from vanphong.cli.reporting.labels import Lang
-from vanphong.cli.reporting.tables import every_table
 from vanphong.cli.serve.responses import XLSX, download, json_response, static_page
 from vanphong.cli.serve.selection import bad_request, language, period_of
+from vanphong.reporting.board import Board, TaskLine, board, document_tasks
+from vanphong.reporting.board_tables import BOARD_BUILDERS, board_json, table_json, tasks_table
+from vanphong.reporting.exports import csv_bytes, tables_xlsx_bytes
+from vanphong.reporting.labels import Lang
+from vanphong.reporting.tables import every_table
 
 T = TypeVar("T")
 Ask = Callable[[web.Request, Callable[[asyncpg.Connection], Awaitable[T]]], Awaitable[T]]

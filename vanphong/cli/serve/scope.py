@@ -16,9 +16,9 @@ from typing import TypeVar
 
 import asyncpg
 
-from vanphong.cli.reporting.labels import Lang
 from vanphong.cli.serve.selection import BadRequest
 from vanphong.cli.serve.viewer import Viewer, nothing_message
+from vanphong.reporting.labels import Lang
 
 T = TypeVar("T")
 

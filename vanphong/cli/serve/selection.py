@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from vanphong.cli.reporting.labels import LANGS, Lang
-from vanphong.cli.reporting.model import Basis, ReportError
-from vanphong.cli.reporting.periods import Period, PeriodError, choose
-from vanphong.cli.reporting.tables import TABLE_KEYS
+from vanphong.reporting.labels import LANGS, Lang
+from vanphong.reporting.model import Basis, ReportError
+from vanphong.reporting.periods import Period, PeriodError, choose
+from vanphong.reporting.tables import TABLE_KEYS
 
 
 @dataclass(frozen=True)

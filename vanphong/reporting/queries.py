@@ -1,5 +1,5 @@
 """The read side: a report's rows fetched from schema ``reporting`` only (CONTRACT.md §7), on
-the reporting role's connections (:mod:`vanphong.cli.reporting.database`)."""
+the reporting role's connections (:mod:`vanphong.reporting.database`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import date
 
 import asyncpg
 
-from vanphong.cli.reporting.model import (
+from vanphong.core.semantics import METRICS
+from vanphong.reporting.model import (
     Basis,
     Breakdown,
     Merge,
@@ -23,8 +24,7 @@ from vanphong.cli.reporting.model import (
     months_of,
     zero_metrics,
 )
-from vanphong.cli.reporting.periods import Period
-from vanphong.core.semantics import METRICS
+from vanphong.reporting.periods import Period
 
 
 async def units(conn: asyncpg.Connection) -> list[Unit]:

@@ -8,7 +8,7 @@ Pure parts: :mod:`.periods`, :mod:`.model`, :mod:`.summary`, :mod:`.labels`, :mo
 :mod:`.jsonview`; I/O: :mod:`.database` (the reporting role's connections), :mod:`.queries`
 (PostgreSQL), :mod:`.exports` (file bytes)."""
 
-from vanphong.cli.reporting.model import Basis, Report, ReportError, Unit
-from vanphong.cli.reporting.periods import Period, PeriodError
+from vanphong.reporting.model import Basis, Report, ReportError, Unit
+from vanphong.reporting.periods import Period, PeriodError
 
 __all__ = ["Basis", "Period", "PeriodError", "Report", "ReportError", "Unit"]

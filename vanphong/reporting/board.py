@@ -19,7 +19,7 @@ from typing import Literal
 
 import asyncpg
 
-from vanphong.cli.reporting.periods import Period
+from vanphong.reporting.periods import Period
 
 Grouping = Literal["unit", "assigned_by"]
 #: The states of ``reporting.task_followup.status`` (CONTRACT.md §7, ``reporting.tasks``).

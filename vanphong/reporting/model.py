@@ -1,6 +1,6 @@
 """What a report holds, and the pure rules that shape it from the reporting views' rows: a
 unit's history along the merger graph, which recorded units a basis gathers, how tasks split.
-No I/O here: :mod:`vanphong.cli.reporting.queries` fetches the rows, this module decides."""
+No I/O here: :mod:`vanphong.reporting.queries` fetches the rows, this module decides."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from vanphong.cli.reporting.periods import Period
 from vanphong.core.semantics import METRICS
+from vanphong.reporting.periods import Period
 
 Basis = Literal["attributed", "consolidated"]
 Relation = Literal["predecessor", "successor"]

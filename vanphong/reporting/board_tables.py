@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from vanphong.cli.reporting.board import Board, TaskLine
-from vanphong.cli.reporting.labels import Lang, label
-from vanphong.cli.reporting.tables import Cell, Column, Table, cells_of, every_table
+from vanphong.reporting.board import Board, TaskLine
+from vanphong.reporting.labels import Lang, label
+from vanphong.reporting.tables import Cell, Column, Table, cells_of, every_table
 
 #: ``reporting.task_followup.status``, as people say it.
 STATUS_LABELS: dict[str, tuple[str, str]] = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from vanphong.cli.reporting.labels import Lang
-from vanphong.cli.reporting.model import Report
-from vanphong.cli.reporting.periods import ComparisonKind, Period
+from vanphong.reporting.labels import Lang
+from vanphong.reporting.model import Report
+from vanphong.reporting.periods import ComparisonKind, Period
 
 #: What the figures are compared with (periods.Period.comparison), as column headings.
 COMPARED: dict[Lang, dict[ComparisonKind, str]] = {

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vanphong.cli.reporting.labels import (
+from vanphong.core.semantics import METRICS
+from vanphong.reporting.labels import (
     BASES,
     DOC_TYPES,
     MEETING_KINDS,
@@ -15,9 +16,8 @@ from vanphong.cli.reporting.labels import (
     Lang,
     label,
 )
-from vanphong.cli.reporting.model import Report, Unit
-from vanphong.cli.reporting.summary import report_paragraph
-from vanphong.core.semantics import METRICS
+from vanphong.reporting.model import Report, Unit
+from vanphong.reporting.summary import report_paragraph
 
 
 def unit_json(unit: Unit) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from datetime import date, datetime
 
 import xlsxwriter
 
-from vanphong.cli.reporting.labels import Lang
-from vanphong.cli.reporting.model import Report
-from vanphong.cli.reporting.summary import report_paragraph
-from vanphong.cli.reporting.tables import Table, cell_text, tables
+from vanphong.reporting.labels import Lang
+from vanphong.reporting.model import Report
+from vanphong.reporting.summary import report_paragraph
+from vanphong.reporting.tables import Table, cell_text, tables
 
 #: Excel's own codes: shown with the reader's separators (40.572 in a Vietnamese Excel).
 INT_FORMAT = "#,##0"

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, TypeVar
 
-from vanphong.cli.reporting.labels import (
+from vanphong.core.semantics import METRICS
+from vanphong.reporting.labels import (
     DOC_TYPES,
     MEETING_KINDS,
     METRIC_LABELS,
@@ -17,9 +18,8 @@ from vanphong.cli.reporting.labels import (
     Lang,
     label,
 )
-from vanphong.cli.reporting.model import Report
-from vanphong.cli.reporting.summary import COMPARED, day
-from vanphong.core.semantics import METRICS
+from vanphong.reporting.model import Report
+from vanphong.reporting.summary import COMPARED, day
 
 ColumnKind = Literal["text", "int", "date", "month"]
 Cell = str | int | date | None

@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from vanphong.cli.reporting.model import ReportError
 from vanphong.ground import pgconnect
 from vanphong.ground.dsn import DsnError, Host, parse_dsn
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import PG_TIMEOUT_S, Unreachable, redact
+from vanphong.reporting.model import ReportError
 
 T = TypeVar("T")
 
