@@ -22,8 +22,8 @@ from aiokafka import AIOKafkaProducer
 from tests.conftest import Env, _create_database, _drop_database, wait_for
 from tests.history import History
 from tests.test_dlq import end_offsets, put_dead_letters, replays_of_partition, send, vanphong
-from vanphong.cli.dlq import replay_marker
 from vanphong.core.deadletter import dead_letter_headers, source_of, topic_id_of
+from vanphong.dlq import replay_marker
 from vanphong.ground.settings import Settings
 from vanphong.schemas.catalog import DEAD_LETTER_TOPIC
 from vanphong.streams.deadletters import DeadLetterRelay

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import VANPHONG, Env, wait_for
 from tests.history import History, Message, to_message
-from vanphong.cli.dlq import (
+from vanphong.core.deadletter import dead_letter_headers
+from vanphong.dlq import (
     REPLAY_OF,
     DeadLetter,
     MostRecent,
@@ -32,8 +33,7 @@ from vanphong.cli.dlq import (
     select,
     show_bytes,
 )
-from vanphong.cli.dlq.execute import _LOCK_CLASS
-from vanphong.core.deadletter import dead_letter_headers
+from vanphong.dlq.execute import _LOCK_CLASS
 from vanphong.ground.kafka import standalone_consumer
 from vanphong.schemas.catalog import BY_TYPE
 from vanphong.schemas.codec import SchemaRegistry, default_registry, extra_schema_dirs

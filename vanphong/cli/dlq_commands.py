@@ -1,5 +1,5 @@
 """``vanphong dlq list`` and ``dlq replay`` (docs/operations.md): arguments in, tables out; the
-work is vanphong/cli/dlq/'s, imported when a command runs so that ``--help`` stays quick."""
+work is vanphong/dlq/'s, imported when a command runs so that ``--help`` stays quick."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def dlq_list(
 
     The topic is streamed: at most N dead letters are held at once, and with --limit 0 each is
     printed as it is read."""
-    from vanphong.cli.dlq import DeadLetter, annotate, list_dead_letters, render_list, replays_of
+    from vanphong.dlq import DeadLetter, annotate, list_dead_letters, render_list, replays_of
     from vanphong.ground.unreachable import KAFKA_ERRORS, Unreachable, kafka_error
     from vanphong.schemas.catalog import DEAD_LETTER_TOPIC
 
@@ -143,7 +143,7 @@ def dlq_replay(
     ] = False,
 ) -> None:
     """Re-publish dead letters (original key and value) to their source topic, each once."""
-    from vanphong.cli.dlq import Planned, ReplayBusyError, replay
+    from vanphong.dlq import Planned, ReplayBusyError, replay
     from vanphong.ground.unreachable import Unreachable
 
     settings = get_settings()

@@ -3,7 +3,7 @@
 **The recovery rule: produce, then recover by reading the partition.** Two places produce
 messages whose fate must be recorded in PostgreSQL exactly once: the dead-letter relay
 (streams/deadletters.py: outbox rows to the dead-letter topic) and ``vanphong dlq replay``
-(vanphong/cli/dlq/execute.py: dead letters back to their source topic). Either may crash or time
+(vanphong/dlq/execute.py: dead letters back to their source topic). Either may crash or time
 out after Kafka has a message and before PostgreSQL has recorded where it landed; and PostgreSQL
 itself may go back in time and forget what was recorded (CONTRACT.md §5.2, §6). Both follow one
 rule:
@@ -15,7 +15,7 @@ rule:
    produced must lie. The relay: the partition's start (it indexes the whole partition once and
    then reads on, streams/landed.py). A replay: the partition's end offset recorded before
    producing (``scan_from``), or, when the ledger has no row at all, the first offset younger
-   than the dead letter (vanphong/cli/dlq/search.py) — the topic, not the ledger, has the last
+   than the dead letter (vanphong/dlq/search.py) — the topic, not the ledger, has the last
    word;
 3. one producer at a time per partition (a PostgreSQL advisory lock), and a new attempt starts
    only once the previous attempt's sends are over (sent or failed), so nothing of it can land

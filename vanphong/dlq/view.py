@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from vanphong.cli.dlq.model import DeadLetter, Place, Replay
+from vanphong.dlq.model import DeadLetter, Place, Replay
 
 
 def annotate(letter: DeadLetter, replays: dict[Place, Replay]) -> dict[str, Any]:

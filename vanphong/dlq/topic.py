@@ -1,6 +1,6 @@
 """Reading the dead-letter topic: streamed partition by partition in chunks of at most
 :data:`CHUNK`, so neither command holds the whole topic; ``dlq list`` keeps only the ``--limit``
-most recent (:class:`~vanphong.cli.dlq.model.MostRecent`)."""
+most recent (:class:`~vanphong.dlq.model.MostRecent`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 
-from vanphong.cli.dlq.model import DeadLetter, MostRecent
+from vanphong.dlq.model import DeadLetter, MostRecent
 from vanphong.ground.kafka import admin_client, partition_counts
 from vanphong.ground.kafka_access import why_unseen
 from vanphong.ground.settings import Settings

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from vanphong.cli.dlq.model import DeadLetter, Place, Replay, select
+from vanphong.dlq.model import DeadLetter, Place, Replay, select
 
 REPLAY_OF = "vanphong.replay.of"  # header on a replayed message: "<dlq topic>:<partition>:<offset>"
 

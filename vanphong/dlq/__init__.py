@@ -14,31 +14,31 @@ recovery rule of vanphong/ground/tail.py, the one the dead-letter relay follows 
 a time holds a PostgreSQL advisory lock, so no replay can be in flight while another reads.
 Never twice either when PostgreSQL went back in time and lost ledger rows: before a dead letter
 without a row is replayed, its target partition is searched for the header
-(:mod:`~vanphong.cli.dlq.search`); a replay found there is recorded, not published again.
+(:mod:`~vanphong.dlq.search`); a replay found there is recorded, not published again.
 
 Both commands stream the topic (:func:`dead_letter_chunks`): partition by partition, in chunks
 of at most :data:`CHUNK` dead letters; ``list`` keeps only the ``--limit`` most recent, and
 ``replay`` plans, records and sends each chunk before it reads the next.
 
-The package, one job per module: :mod:`~vanphong.cli.dlq.model` (the dead letter, pure),
-:mod:`~vanphong.cli.dlq.topic` (reading the topic), :mod:`~vanphong.cli.dlq.ledger`
-(``core.dlq_replays``), :mod:`~vanphong.cli.dlq.view` (``dlq list``'s JSON and table),
-:mod:`~vanphong.cli.dlq.plan` (what to replay, pure), :mod:`~vanphong.cli.dlq.search`
-(replays on their target topic) and :mod:`~vanphong.cli.dlq.execute` (the replay itself).
+The package, one job per module: :mod:`~vanphong.dlq.model` (the dead letter, pure),
+:mod:`~vanphong.dlq.topic` (reading the topic), :mod:`~vanphong.dlq.ledger`
+(``core.dlq_replays``), :mod:`~vanphong.dlq.view` (``dlq list``'s JSON and table),
+:mod:`~vanphong.dlq.plan` (what to replay, pure), :mod:`~vanphong.dlq.search`
+(replays on their target topic) and :mod:`~vanphong.dlq.execute` (the replay itself).
 """
 
-from vanphong.cli.dlq.execute import ReplayBusyError, replay
-from vanphong.cli.dlq.ledger import replays_of
-from vanphong.cli.dlq.model import DeadLetter, MostRecent, Place, Replay, select, show_bytes
-from vanphong.cli.dlq.plan import REPLAY_OF, Planned, ReplayResult, plan, replay_marker
-from vanphong.cli.dlq.topic import (
+from vanphong.dlq.execute import ReplayBusyError, replay
+from vanphong.dlq.ledger import replays_of
+from vanphong.dlq.model import DeadLetter, MostRecent, Place, Replay, select, show_bytes
+from vanphong.dlq.plan import REPLAY_OF, Planned, ReplayResult, plan, replay_marker
+from vanphong.dlq.topic import (
     CHUNK,
     Listing,
     dead_letter_chunks,
     list_dead_letters,
     read_dead_letters,
 )
-from vanphong.cli.dlq.view import annotate, render_list
+from vanphong.dlq.view import annotate, render_list
 
 __all__ = [
     "CHUNK",

@@ -1,7 +1,7 @@
 """The replay ledger, ``core.dlq_replays``: one row per dead letter replayed, committed "in
 doubt" (``new_offset`` NULL) before its message is produced and completed once it is on the
 topic. Reading it, and recording where replays landed; the rows are written by
-:mod:`vanphong.cli.dlq.execute`."""
+:mod:`vanphong.dlq.execute`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from vanphong.cli.dlq.model import Place, Replay
+from vanphong.dlq.model import Place, Replay
 from vanphong.ground import pgconnect
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import DATABASE_ERRORS, PG_TIMEOUT_S, database_error
@@ -68,7 +68,7 @@ async def record_offsets(conn: asyncpg.Connection, done: Sequence[tuple[Place, i
 
 async def record_found(conn: asyncpg.Connection, found: Sequence[Replay]) -> None:
     """Rows for replays found on their target topic that the ledger had lost (PostgreSQL went
-    back in time): complete at once, where the message is (vanphong/cli/dlq/search.py)."""
+    back in time): complete at once, where the message is (vanphong/dlq/search.py)."""
     await conn.executemany(
         "INSERT INTO core.dlq_replays (dlq_partition, dlq_offset, reason, source_topic,"
         " source_partition, source_offset, target_partition, scan_from, replayed_at, new_offset)"

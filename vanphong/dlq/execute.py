@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from vanphong.cli.dlq.ledger import connect, read_replays, record_found, record_offsets
-from vanphong.cli.dlq.model import Place, Replay
-from vanphong.cli.dlq.plan import REPLAY_OF, Planned, ReplayResult, plan, replay_marker
-from vanphong.cli.dlq.search import ReplaySearch
-from vanphong.cli.dlq.topic import dead_letter_chunks
 from vanphong.core.deadletter import Source
+from vanphong.dlq.ledger import connect, read_replays, record_found, record_offsets
+from vanphong.dlq.model import Place, Replay
+from vanphong.dlq.plan import REPLAY_OF, Planned, ReplayResult, plan, replay_marker
+from vanphong.dlq.search import ReplaySearch
+from vanphong.dlq.topic import dead_letter_chunks
 from vanphong.ground.kafka import (
     admin_client,
     kafka_client_kwargs,
@@ -153,7 +153,7 @@ async def _drop_found(
     again: bool,
 ) -> None:
     """Take out of ``part`` the dead letters whose replay is on the target topic although the
-    ledger does not know it (PostgreSQL went back in time: vanphong/cli/dlq/search.py); record
+    ledger does not know it (PostgreSQL went back in time: vanphong/dlq/search.py); record
     them in the ledger (unless ``dry_run``) and in ``replays``, as replayed. Without ``again``,
     dead letters of those replays (rejected again) are left alone too, as :func:`plan` leaves
     those the ledger knows (a replay's own dead letter lies later in the same dead-letter

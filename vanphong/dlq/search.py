@@ -30,8 +30,8 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from vanphong.cli.dlq.model import Place
-from vanphong.cli.dlq.plan import REPLAY_OF, Planned, replay_marker
+from vanphong.dlq.model import Place
+from vanphong.dlq.plan import REPLAY_OF, Planned, replay_marker
 from vanphong.ground.settings import Settings
 from vanphong.ground.tail import end_offsets, read_range, reader
 
