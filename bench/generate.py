@@ -1,6 +1,6 @@
 """The benchmark's events: the demo's realistic mix, scaled to any size, encoded once.
 
-Why built on ``vanphong.cli.demo``: the demo is the project's shared picture of a provincial office
+Why built on ``vanphong.demo``: the demo is the project's shared picture of a provincial office
 (mostly documents, then meetings; some receptions, tasks and awards; registrations and mergers),
 so the benchmark measures the traffic the product is for, not a synthetic best case. One demo
 history is ~77,000 events (with an office's seasons since issue 20); bigger runs add more
@@ -23,9 +23,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from vanphong.cli.demo import Demo
-from vanphong.cli.publish import Outgoing
 from vanphong.core.rules import accept
+from vanphong.demo import Demo
+from vanphong.publish import Outgoing
 from vanphong.schemas.codec import encode
 from vanphong.schemas.json_input import parse_line
 

@@ -23,7 +23,6 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from vanphong.cli.publish import Outgoing, send_all
 from vanphong.ground.dsn import parse_dsn
 from vanphong.ground.kafka import (
     admin_client,
@@ -32,6 +31,7 @@ from vanphong.ground.kafka import (
     standalone_consumer,
 )
 from vanphong.ground.settings import Settings
+from vanphong.publish import Outgoing, send_all
 from vanphong.schemas.catalog import EVENT_TYPES
 from vanphong.sinks.migrate import migrate
 from vanphong.sinks.postgres import is_transient

@@ -1,7 +1,7 @@
 """The read benchmark's history: 34 provinces of the demo's mix, 2018–2025, with every 2025
 merger, generated once into a database of its own and reused by later runs.
 
-Why the demo, 34 times: the demo (``vanphong.cli.demo``) is the project's picture of one
+Why the demo, 34 times: the demo (``vanphong.demo``) is the project's picture of one
 province's office (mostly documents, then meetings; receptions, tasks, awards; the 2019 merger
 of the boards' offices, and in 2025 the boards, the district committees and two provinces
 merging). Vietnam has had 34 provinces since 2025-07-01, so the national history is 34 copies,

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.model import Model
-from vanphong.cli.demo import ARTICLE_DOCUMENTS, ARTICLE_MEETINGS, demo_events
-from vanphong.cli.demo_calendar import TET
-from vanphong.cli.publish import to_message
+from vanphong.demo import ARTICLE_DOCUMENTS, ARTICLE_MEETINGS, demo_events
+from vanphong.demo.office_calendar import TET
 from vanphong.ground.settings import Settings
+from vanphong.publish import to_message
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 YEARS = range(2018, 2026)

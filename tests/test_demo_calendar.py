@@ -1,4 +1,4 @@
-"""The demo's calendar (vanphong/cli/demo_calendar.py): pure rules of an office's year."""
+"""The demo's calendar (vanphong/demo/office_calendar.py): pure rules of an office's year."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from vanphong.cli.demo_calendar import (
+from vanphong.demo.office_calendar import (
     TET,
     allocate,
     day_weight,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from vanphong.cli.publish import prepare_all
 from vanphong.ground.settings import Settings
+from vanphong.publish import prepare_all
 from vanphong.schemas.catalog import BY_TYPE, EVENT_TYPES
 from vanphong.schemas.codec import decode, encode
 from vanphong.schemas.json_input import JsonInputError, parse_json_line, parse_line
@@ -323,7 +323,7 @@ def test_parse_json_line_errors(text: str, message: str) -> None:
 
 
 def test_publish_rejects_the_limits_of_section_4_by_line_before_publishing() -> None:
-    """vanphong.cli.publish.prepare_all (what `vanphong publish` runs before it sends anything)
+    """vanphong.publish.prepare_all (what `vanphong publish` runs before it sends anything)
     applies the same rules as the worker: the same inputs are refused, with their line."""
     nfd = unicodedata.normalize("NFD", "ắ")
     objects = [

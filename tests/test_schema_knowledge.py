@@ -19,11 +19,11 @@ import pytest
 from pydantic import ValidationError
 
 from tests.events import event
-from vanphong.cli.publish import prepare_all
 from vanphong.core.rejection import Reason, Rejection
 from vanphong.core.rules import accept
 from vanphong.core.semantics import Entity, EntityRef, Fold
 from vanphong.ground.settings import Settings, get_settings
+from vanphong.publish import prepare_all
 from vanphong.schemas import codec
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
 from vanphong.schemas.logical import Temporal, temporal_fields
@@ -234,7 +234,7 @@ def test_the_entry_points_settings_make_the_process_decode_with_the_extra_versio
 def test_importing_the_codec_and_its_users_builds_no_registry() -> None:
     code = (
         "import vanphong.schemas.codec, vanphong.schemas.json_input, vanphong.core.rules, "
-        "vanphong.cli.publish, vanphong.sinks.records, vanphong.ground.settings\n"
+        "vanphong.publish, vanphong.sinks.records, vanphong.ground.settings\n"
         "from vanphong.schemas.registry import load_registry\n"
         "assert load_registry.cache_info().currsize == 0, load_registry.cache_info()\n"
     )

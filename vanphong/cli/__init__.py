@@ -30,7 +30,7 @@ from vanphong.cli.stack_commands import stack_app
 from vanphong.ground.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from vanphong.cli.publish import Outgoing
+    from vanphong.publish import Outgoing
 
 # No local variables in tracebacks: they may hold a password (VANPHONG_KAFKA_SASL_PASSWORD).
 app = typer.Typer(
@@ -142,7 +142,7 @@ def publish(
     ] = Wire.SINGLE_OBJECT,
 ) -> None:
     """Publish JSON Lines events as Avro; nothing is published if a line is invalid."""
-    from vanphong.cli.publish import numbered_lines, prepare_all, send_all
+    from vanphong.publish import numbered_lines, prepare_all, send_all
 
     settings = get_settings()
     sources: list[tuple[str, Iterable[str]]] = []
@@ -294,8 +294,8 @@ def demo(
     ] = None,
 ) -> None:
     """Publish a realistic history of a provincial office, 2018–2025."""
-    from vanphong.cli.demo import demo_events
-    from vanphong.cli.publish import prepare_all, send_all
+    from vanphong.demo import demo_events
+    from vanphong.publish import prepare_all, send_all
 
     settings = get_settings()
     events = demo_events(seed)

@@ -30,7 +30,7 @@ from vanphong.schemas.catalog import EVENT_TYPES, EventType
 from vanphong.schemas.codec import HEADER_LENGTH, SchemaRegistry, SchemaVersion, confluent_frame
 
 if TYPE_CHECKING:  # the publish module imports aiokafka: only when publishing
-    from vanphong.cli.publish import Outgoing
+    from vanphong.publish import Outgoing
 
 __all__ = [
     "COMPATIBILITY",
@@ -291,7 +291,7 @@ async def confluent_ids(client: SchemaRegistryClient, settings: Settings) -> dic
 def confluent_framed(messages: list[Outgoing], settings: Settings) -> list[Outgoing]:
     """``vanphong publish --wire confluent``: the same Avro bodies behind ``00`` + the schema id
     of each topic's subject, as Confluent's serializers write them (the messages come from
-    ``vanphong.cli.publish.prepare_all``, single-object encoded with the current schemas)."""
+    ``vanphong.publish.prepare_all``, single-object encoded with the current schemas)."""
     client = SchemaRegistryClient.from_settings(settings)
     if client is None:
         raise RegistryError(
@@ -302,7 +302,7 @@ def confluent_framed(messages: list[Outgoing], settings: Settings) -> list[Outgo
         async with client:
             return await confluent_ids(client, settings)
 
-    from vanphong.cli.publish import Outgoing
+    from vanphong.publish import Outgoing
 
     ids = asyncio.run(go())
     return [

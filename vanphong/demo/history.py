@@ -9,9 +9,9 @@ Shaped by the seed articles and pinned to them:
   the office's review of 2018 (seed 000, Tiền Giang's office; here ``vptu``'s, January 2019);
 - "Giao ban các Ban Đảng, Văn phòng Tỉnh ủy 6 tháng đầu năm" every June (seed 003, 18/6/2018),
   where in 2018 Ban Tổ chức was told to finish the offices' merger scheme by 30/6;
-- the reorganisations (``demo_organisation``).
+- the reorganisations (``organisation``).
 
-Around those figures the months and years take an office's shape (``demo_calendar``): Tết
+Around those figures the months and years take an office's shape (``office_calendar``): Tết
 empties late January or February, the run-ups to the mid-year and year-end reviews fill June–July
 and November–December, the congress years 2020 and 2025 change the mix, and the workload grows,
 dips in 2021's lockdown and nearly doubles when the office serves the merged province. The
@@ -28,10 +28,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from vanphong.cli.demo_calendar import (
-    DOC_MIX,
-    LOCKDOWN,
-    MEETING_MIX,
+from vanphong.demo.events import Events
+from vanphong.demo.office_calendar import (
     MERGED_PROVINCE,
     PROVINCIAL_CONGRESS,
     TET,
@@ -44,7 +42,7 @@ from vanphong.cli.demo_calendar import (
     workday_near,
     working_days,
 )
-from vanphong.cli.demo_organisation import (
+from vanphong.demo.organisation import (
     BOARDS,
     DEPARTMENTS,
     DISTRICTS,
@@ -53,7 +51,6 @@ from vanphong.cli.demo_organisation import (
     NEIGHBOURS_FROM,
     OFFICE,
     START,
-    Organisation,
 )
 from vanphong.schemas.catalog import EventType
 
@@ -62,8 +59,6 @@ ARTICLE_DOCUMENTS = 40_572  # "hơn 40.500 văn bản", 2019 – 9/2024
 ARTICLE_MEETINGS = 971  # "trên 960 cuộc hội, họp", 2019 – 9/2024
 ORDINARY_MONTH = 21.0  # the weight of a month of 21 full working days at level 1
 NEIGHBOUR_SCALE = 0.45  # a neighbouring office's monthly work beside vptu's, before the merger
-# A committee term starts at its congress; document numbers run from 01 within a term.
-TERMS = ((date(2025, 10, 10), 2025), (date(2020, 10, 15), 2020), (START, 2015))
 CONGRESS = {
     2020: "Đại hội đại biểu Đảng bộ tỉnh Vĩnh Long lần thứ XI, nhiệm kỳ 2020 - 2025",
     2025: "Đại hội đại biểu Đảng bộ tỉnh Vĩnh Long lần thứ I, nhiệm kỳ 2025 - 2030",
@@ -77,63 +72,8 @@ ASSIGNING_BODIES = (
 )
 
 
-class Demo(Organisation):
+class Demo(Events):
     """Builds the event list; one instance per seed (``units``, ``mergers``, ``activity``)."""
-
-    def __init__(self, seed: int) -> None:
-        super().__init__(seed)
-        self.serials: dict[tuple[str, str, str, int], int] = {}
-
-    def document(
-        self, unit: str, organ: str, day: date, weights: list[float], ns: str = ""
-    ) -> None:
-        """One document; ``ns`` keeps another province's numbering (and ids) apart."""
-        doc_type, code, _ = self.rnd.choices(DOC_MIX, weights=weights)[0]
-        term = next(term for start, term in TERMS if day >= start)
-        serial = self.serials.get((ns, code, organ, term), 0) + 1
-        self.serials[(ns, code, organ, term)] = serial
-        key = f"{ns}{organ.lower()}-{term}-{code}-{serial}"
-        self.emit(
-            EventType.DOCUMENT_ISSUED,
-            key,
-            day,
-            document_id=key,
-            unit_id=unit,
-            number=f"{serial:02d}-{code}/{organ}",
-            doc_type=doc_type,
-            issuing_organ="BTV Tỉnh ủy" if organ == "TU" else "Văn phòng Tỉnh ủy",
-            title=f"Văn bản số {serial:02d}-{code}/{organ}",
-            appraised=organ == "TU" and self.rnd.random() < 0.7,
-            secrecy="MAT" if self.rnd.random() < 0.04 else "NONE",
-            urgency="KHAN" if self.rnd.random() < 0.06 else "NONE",
-        )
-
-    def meeting(
-        self,
-        unit: str,
-        day: date,
-        kind: str | None = None,
-        title: str = "",
-        weights: list[float] | None = None,
-    ) -> None:
-        weights = weights or [w for _, w in MEETING_MIX]
-        kind = kind or self.rnd.choices(MEETING_MIX, weights=weights)[0][0]
-        key = f"{unit}-{day.isoformat()}-{len(self.events)}"
-        remote = LOCKDOWN[0] <= day <= LOCKDOWN[1]  # the 2021 lockdown: mostly online
-        self.emit(
-            EventType.MEETING_HELD,
-            key,
-            day,
-            meeting_id=key,
-            unit_id=unit,
-            kind=kind,
-            title=title or f"{kind.replace('_', ' ').title()} ngày {day:%d/%m/%Y}",
-            attendees=self.rnd.randint(300, 450) if kind == "DAI_HOI" else self.rnd.randint(8, 250),
-            mode=self.rnd.choices(
-                ["IN_PERSON", "ONLINE", "HYBRID"], [20, 50, 30] if remote else [80, 5, 15]
-            )[0],
-            duration_minutes=self.rnd.choice([60, 90, 120, 180, 240]),
-        )
 
     def spread(self, total: int, noise: float) -> dict[date, int]:
         """``total`` pinned within the article's window, spread over every month by the
@@ -270,19 +210,6 @@ class Demo(Organisation):
         for week, day in enumerate(days):
             self.reception(OFFICE, f"{OFFICE}-{month:%Y%m}-{week}", day)
 
-    def reception(self, unit: str, key: str, day: date) -> None:
-        citizens = self.rnd.randint(1, 12)
-        self.emit(
-            EventType.CITIZENS_RECEIVED,
-            key,
-            day,
-            reception_id=key,
-            unit_id=unit,
-            citizens=citizens,
-            petitions=self.rnd.randint(0, citizens),
-            led_by="Phó Chánh Văn phòng",
-        )
-
     def awards(self) -> None:
         """At the office's January review: Giấy khen to its collectives (in 2019, for the
         three years 2016–2018, to all eleven), and the Standing Committee's Bằng khen."""
@@ -344,29 +271,6 @@ class Demo(Organisation):
                 date(2018, 6, 30),
                 "Hoàn thành đề án sáp nhập văn phòng các ban đảng về Văn phòng Tỉnh ủy",
             )
-
-    def task(self, key: str, unit: str, day: date, due: date, title: str = "", **by: str) -> None:
-        """A task and, mostly, its completion; ``by``: ``assigned_by``, ``source_document``."""
-        assigned: dict[str, Any] = {"assigned_by": "Ban Thường vụ Tỉnh ủy", **by}
-        self.emit(
-            EventType.TASK_ASSIGNED,
-            key,
-            day,
-            task_id=key,
-            unit_id=unit,
-            title=title or f"Nhiệm vụ {key}",
-            due_date=due.isoformat(),
-            **assigned,
-        )
-        if self.rnd.random() < 0.85:
-            late = self.rnd.random() < 0.2
-            done = (
-                due + timedelta(days=self.rnd.randint(1, 20))
-                if late
-                else day + timedelta(days=self.rnd.randint(1, (due - day).days))
-            )
-            if done <= END:
-                self.emit(EventType.TASK_COMPLETED, key, done, task_id=key, unit_id=unit)
 
     def upstream_noise(self) -> None:
         """Retries (same event_id) and corrections (higher revision), as real upstreams send."""

@@ -1,4 +1,5 @@
-"""``vanphong publish``: JSON Lines in, validated, Avro single-object messages out.
+"""``vanphong publish``'s first half: JSON Lines in, validated, Avro single-object messages out
+(the second, sending them: vanphong/publish/send.py).
 
 Every line is checked (JSON, structure, §4 rules) before anything is sent, so a file with a bad
 line publishes nothing unless the caller asked to skip invalid lines. Lines are read, checked and
@@ -7,17 +8,12 @@ encoded with the current schemas of the settings' registry (``VANPHONG_EXTRA_SCH
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
-
-from aiokafka import AIOKafkaProducer
 
 from vanphong.core.rejection import Rejection
 from vanphong.core.rules import accept
-from vanphong.ground.kafka import kafka_client_kwargs, start_client
 from vanphong.ground.settings import Settings
 from vanphong.schemas.catalog import EventType
 from vanphong.schemas.codec import CodecError
@@ -88,58 +84,3 @@ def prepare_all(
         except ValueError as exc:
             errors.append(LineError(source, number, str(exc)))
     return messages, errors
-
-
-async def send_all(
-    messages: list[Outgoing], settings: Settings, on_sent: object = None, chunk: int = 5000
-) -> int:
-    """Send with acks from every in-sync replica and idempotence; return the count sent.
-
-    ``on_sent(n)`` is called after each chunk (progress bars)."""
-    producer = AIOKafkaProducer(
-        **kafka_client_kwargs(settings),
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=20,
-        max_batch_size=256 * 1024,
-    )
-    futures: list[asyncio.Future[Any]] = []
-    try:
-        await start_client(producer, settings)  # inside: a refused start still closes it
-        for start in range(0, len(messages), chunk):
-            part = messages[start : start + chunk]
-            futures = []
-            for m in part:
-                futures.append(await producer.send(m.topic, m.value, key=m.key))
-            await _delivered(futures)
-            if callable(on_sent):
-                on_sent(len(part))
-    finally:
-        await producer.stop()
-        _retrieve(futures)
-    return len(messages)
-
-
-async def _delivered(futures: Sequence[asyncio.Future[Any]]) -> None:
-    """Wait for every send of a chunk, then raise the first refusal: each future's outcome is
-    retrieved (awaiting them one by one would leave the exceptions after the first unread, and
-    asyncio prints "Future exception was never retrieved" for each at exit)."""
-    outcomes = await asyncio.gather(*futures, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-
-
-def _retrieve(futures: Sequence[asyncio.Future[Any]]) -> None:
-    """Mark the outcome of sends left behind by an error (``producer.send`` itself raising
-    mid-chunk) as seen, now or when they end: the error already raised is the one reported."""
-    for future in futures:
-        if future.done():
-            _seen(future)
-        else:
-            future.add_done_callback(_seen)
-
-
-def _seen(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from vanphong.cli.demo_calendar import MERGED_PROVINCE
+from vanphong.demo.office_calendar import MERGED_PROVINCE
 from vanphong.schemas.catalog import EventType
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
