@@ -66,7 +66,7 @@ unit: venv tools
 # Tools the offline checks of deploy/ need (tests/test_deploy_artifacts.py; kubernetes-validate
 # comes with the dev extra): promtool, from the Go module github.com/prometheus/prometheus at a
 # pinned version, built once into .tools/ (minutes cold; then nothing to do). Prometheus' own
-# build tags leave out every service discovery but Kubernetes' (deploy/prometheus/prometheus.yml
+# build tags leave out every service discovery but Kubernetes' (deploy/production/prometheus/prometheus.yml
 # uses it): less than half the CPU and a third of the memory of a full build. The test runs
 # .tools/bin/promtool, a link to the pinned version's build (relinked by every run).
 PROMETHEUS_VERSION := v0.316.0
@@ -94,7 +94,7 @@ browser:
 # The fault tests stop and restart the stack's PostgreSQL and Kafka: they run last, on their own.
 # -rs prints every skip's reason, and tests/check_skips.py fails the run on any skip that is not
 # on its (empty) allow-list: a skipped test must not pass for a green one.
-# The local stack's Schema Registry (deploy/registry.py): `make test` registers every shipped
+# The local stack's Schema Registry (deploy/local/apicurio.py): `make test` registers every shipped
 # schema version in it and fails on an incompatible change (`vanphong schemas check`).
 STACK_REGISTRY_URL ?= http://127.0.0.1:8081/apis/ccompat/v7
 

@@ -53,7 +53,7 @@ from bench.readdata import DATABASE, Params, ensure
 from bench.report import machine, revision
 from vanphong.access.roles import grant
 from vanphong.core.semantics import METRICS
-from vanphong.deploy.config import reporting_database_url
+from vanphong.deploy.local.config import reporting_database_url
 from vanphong.ground.dsn import parse_dsn
 from vanphong.ground.settings import Settings
 from vanphong.sinks.migrate import migrate

@@ -121,7 +121,7 @@ class Metrics:
         self.start_time = Gauge(
             "vanphong_start_time_seconds",
             "When this worker's process started, in seconds since the Unix epoch: changes() over"
-            " it counts restarts (deploy/prometheus/alerts.yml's VanphongBatchFailing).",
+            " it counts restarts (deploy/production/prometheus/alerts.yml's VanphongBatchFailing).",
             registry=r,
         )
         self.start_time.set(time.time())

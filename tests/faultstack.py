@@ -1,7 +1,7 @@
 """Outages of one component of the local stack, for the fault-tolerance tests.
 
 The tests act on the stack the ``VANPHONG_*`` variables point at, which must be one that
-``vanphong stack up`` started on this machine (deploy/stack.py); otherwise they are skipped.
+``vanphong stack up`` started on this machine (deploy/local/stack.py); otherwise they are skipped.
 Whatever happens inside an :func:`outage`, the component is started again on the way out, so
 the stack is left as the test found it.
 """
@@ -27,7 +27,7 @@ from tests.verify import (
     assert_views_match,
     model_of,
 )
-from vanphong.deploy import stack
+from vanphong.deploy.local import stack
 from vanphong.ground.settings import Settings
 
 Component = Literal["postgres", "kafka"]

@@ -1,13 +1,13 @@
 """A PostgreSQL primary and an asynchronous streaming standby of its own, for the failover tests.
 
-Built from the PostgreSQL 15 binaries the local stack runs (deploy/postgres.py), as the
+Built from the PostgreSQL 15 binaries the local stack runs (deploy/local/postgres.py), as the
 ``postgres`` OS user when we are root (initdb refuses root), in a directory of its own under
 /tmp, on free ports, and removed at the end. The shared stack is never touched.
 
 - :meth:`PgCluster.build`: ``initdb`` the primary (``trust`` on its socket, ``scram-sha-256``
   on TCP, replication from 127.0.0.1 trusted), the roles and database vanphong expects
-  (:func:`vanphong.deploy.postgres.roles_sql`), and the standby by ``pg_basebackup -R`` (streaming,
-  asynchronous: PostgreSQL's default, Patroni's and managed services' default).
+  (:func:`vanphong.deploy.local.postgres.roles_sql`), and the standby by ``pg_basebackup -R``
+  (streaming, asynchronous: PostgreSQL's default, Patroni's and managed services' default).
 - :meth:`PgCluster.cut_replication`: the standby stops receiving WAL while the primary goes on
   committing (PostgreSQL 13+ reloads ``primary_conninfo``: set to '' the WAL receiver stops and
   the startup process waits for WAL that will not come).
@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vanphong.deploy.config import PgTarget
-from vanphong.deploy.postgres import PgRunner, pg_runner, roles_sql
+from vanphong.deploy.local.config import PgTarget
+from vanphong.deploy.local.postgres import PgRunner, pg_runner, roles_sql
 
 USER = "vanphong"
 PASSWORD = "vanphong"
@@ -178,7 +178,7 @@ def _chown(path: Path, runner: PgRunner) -> None:
 
 def server_conf(archive: Path) -> str:
     """Every node's settings. Each segment of WAL is archived (for a point-in-time restore);
-    durability stays at PostgreSQL's defaults, like the stack's (deploy/postgres.py)."""
+    durability stays at PostgreSQL's defaults, like the stack's (deploy/local/postgres.py)."""
     return (
         "max_connections = 60\nshared_buffers = 32MB\nwal_level = replica\n"
         "max_wal_senders = 5\nwal_keep_size = 512MB\nhot_standby = on\n"

@@ -57,7 +57,7 @@ from vanphong.cli.acls import (
     plan,
     revoke,
 )
-from vanphong.deploy import cluster, stack
+from vanphong.deploy.local import cluster, stack
 from vanphong.ground.kafka import admin_client, kafka_client_kwargs, standalone_consumer
 from vanphong.ground.kafka_access import authorization_problem, missing_permissions, worker_access
 from vanphong.ground.settings import Settings, get_settings

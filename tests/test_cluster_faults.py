@@ -40,7 +40,7 @@ from tests.faultstack import (
 )
 from tests.history import Message, all_event_types
 from tests.test_acls import AclEnv, acl_environment
-from vanphong.deploy import cluster, stack
+from vanphong.deploy.local import cluster, stack
 from vanphong.ground.kafka import admin_client, kafka_client_kwargs
 from vanphong.ground.settings import Settings, get_settings
 from vanphong.schemas.catalog import EVENT_TYPES

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import VANPHONG, Env
 from tests.history import all_event_types
-from vanphong.deploy.stack import reporting_database_url
+from vanphong.deploy.local.stack import reporting_database_url
 
 METRIC_COUNT = 12
 

@@ -1,12 +1,13 @@
 """The deployment artifacts a platform team applies (issue 11), checked offline.
 
-deploy/kubernetes/ is validated by kubernetes-validate against pinned Kubernetes versions,
-deploy/prometheus/ by promtool (check and unit tests of the alerts), and everything that names
-something of the worker's — a metric, a label value, a setting, a route, a port, a user — is
-checked against the worker's own definitions: a renamed metric or setting fails here instead of
-leaving an alert that never fires or a pod that never starts. No broker or database is needed;
-the tools are: `make test` installs both (kubernetes-validate from the dev extra, promtool built
-into .tools/ by the Makefile), so a missing tool fails these tests rather than skipping them.
+deploy/production/kubernetes/ is validated by kubernetes-validate against pinned Kubernetes
+versions, deploy/production/prometheus/ by promtool (check and unit tests of the alerts), and
+everything that names something of the worker's — a metric, a label value, a setting, a route, a
+port, a user — is checked against the worker's own definitions: a renamed metric or setting fails
+here instead of leaving an alert that never fires or a pod that never starts. No broker or
+database is needed; the tools are: `make test` installs both (kubernetes-validate from the dev
+extra, promtool built into .tools/ by the Makefile), so a missing tool fails these tests rather
+than skipping them.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from vanphong.schemas.catalog import EVENT_TYPES
 from vanphong.streams.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
-KUBERNETES = ROOT / "deploy" / "kubernetes"
-PROMETHEUS = ROOT / "deploy" / "prometheus"
-CONTAINER = ROOT / "deploy" / "container"
-DASHBOARD = ROOT / "deploy" / "grafana" / "vanphong.json"
+KUBERNETES = ROOT / "deploy" / "production" / "kubernetes"
+PROMETHEUS = ROOT / "deploy" / "production" / "prometheus"
+CONTAINER = ROOT / "deploy" / "production" / "container"
+DASHBOARD = ROOT / "deploy" / "production" / "grafana" / "vanphong.json"
 RUNBOOK = ROOT / "docs" / "operations.md"
 
 #: The oldest Kubernetes the manifests promise (PodDisruptionBudget's
@@ -313,7 +314,8 @@ def test_promtool_parses_every_query_of_the_dashboard(tmp_path: Path) -> None:
 
 
 def _manifests() -> dict[str, list[dict[str, Any]]]:
-    """Every manifest file of deploy/kubernetes/ → its objects (kustomization.yaml is not one)."""
+    """Every manifest file of deploy/production/kubernetes/ → its objects (kustomization.yaml is
+    not one)."""
     return {
         path.name: [d for d in yaml.safe_load_all(path.read_text()) if d]
         for path in sorted(KUBERNETES.glob("*.yaml"))

@@ -27,8 +27,8 @@ from aiokafka.errors import (
 from rich.console import Console
 
 from tests.conftest import VANPHONG
-from vanphong.deploy import cluster, stack
-from vanphong.deploy.certs import Certs, ensure_certs
+from vanphong.deploy.local import cluster, stack
+from vanphong.deploy.local.certs import Certs, ensure_certs
 from vanphong.ground import settings as settings_module
 from vanphong.ground.kafka import (
     KafkaAccessError,

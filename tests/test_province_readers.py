@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import VANPHONG, Env
 from tests.model import METRICS
 from tests.test_read_side import _at, _common, document, meeting, merger, write
-from vanphong.deploy.config import reporting_database_url
+from vanphong.deploy.local.config import reporting_database_url
 from vanphong.ground.dsn import parse_dsn
 
 PASSWORD = "mật khẩu đủ dài 19"  # non-ASCII on purpose: the file is read as UTF-8

@@ -34,7 +34,7 @@ from tests.history import to_message
 from tests.model import KEYS, METRICS, Model
 from tests.verify import assert_views_match
 from vanphong.core.batch import Coordinates, Item
-from vanphong.deploy.config import reporting_database_url
+from vanphong.deploy.local.config import reporting_database_url
 from vanphong.schemas.catalog import BY_TYPE, EventType
 from vanphong.sinks.postgres import PostgresSink
 from vanphong.streams.pipeline import prepare

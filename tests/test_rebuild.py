@@ -23,7 +23,7 @@ from tests.conftest import VANPHONG, Env, wait_for
 from tests.history import UNITS, Message, all_event_types, to_message
 from tests.test_verify import load_history, run_verify, tamper, verdict
 from tests.verify import assert_views_match, model_of
-from vanphong.deploy.config import reporting_database_url
+from vanphong.deploy.local.config import reporting_database_url
 from vanphong.schemas.catalog import EventType
 
 PERIOD = (date(2020, 1, 1), date(2026, 12, 31))

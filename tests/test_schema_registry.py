@@ -18,8 +18,6 @@ from typing import Any
 import fastavro
 import pytest
 from confluent_kafka import Producer
-from vanphong.deploy.config import StackConfig
-from vanphong.deploy.errors import StackError
 
 from tests.conftest import VANPHONG, Env, get, wait_for
 from tests.history import Message, documents_and_meetings
@@ -31,7 +29,9 @@ from tests.verify import (
 )
 from vanphong.cli.schemas import breaking_changes, register_all, shipped_versions, subject
 from vanphong.core.rejection import TransientError
-from vanphong.deploy import registry as stack_registry
+from vanphong.deploy.local import apicurio as stack_registry
+from vanphong.deploy.local.config import StackConfig
+from vanphong.deploy.local.errors import StackError
 from vanphong.ground.schema_registry import RegistryError, SchemaRegistryClient
 from vanphong.ground.settings import Settings
 from vanphong.schemas.catalog import BY_TOPIC, EventType
@@ -120,7 +120,7 @@ def test_java_17_alone_is_not_enough_for_the_registry(
 
 @pytest.mark.integration
 def test_the_stack_runs_the_registry_and_status_shows_it() -> None:
-    from vanphong.deploy import stack
+    from vanphong.deploy.local import stack
 
     st = stack.stack_status()
     assert st.registry is not None and st.registry.running, st.registry
@@ -130,7 +130,7 @@ def test_the_stack_runs_the_registry_and_status_shows_it() -> None:
 
 @pytest.mark.integration
 def test_with_the_registry_turned_off_status_leaves_it_out() -> None:
-    from vanphong.deploy import stack
+    from vanphong.deploy.local import stack
 
     st = stack.stack_status(Settings(stack_registry=False))
     assert st.registry is None

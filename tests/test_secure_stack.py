@@ -43,8 +43,8 @@ from tests.verify import (
     assert_views_match,
     model_of,
 )
-from vanphong.deploy import cluster, stack
-from vanphong.deploy.postgres import pg_server_conf
+from vanphong.deploy.local import cluster, stack
+from vanphong.deploy.local.postgres import pg_server_conf
 from vanphong.ground.settings import Settings, get_settings
 from vanphong.sinks.migrate import migrate
 from vanphong.streams.topics import contract_topics, create_topics
@@ -224,7 +224,7 @@ def test_postgres_accepts_verify_full_with_the_stack_ca_and_not_without_it(
     # a CA that did not sign the server's certificate: verify-full refuses it
     other_ca = tmp_path / "other-ca.crt"
     other = cluster.SecurePaths(stack.StackPaths(tmp_path))
-    from vanphong.deploy.certs import ensure_certs
+    from vanphong.deploy.local.certs import ensure_certs
 
     ensure_certs(other.certs)
     other_ca.write_bytes(other.certs.ca_cert.read_bytes())
@@ -359,7 +359,7 @@ def test_postgres_turns_tls_on_only_with_a_certificate() -> None:
 
 
 def test_the_ca_signs_server_certificates_for_this_host(tmp_path: Path) -> None:
-    from vanphong.deploy.certs import Certs, ensure_certs
+    from vanphong.deploy.local.certs import Certs, ensure_certs
 
     certs = Certs(tmp_path / "tls")
     assert ensure_certs(certs) is True
@@ -416,9 +416,9 @@ def test_a_killed_broker_is_missed_then_comes_back_on_its_data(
 
 
 def test_down_stops_every_node_it_started_and_forgets_the_cluster(tmp_path: Path) -> None:
-    from vanphong.deploy.processes import alive
-    from vanphong.deploy.progress import Progress
-    from vanphong.deploy.secure import stop_cluster
+    from vanphong.deploy.local.processes import alive
+    from vanphong.deploy.local.secure import stop_cluster
+    from vanphong.deploy.local.spinner import Progress
 
     sp = cluster.SecurePaths(stack.StackPaths(tmp_path))
     nodes = [

@@ -33,8 +33,8 @@ from tests.test_read_side import _at, _common, document, meeting
 from tests.test_serve import serving
 from tests.test_serve_page import PAGE_STATE
 from vanphong.core.semantics import METRICS
-from vanphong.deploy.config import StackPaths
-from vanphong.deploy.keycloak import CLIENT_SECRET, KeycloakConfig, keycloak_probe
+from vanphong.deploy.local.config import StackPaths
+from vanphong.deploy.local.keycloak import CLIENT_SECRET, KeycloakConfig, keycloak_probe
 
 VL, CT = "Vĩnh Long", "Cần Thơ"
 UNITS = {"vl_vp": VL, "vl_tc": VL, "ct_vp": CT}
@@ -237,6 +237,7 @@ def _routes() -> set[str]:
     """Every route of the page's application (so that a new one cannot go untested)."""
     from vanphong.cli.serve.app import make_application
     from vanphong.cli.serve.auth import make_auth
+
     from vanphong.ground.settings import Settings
 
     settings = Settings(oidc_issuer="http://127.0.0.1:1/realms/x")

@@ -1,5 +1,5 @@
-"""The local stack (deploy/stack.py): `up` is idempotent and leaves both services accepting real
-clients. The suite shares the stack, so nothing here stops it; `down` is exercised by hand.
+"""The local stack (deploy/local/stack.py): `up` is idempotent and leaves both services accepting
+real clients. The suite shares the stack, so nothing here stops it; `down` is exercised by hand.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
-from vanphong.deploy import install, lifecycle, stack
+from vanphong.deploy.local import install, lifecycle, stack
 from vanphong.ground.settings import get_settings
 
 

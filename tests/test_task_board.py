@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import Env
 from tests.test_read_side import write
-from vanphong.deploy.config import reporting_database_url
+from vanphong.deploy.local.config import reporting_database_url
 from vanphong.reporting.board import (
     Board,
     Tally,

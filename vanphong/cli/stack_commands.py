@@ -1,4 +1,4 @@
-"""``vanphong stack``: the local stack's commands (the work is deploy/stack.py's)."""
+"""``vanphong stack``: the local stack's commands (the work is deploy/local/stack.py's)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from vanphong.deploy import stack
+from vanphong.deploy.local import stack
 
 stack_app = typer.Typer(
     name="stack",
@@ -55,7 +55,7 @@ def stack_up(
         typer.Option(
             "--keycloak",
             help="also Keycloak, the reporting page's OpenID Connect provider, with the realm "
-            "deploy/keycloak/vanphong-realm.json (issuer http://127.0.0.1:8180/realms/vanphong)",
+            "deploy/local/keycloak/vanphong-realm.json (issuer http://127.0.0.1:8180/realms/vanphong)",
         ),
     ] = False,
 ) -> None:

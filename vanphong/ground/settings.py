@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     schema_registry_password: SecretStr = SecretStr("")
     schema_registry_ca_file: str = ""
     schema_registry_timeout_s: float = Field(default=10.0, gt=0, le=600)
-    # The local stack's Apicurio Registry (deploy/registry.py): `stack up` starts it unless
+    # The local stack's Apicurio Registry (deploy/local/apicurio.py): `stack up` starts it unless
     # false, on these loopback ports (its HTTP API and its management/health interface).
     stack_registry: bool = True
     stack_registry_port: int = Field(default=8081, ge=1, le=65535)
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     serve_session_secret: SecretStr = SecretStr("")
     serve_session_max_age_s: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
     serve_public_url: str = ""
-    # The local stack's Keycloak (deploy/keycloak.py), started by `stack up --keycloak`.
+    # The local stack's Keycloak (deploy/local/keycloak.py), started by `stack up --keycloak`.
     stack_keycloak_port: int = Field(default=8180, ge=1, le=65535)
     stack_keycloak_management_port: int = Field(default=9180, ge=1, le=65535)
 

@@ -5,7 +5,7 @@ first use and returns once both services accept real clients:
 
 * **Kafka** ``KAFKA_VERSION``, assembled from Maven Central jars (there is no Docker and no tarball
   download on our machines): ``mvn dependency:copy-dependencies`` driven by
-  ``deploy/kafka/pom.xml`` fills ``<stack_dir>/kafka-<version>/libs`` once (a marker file is
+  ``deploy/local/kafka/pom.xml`` fills ``<stack_dir>/kafka-<version>/libs`` once (a marker file is
   written only after a complete download), the storage is formatted once, and the broker runs
   detached as ``java -cp '<libs>/*' kafka.Kafka server.properties``, listening on the host and
   port of ``VANPHONG_KAFKA_BOOTSTRAP`` (controller on the next port).
@@ -34,10 +34,11 @@ The ``vanphong stack`` commands live in the command line (``vanphong/cli/__init_
 
 from __future__ import annotations
 
-from vanphong.deploy.cluster import DEFAULT_BROKERS as DEFAULT_SECURE_BROKERS
-from vanphong.deploy.cluster import SecurePaths, cluster_bootstrap
-from vanphong.deploy.components import start_kafka, start_postgres, stop_kafka, stop_postgres
-from vanphong.deploy.config import (
+from vanphong.deploy.local.broker import kafka_jars_cached, kafka_probe, kafka_server_properties
+from vanphong.deploy.local.cluster import DEFAULT_BROKERS as DEFAULT_SECURE_BROKERS
+from vanphong.deploy.local.cluster import SecurePaths, cluster_bootstrap
+from vanphong.deploy.local.components import start_kafka, start_postgres, stop_kafka, stop_postgres
+from vanphong.deploy.local.config import (
     DEFAULT_TIMEOUT,
     KAFKA_VERSION,
     PG_MAJOR,
@@ -50,14 +51,13 @@ from vanphong.deploy.config import (
     parse_kafka_bootstrap,
     reporting_database_url,
 )
-from vanphong.deploy.errors import StackError
-from vanphong.deploy.install import PG_INSTALL_COMMAND
-from vanphong.deploy.kafka import kafka_jars_cached, kafka_probe, kafka_server_properties
-from vanphong.deploy.lifecycle import down, up
-from vanphong.deploy.postgres import pg_login_probe, pg_server_conf, roles_sql
-from vanphong.deploy.processes import find_port_holder, foreign_port_holder, port_in_use
-from vanphong.deploy.secure import start_broker, stop_broker
-from vanphong.deploy.status import (
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.install import PG_INSTALL_COMMAND
+from vanphong.deploy.local.lifecycle import down, up
+from vanphong.deploy.local.postgres import pg_login_probe, pg_server_conf, roles_sql
+from vanphong.deploy.local.processes import find_port_holder, foreign_port_holder, port_in_use
+from vanphong.deploy.local.secure import start_broker, stop_broker
+from vanphong.deploy.local.status import (
     EXIT_NOT_RUNNING,
     ComponentStatus,
     StackStatus,

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from vanphong.deploy.config import PG_MAJOR, StackPaths
-from vanphong.deploy.errors import StackError
-from vanphong.deploy.postgres import PG_BIN
-from vanphong.deploy.progress import Progress
-from vanphong.deploy.state import now
+from vanphong.deploy.local.config import PG_MAJOR, StackPaths
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.postgres import PG_BIN
+from vanphong.deploy.local.spinner import Progress
+from vanphong.deploy.local.state import now
 
 # postgresql-contrib-15 is a virtual package provided by postgresql-15 on Debian 12; naming it
 # documents that we rely on the contrib modules too.

@@ -12,18 +12,18 @@ import time
 from rich.console import Console
 from rich.markup import escape
 
-from vanphong.deploy.cluster import MAX_BROKERS, MIN_BROKERS, SecurePaths
-from vanphong.deploy.config import (
-    DEFAULT_TIMEOUT,
-    KAFKA_VERSION,
-    PG_MAJOR,
-    REPORTING_ROLE,
-    STOP_TIMEOUT,
-    StackConfig,
+from vanphong.deploy.local.apicurio import (
+    REGISTRY_NAME,
+    RegistryConfig,
+    fetch_registry,
+    find_registry_java,
+    launch_registry,
+    our_registry_pid,
+    registry_port_conflicts,
+    registry_state,
+    wait_registry,
 )
-from vanphong.deploy.errors import StackError
-from vanphong.deploy.install import check_free_space, install_pg
-from vanphong.deploy.kafka import (
+from vanphong.deploy.local.broker import (
     fetch_kafka_jars,
     find_java,
     format_kafka,
@@ -33,7 +33,18 @@ from vanphong.deploy.kafka import (
     wait_kafka,
     write_kafka_config,
 )
-from vanphong.deploy.keycloak import (
+from vanphong.deploy.local.cluster import MAX_BROKERS, MIN_BROKERS, SecurePaths
+from vanphong.deploy.local.config import (
+    DEFAULT_TIMEOUT,
+    KAFKA_VERSION,
+    PG_MAJOR,
+    REPORTING_ROLE,
+    STOP_TIMEOUT,
+    StackConfig,
+)
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.install import check_free_space, install_pg
+from vanphong.deploy.local.keycloak import (
     KEYCLOAK_NAME,
     KeycloakConfig,
     fetch_keycloak,
@@ -43,7 +54,7 @@ from vanphong.deploy.keycloak import (
     our_keycloak_pid,
     wait_keycloak,
 )
-from vanphong.deploy.postgres import (
+from vanphong.deploy.local.postgres import (
     PgDirs,
     ensure_roles,
     existing_pg_dirs,
@@ -57,22 +68,11 @@ from vanphong.deploy.postgres import (
     wait_pg,
     write_pg_conf,
 )
-from vanphong.deploy.processes import foreign_port_holder, port_hint, stop_pid
-from vanphong.deploy.progress import Progress
-from vanphong.deploy.registry import (
-    REGISTRY_NAME,
-    RegistryConfig,
-    fetch_registry,
-    find_registry_java,
-    launch_registry,
-    our_registry_pid,
-    registry_port_conflicts,
-    registry_state,
-    wait_registry,
-)
-from vanphong.deploy.secure import stop_cluster, up_secure
-from vanphong.deploy.state import read_state, stack_lock, write_state
-from vanphong.deploy.status import running_line, stack_status
+from vanphong.deploy.local.processes import foreign_port_holder, port_hint, stop_pid
+from vanphong.deploy.local.secure import stop_cluster, up_secure
+from vanphong.deploy.local.spinner import Progress
+from vanphong.deploy.local.state import read_state, stack_lock, write_state
+from vanphong.deploy.local.status import running_line, stack_status
 from vanphong.ground.settings import Settings, get_settings
 
 
@@ -117,9 +117,10 @@ def up(
     apt-get install have their own limits). Raises :class:`StackError` on failure.
 
     ``secure``: the production-like cluster of ``brokers`` nodes (TLS, SASL/SCRAM, ACLs) and
-    PostgreSQL with TLS, beside the plain broker (deploy/secure.py).
+    PostgreSQL with TLS, beside the plain broker (deploy/local/secure.py).
 
-    ``keycloak``: Keycloak too, with the realm of the reporting page's login (deploy/keycloak.py).
+    ``keycloak``: Keycloak too, with the realm of the reporting page's login
+    (deploy/local/keycloak.py).
     """
     settings = settings or get_settings()
     console = console or Console(stderr=True)
@@ -143,7 +144,7 @@ def up(
         kafka_pid = our_kafka_pid(paths, state)
         dirs = existing_pg_dirs(paths)
         pg_pid = our_pg_pid(dirs)
-        # the Schema Registry (deploy/registry.py): on unless VANPHONG_STACK_REGISTRY=false
+        # the Schema Registry (deploy/local/apicurio.py): on unless VANPHONG_STACK_REGISTRY=false
         reg = RegistryConfig.from_settings(settings, paths)
         reg_pid = our_registry_pid(reg, state) if reg.enabled else None
         reg_missing = reg.enabled and reg_pid is None

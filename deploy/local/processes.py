@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from vanphong.deploy.config import LISTEN_HOST, PG_MAJOR
+from vanphong.deploy.local.config import LISTEN_HOST, PG_MAJOR
 
 POLL_INTERVAL = 0.2
 

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vanphong.deploy.config import KAFKA_VERSION, LISTEN_HOST, StackConfig, StackPaths
-from vanphong.deploy.errors import StackError, describe_exc
-from vanphong.deploy.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
-from vanphong.deploy.progress import Progress
-from vanphong.deploy.state import now
+from vanphong.deploy.local.config import KAFKA_VERSION, LISTEN_HOST, StackConfig, StackPaths
+from vanphong.deploy.local.errors import StackError, describe_exc
+from vanphong.deploy.local.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
+from vanphong.deploy.local.spinner import Progress
+from vanphong.deploy.local.state import now
 
 DOWNLOAD_TIMEOUT = 900.0  # the first jar download (Maven Central)
 
@@ -215,7 +215,8 @@ def kafka_server_properties(cfg: StackConfig) -> str:
         "group.initial.rebalance.delay.ms": "0",
     }
     lines = [
-        "# written by `vanphong stack up` (deploy/stack.py) on every start: edit that, not this",
+        "# written by `vanphong stack up` (deploy/local/broker.py) on every start: "
+        "edit that, not this",
         *(f"{k}={v}" for k, v in props.items()),
     ]
     return "\n".join(lines) + "\n"

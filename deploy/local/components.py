@@ -11,30 +11,7 @@ import time
 
 from rich.console import Console
 
-from vanphong.deploy.config import DEFAULT_TIMEOUT, STOP_TIMEOUT, StackConfig, StackPaths
-from vanphong.deploy.errors import StackError
-from vanphong.deploy.kafka import (
-    find_java,
-    kafka_jars_cached,
-    kafka_state,
-    launch_kafka,
-    our_kafka_pid,
-    wait_kafka,
-    write_kafka_config,
-)
-from vanphong.deploy.postgres import (
-    existing_pg_dirs,
-    our_pg_pid,
-    pg_runner,
-    pg_state,
-    start_pg,
-    stop_pg,
-    wait_pg,
-    write_pg_conf,
-)
-from vanphong.deploy.processes import foreign_port_holder, port_hint, stop_pid
-from vanphong.deploy.progress import Progress
-from vanphong.deploy.registry import (
+from vanphong.deploy.local.apicurio import (
     REGISTRY_NAME,
     RegistryConfig,
     fetch_registry,
@@ -44,7 +21,30 @@ from vanphong.deploy.registry import (
     registry_state,
     wait_registry,
 )
-from vanphong.deploy.state import read_state, stack_lock, write_state
+from vanphong.deploy.local.broker import (
+    find_java,
+    kafka_jars_cached,
+    kafka_state,
+    launch_kafka,
+    our_kafka_pid,
+    wait_kafka,
+    write_kafka_config,
+)
+from vanphong.deploy.local.config import DEFAULT_TIMEOUT, STOP_TIMEOUT, StackConfig, StackPaths
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.postgres import (
+    existing_pg_dirs,
+    our_pg_pid,
+    pg_runner,
+    pg_state,
+    start_pg,
+    stop_pg,
+    wait_pg,
+    write_pg_conf,
+)
+from vanphong.deploy.local.processes import foreign_port_holder, port_hint, stop_pid
+from vanphong.deploy.local.spinner import Progress
+from vanphong.deploy.local.state import read_state, stack_lock, write_state
 from vanphong.ground.settings import Settings, get_settings
 
 

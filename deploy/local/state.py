@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from vanphong.deploy.errors import StackError
-from vanphong.deploy.processes import POLL_INTERVAL
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.processes import POLL_INTERVAL
 
 if TYPE_CHECKING:
-    from vanphong.deploy.config import StackPaths
-    from vanphong.deploy.progress import Progress
+    from vanphong.deploy.local.config import StackPaths
+    from vanphong.deploy.local.spinner import Progress
 
 LOCK_TIMEOUT = 1200.0  # another `vanphong stack` command may be downloading
 

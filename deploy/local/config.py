@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vanphong.deploy.errors import StackError
+from vanphong.deploy.local.errors import StackError
 from vanphong.ground.dsn import DsnError, Host, parse_dsn
 from vanphong.ground.settings import Settings, get_settings
 
@@ -27,7 +27,7 @@ STOP_TIMEOUT = 60.0
 
 def secure_client_port(node: int) -> int:
     """The secure cluster's SASL_SSL listener of node ``node`` (1-based): 19192, 19292, …
-    (deploy/cluster.py; its controller listens on the next port)."""
+    (deploy/local/cluster.py; its controller listens on the next port)."""
     return 19092 + 100 * node
 
 

@@ -17,8 +17,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from vanphong.deploy.certs import ensure_certs
-from vanphong.deploy.cluster import (
+from vanphong.deploy.local.broker import fetch_kafka_jars, find_java
+from vanphong.deploy.local.certs import ensure_certs
+from vanphong.deploy.local.cluster import (
     ADMIN_USER,
     SecurePaths,
     client_port,
@@ -35,17 +36,16 @@ from vanphong.deploy.cluster import (
     write_env_files,
     write_node_configs,
 )
-from vanphong.deploy.config import (
+from vanphong.deploy.local.config import (
     DEFAULT_TIMEOUT,
     KAFKA_VERSION,
     PG_MAJOR,
     STOP_TIMEOUT,
     StackConfig,
 )
-from vanphong.deploy.errors import StackError, describe_exc
-from vanphong.deploy.install import check_free_space, install_pg
-from vanphong.deploy.kafka import fetch_kafka_jars, find_java
-from vanphong.deploy.postgres import (
+from vanphong.deploy.local.errors import StackError, describe_exc
+from vanphong.deploy.local.install import check_free_space, install_pg
+from vanphong.deploy.local.postgres import (
     ensure_roles,
     existing_pg_dirs,
     init_pg,
@@ -60,9 +60,9 @@ from vanphong.deploy.postgres import (
     wait_pg,
     write_pg_conf,
 )
-from vanphong.deploy.processes import POLL_INTERVAL, foreign_port_holder, port_hint, stop_pid
-from vanphong.deploy.progress import Progress
-from vanphong.deploy.state import read_state, stack_lock, write_state
+from vanphong.deploy.local.processes import POLL_INTERVAL, foreign_port_holder, port_hint, stop_pid
+from vanphong.deploy.local.spinner import Progress
+from vanphong.deploy.local.state import read_state, stack_lock, write_state
 from vanphong.ground.settings import Settings, get_settings
 
 

@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from vanphong.deploy.errors import StackError
+from vanphong.deploy.local.errors import StackError
 
 CA_SUBJECT = "/CN=vanphong local CA"
 BROKER_CN = "vanphong-broker"

@@ -7,7 +7,7 @@ registry's helper into ``<stack_dir>/keycloak-<version>/``, run detached as ``kc
 on the loopback interface (``VANPHONG_STACK_KEYCLOAK_PORT``, management
 ``VANPHONG_STACK_KEYCLOAK_MANAGEMENT_PORT``) with the registry's Java 21+.
 
-Its realm is ``deploy/keycloak/vanphong-realm.json``, imported at every start
+Its realm is ``deploy/local/keycloak/vanphong-realm.json``, imported at every start
 (``--import-realm``) into an empty development database: the realm is exactly the file,
 whatever was clicked in the admin console before. It holds the client ``vanphong-page``
 (confidential, PKCE S256 required, redirects to loopback addresses only), the realm role
@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vanphong.deploy.config import LISTEN_HOST, StackPaths
-from vanphong.deploy.errors import StackError, describe_exc
-from vanphong.deploy.processes import (
+from vanphong.deploy.local.apicurio import fetch_from_maven
+from vanphong.deploy.local.config import LISTEN_HOST, StackPaths
+from vanphong.deploy.local.errors import StackError, describe_exc
+from vanphong.deploy.local.processes import (
     POLL_INTERVAL,
     alive,
     cmdline,
@@ -40,9 +41,8 @@ from vanphong.deploy.processes import (
     port_hint,
     reap,
 )
-from vanphong.deploy.progress import Progress
-from vanphong.deploy.registry import fetch_from_maven
-from vanphong.deploy.state import now
+from vanphong.deploy.local.spinner import Progress
+from vanphong.deploy.local.state import now
 from vanphong.ground.settings import Settings
 
 KEYCLOAK_VERSION = "26.5.6"

@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vanphong.deploy.certs import BROKER_CN, Certs
-from vanphong.deploy.config import KAFKA_VERSION, LISTEN_HOST, StackPaths, secure_client_port
-from vanphong.deploy.errors import StackError, describe_exc
-from vanphong.deploy.kafka import _CHILDREN, KAFKA_LOG4J, KAFKA_MAIN_JAR, _quiet
-from vanphong.deploy.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
-from vanphong.deploy.progress import Progress
-from vanphong.deploy.state import now
+from vanphong.deploy.local.broker import _CHILDREN, KAFKA_LOG4J, KAFKA_MAIN_JAR, _quiet
+from vanphong.deploy.local.certs import BROKER_CN, Certs
+from vanphong.deploy.local.config import KAFKA_VERSION, LISTEN_HOST, StackPaths, secure_client_port
+from vanphong.deploy.local.errors import StackError, describe_exc
+from vanphong.deploy.local.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
+from vanphong.deploy.local.spinner import Progress
+from vanphong.deploy.local.state import now
 
 DEFAULT_BROKERS = 3
 MIN_BROKERS = 3  # replication factor 3
@@ -210,7 +210,8 @@ def node_properties(paths: SecurePaths, node: int, brokers: int, admin_password:
         "group.initial.rebalance.delay.ms": "0",
     }
     lines = [
-        "# written by `vanphong stack up --secure` (deploy/cluster.py) on every start: edit that",
+        "# written by `vanphong stack up --secure` (deploy/local/cluster.py) on every start: "
+        "edit that",
         *(f"{k}={v}" for k, v in props.items()),
     ]
     return "\n".join(lines) + "\n"

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vanphong.deploy.config import LISTEN_HOST, StackPaths
-from vanphong.deploy.errors import StackError, describe_exc
-from vanphong.deploy.processes import (
+from vanphong.deploy.local.config import LISTEN_HOST, StackPaths
+from vanphong.deploy.local.errors import StackError, describe_exc
+from vanphong.deploy.local.processes import (
     POLL_INTERVAL,
     alive,
     cmdline,
@@ -41,8 +41,8 @@ from vanphong.deploy.processes import (
     port_hint,
     reap,
 )
-from vanphong.deploy.progress import Progress
-from vanphong.deploy.state import now
+from vanphong.deploy.local.spinner import Progress
+from vanphong.deploy.local.state import now
 from vanphong.ground.settings import Settings
 
 REGISTRY_VERSION = "3.3.3"

@@ -13,14 +13,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vanphong.deploy.cluster import ADMIN_USER, SecurePaths, client_port, node_pids
-from vanphong.deploy.config import KAFKA_VERSION, PG_MAJOR, StackConfig
-from vanphong.deploy.kafka import our_kafka_pid
-from vanphong.deploy.keycloak import KEYCLOAK_NAME, KeycloakConfig, our_keycloak_pid
-from vanphong.deploy.postgres import existing_pg_dirs, our_pg_pid
-from vanphong.deploy.processes import accepts_tcp, find_port_holder
-from vanphong.deploy.registry import REGISTRY_NAME, RegistryConfig, our_registry_pid
-from vanphong.deploy.state import read_state
+from vanphong.deploy.local.apicurio import REGISTRY_NAME, RegistryConfig, our_registry_pid
+from vanphong.deploy.local.broker import our_kafka_pid
+from vanphong.deploy.local.cluster import ADMIN_USER, SecurePaths, client_port, node_pids
+from vanphong.deploy.local.config import KAFKA_VERSION, PG_MAJOR, StackConfig
+from vanphong.deploy.local.keycloak import KEYCLOAK_NAME, KeycloakConfig, our_keycloak_pid
+from vanphong.deploy.local.postgres import existing_pg_dirs, our_pg_pid
+from vanphong.deploy.local.processes import accepts_tcp, find_port_holder
+from vanphong.deploy.local.state import read_state
 from vanphong.ground.settings import Settings, get_settings
 
 EXIT_NOT_RUNNING = 3
@@ -40,7 +40,7 @@ class StackStatus:
     kafka: ComponentStatus
     postgres: ComponentStatus
     registry: ComponentStatus | None = None  # None: VANPHONG_STACK_REGISTRY=false
-    # the secure cluster's nodes (`up --secure`, deploy/secure.py), if it was started
+    # the secure cluster's nodes (`up --secure`, deploy/local/secure.py), if it was started
     cluster: tuple[ComponentStatus, ...] = ()
     # False when only the secure cluster was started: the plain broker is then not expected
     plain: bool = True

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from vanphong.deploy.config import (
+from vanphong.deploy.local.config import (
     LISTEN_HOST,
     PG_MAJOR,
     REPORTING_PASSWORD,
@@ -26,10 +26,10 @@ from vanphong.deploy.config import (
     StackConfig,
     StackPaths,
 )
-from vanphong.deploy.errors import StackError, describe_exc
-from vanphong.deploy.processes import POLL_INTERVAL, alive, cmdline
-from vanphong.deploy.progress import Progress
-from vanphong.deploy.state import now
+from vanphong.deploy.local.errors import StackError, describe_exc
+from vanphong.deploy.local.processes import POLL_INTERVAL, alive, cmdline
+from vanphong.deploy.local.spinner import Progress
+from vanphong.deploy.local.state import now
 
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 
@@ -171,7 +171,9 @@ def init_pg(dirs: PgDirs, runner: PgRunner, progress: Progress) -> None:
             hint=f"remove {dirs.data} and run `vanphong stack up` again",
         )
     with (dirs.data / "postgresql.conf").open("a") as conf:
-        conf.write("\n# the local stack's settings (deploy/stack.py)\ninclude = 'vanphong.conf'\n")
+        conf.write(
+            "\n# the local stack's settings (deploy/local/postgres.py)\ninclude = 'vanphong.conf'\n"
+        )
 
 
 #: The server certificate and key in the data dir (PostgreSQL's default names), put there by
@@ -182,7 +184,8 @@ PG_TLS_KEY = "server.key"
 
 def pg_server_conf(port: int, socket_dir: Path, tls: bool = False) -> str:
     lines = [
-        "# written by `vanphong stack up` (deploy/stack.py) on every start: edit that, not this",
+        "# written by `vanphong stack up` (deploy/local/postgres.py) on every start: "
+        "edit that, not this",
         f"listen_addresses = '{LISTEN_HOST}'",
         f"port = {port}",
         f"unix_socket_directories = '{socket_dir}'",
