@@ -1,6 +1,6 @@
 """What each system must end up with, computed before anything is timed.
 
-The truth comes from ``tests/model.py``, the project's reference model of CONTRACT.md §5, which
+The truth comes from ``testkit/model.py``, the project's reference model of CONTRACT.md §5, which
 shares no code with the product: if vanphong and the model agree, it is not because they share
 a bug. Two views of it are used:
 
@@ -18,20 +18,14 @@ How far that is from the truth is reported, not failed: it is the naive service'
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bench.config import ROOT
-
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.model import METRICS as _METRICS
-from tests.model import Model
+from testkit.model import METRICS as _METRICS
+from testkit.model import Model
 
 # Per unit and day, the 12 metrics in CONTRACT.md order; cells where all are zero are absent.
 Daily = dict[tuple[str, date], tuple[int, ...]]

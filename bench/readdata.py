@@ -5,7 +5,7 @@ Why the demo, 34 times: the demo (``vanphong.demo``) is the project's picture of
 province's office (mostly documents, then meetings; receptions, tasks, awards; the 2019 merger
 of the boards' offices, and in 2025 the boards, the district committees and two provinces
 merging). Vietnam has had 34 provinces since 2025-07-01, so the national history is 34 copies,
-each with its own seed and prefixed ids (``bench.generate._province``), its own ``province``
+each with its own seed and prefixed ids (``testkit.provinces.province``), its own ``province``
 name, and the make-bench noise (5 % retries, ~1 % corrections a little after their originals).
 
 Why through the sink: the history is written by the worker's own path without Kafka — each
@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
-import random
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -46,16 +45,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.generate import (
-    _CORRECTABLE,
-    CORRECTION_RATE,
-    NOISE_SPREAD,
-    RETRY_RATE,
-    _correction,
-    _province,
-    encode_all,
-)
+from bench.generate import encode_all
 from bench.infra import create_database, with_database
+from testkit.provinces import CORRECTION_RATE, PROVINCES, RETRY_RATE, province_events
 from vanphong.core.batch import Coordinates, Item
 from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.ground.settings import Settings
@@ -70,46 +62,6 @@ WRITERS = 2  # VANPHONG_WRITERS's default
 # Bump when the generator or the loader changes what is stored (2: the seasonal demo, 3cc45c4).
 FORMAT = 2
 
-# The 34 provinces and centrally run cities since 2025-07-01. Copy 0 is the demo itself
-# (Vĩnh Long, unprefixed ids such as ``vptu``); copy i > 0 has ids prefixed ``pNN-``.
-PROVINCES = (
-    "Vĩnh Long",
-    "Hà Nội",
-    "Huế",
-    "Lai Châu",
-    "Điện Biên",
-    "Sơn La",
-    "Lạng Sơn",
-    "Quảng Ninh",
-    "Thanh Hóa",
-    "Nghệ An",
-    "Hà Tĩnh",
-    "Cao Bằng",
-    "Tuyên Quang",
-    "Lào Cai",
-    "Thái Nguyên",
-    "Phú Thọ",
-    "Bắc Ninh",
-    "Hưng Yên",
-    "Hải Phòng",
-    "Ninh Bình",
-    "Quảng Trị",
-    "Đà Nẵng",
-    "Quảng Ngãi",
-    "Gia Lai",
-    "Khánh Hòa",
-    "Lâm Đồng",
-    "Đắk Lắk",
-    "Thành phố Hồ Chí Minh",
-    "Đồng Nai",
-    "Tây Ninh",
-    "Cần Thơ",
-    "Đồng Tháp",
-    "Cà Mau",
-    "An Giang",
-)
-
-Event = dict[str, Any]
 # (publication key, topic without prefix, Kafka key, value): what the loader replays, in the
 # order of the publication key (the instant the event is published at).
 Row = tuple[str, str, bytes, bytes]
@@ -127,33 +79,6 @@ class Params:
 
     def as_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True)
-
-
-def province_events(seed: int, index: int) -> list[tuple[str, Event]]:
-    """Copy ``index`` of the demo: its events in publication order with the instant each is
-    published at; retries and corrections placed up to ``NOISE_SPREAD`` events after their
-    originals (as ``bench.generate.history`` does for the whole run)."""
-    name = PROVINCES[index]
-    base = _province(seed, index)
-    if index:
-        for event in base:
-            if event.get("province") == "Vĩnh Long":
-                event["province"] = name
-            elif event.get("province"):  # the two provinces merged into it in 2025
-                event["province"] = f"{event['province']} ({name})"
-    base.sort(key=lambda e: e["occurred_at"])
-    rnd = random.Random(seed * 1000 + index)
-    keyed: list[tuple[float, Event]] = []
-    for i, event in enumerate(base):
-        keyed.append((float(i), event))
-        roll = rnd.random()
-        if roll < RETRY_RATE:
-            keyed.append((i + rnd.uniform(0.5, NOISE_SPREAD), dict(event)))
-        elif roll < RETRY_RATE + CORRECTION_RATE and event["type"] in _CORRECTABLE:
-            keyed.append((i + rnd.uniform(0.5, NOISE_SPREAD), _correction(event, rnd)))
-    keyed.sort(key=lambda pair: pair[0])
-    last = len(base) - 1
-    return [(base[min(int(at), last)]["occurred_at"], event) for at, event in keyed]
 
 
 def province_rows(seed: int, index: int) -> list[Row]:

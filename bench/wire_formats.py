@@ -26,7 +26,7 @@ import json
 import time
 from collections.abc import Callable
 
-from tests.history import documents_and_meetings
+from testkit.history import documents_and_meetings
 from vanphong.core.batch import Coordinates
 from vanphong.schemas.catalog import EventType
 from vanphong.schemas.codec import confluent_frame, decode, default_registry

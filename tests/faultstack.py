@@ -19,8 +19,8 @@ from typing import Literal
 
 import pytest
 
+from testkit.history import Message
 from tests.conftest import Env, Workers, wait_for
-from tests.history import Message
 from tests.verify import (
     assert_counts_add_up,
     assert_dead_letters_once,

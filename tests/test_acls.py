@@ -31,6 +31,7 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 from rich.console import Console
 
+from testkit.history import documents_and_meetings
 from tests.conftest import (
     VANPHONG,
     Env,
@@ -40,7 +41,6 @@ from tests.conftest import (
     _drop_database,
     _with_database,
 )
-from tests.history import documents_and_meetings
 from tests.verify import (
     assert_counts_add_up,
     assert_dead_letters_once,

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from rich.console import Console
 
+from testkit.history import Message, all_event_types
 from tests.conftest import get, wait_for
 from tests.faultstack import (
     assert_alive,
@@ -38,7 +39,6 @@ from tests.faultstack import (
     assert_no_agent_crashed,
     stop_cleanly,
 )
-from tests.history import Message, all_event_types
 from tests.test_acls import AclEnv, acl_environment
 from vanphong.deploy.local import cluster, stack
 from vanphong.ground.kafka import admin_client, kafka_client_kwargs

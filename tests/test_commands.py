@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from testkit.history import all_event_types
 from tests.conftest import VANPHONG, Env
-from tests.history import all_event_types
 from vanphong.deploy.local.stack import reporting_database_url
 
 METRIC_COUNT = 12

@@ -19,8 +19,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from testkit.history import History
 from tests.conftest import Env, _create_database, _drop_database, wait_for
-from tests.history import History
 from tests.test_dlq import end_offsets, put_dead_letters, replays_of_partition, send, vanphong
 from vanphong.core.deadletter import dead_letter_headers, source_of, topic_id_of
 from vanphong.dlq import replay_marker

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.model import Model
+from testkit.model import Model
 from vanphong.demo import ARTICLE_DOCUMENTS, ARTICLE_MEETINGS, demo_events
 from vanphong.demo.office_calendar import TET
 from vanphong.ground.settings import Settings

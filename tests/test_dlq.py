@@ -18,8 +18,8 @@ from aiokafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
+from testkit.history import History, Message, to_message
 from tests.conftest import VANPHONG, Env, wait_for
-from tests.history import History, Message, to_message
 from vanphong.core.deadletter import dead_letter_headers
 from vanphong.dlq import (
     REPLAY_OF,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from testkit.history import documents_and_meetings
 from tests.conftest import Env
-from tests.history import documents_and_meetings
 from tests.verify import (
     assert_counts_add_up,
     assert_dead_letters_once,

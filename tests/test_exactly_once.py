@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from testkit.history import all_event_types, documents_and_meetings
 from tests.conftest import Env, wait_for
-from tests.history import all_event_types, documents_and_meetings
 from tests.verify import (
     assert_counts_add_up,
     assert_dead_letters_once,

@@ -27,6 +27,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from testkit.history import Message, all_event_types
 from tests.conftest import VANPHONG, Env, Workers, _delete_topics, get, wait_for
 from tests.faultstack import (
     assert_alive,
@@ -36,7 +37,6 @@ from tests.faultstack import (
     wait_dead_letters_relayed,
     wait_until,
 )
-from tests.history import Message, all_event_types
 from tests.moving_address import MovingAddress
 from tests.pgcluster import PgCluster, url
 from tests.test_faults import raw

@@ -14,6 +14,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
+from testkit.history import Message, all_event_types, documents_and_meetings, to_message
 from tests.conftest import Env
 from tests.faultstack import (
     assert_alive,
@@ -25,7 +26,6 @@ from tests.faultstack import (
     wait_for_log,
     wait_until,
 )
-from tests.history import Message, all_event_types, documents_and_meetings, to_message
 from vanphong.schemas.catalog import BY_TYPE
 from vanphong.sinks.postgres import is_transient
 from vanphong.status.caught_up import applied_offsets

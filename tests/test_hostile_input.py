@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any, cast
 
+from testkit.history import Message, documents_and_meetings
 from tests.conftest import Env
 from tests.faultstack import (
     assert_alive,
@@ -18,7 +19,6 @@ from tests.faultstack import (
     stop_cleanly,
     wait_dead_letters_relayed,
 )
-from tests.history import Message, documents_and_meetings
 from tests.hostile import HOSTILE
 from tests.verify import (
     assert_counts_add_up,

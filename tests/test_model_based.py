@@ -1,5 +1,5 @@
 """Model-based: random histories of all eight event types through Kafka and the worker; every
-reporting view equals the reference model (tests/model.py), computed without production code.
+reporting view equals the reference model (testkit/model.py), computed without production code.
 
 One worker and database serve every example; each example lives in its own namespace of unit,
 entity and merger ids, and is compared on that namespace only.
@@ -16,9 +16,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from testkit.history import to_message
+from testkit.model import KEYS, METRICS, Model
 from tests.conftest import Env
-from tests.history import to_message
-from tests.model import KEYS, METRICS, Model
 from tests.verify import assert_views_match
 from vanphong.schemas.codec import decode
 

@@ -10,8 +10,8 @@ import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from testkit.history import all_event_types
 from tests.conftest import VANPHONG, Env, wait_for
-from tests.history import all_event_types
 from vanphong.ground.dsn import Host, parse_dsn
 
 

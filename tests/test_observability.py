@@ -17,8 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.history import documents_and_meetings
 from tests.conftest import Env, get, wait_for
-from tests.history import documents_and_meetings
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
 from vanphong.core.batch import Coordinates, Item, Plan
 from vanphong.core.rejection import Reason, Rejection

@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewPartitions, NewTopic, RecordsToDelete
 from aiokafka.errors import TopicAlreadyExistsError
 
+from testkit.history import Message
 from tests.conftest import Env, get, wait_for
-from tests.history import Message
 from tests.test_transactions import by_topic, document, status_json, vanphong
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
 from vanphong.ground.kafka import admin_client

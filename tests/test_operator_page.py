@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 from playwright.sync_api import Page, ViewportSize, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from testkit.history import documents_and_meetings
 from tests.conftest import Env
-from tests.history import documents_and_meetings
 from vanphong.schemas.catalog import EVENT_TYPES
 
 T = TypeVar("T")

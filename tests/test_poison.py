@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any
 
+from testkit.history import Message, all_event_types, to_message
 from tests.conftest import Env, get, wait_for
 from tests.faultstack import (
     assert_alive,
@@ -22,7 +23,6 @@ from tests.faultstack import (
     log_lines,
     stop_cleanly,
 )
-from tests.history import Message, all_event_types, to_message
 
 POISON_CHECK = (
     "ALTER TABLE core.entities ADD CONSTRAINT injected_poison CHECK"

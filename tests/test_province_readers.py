@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from testkit.model import METRICS
 from tests.conftest import VANPHONG, Env
-from tests.model import METRICS
 from tests.test_read_side import _at, _common, document, meeting, merger, write
 from vanphong.deploy.local.config import reporting_database_url
 from vanphong.ground.dsn import parse_dsn

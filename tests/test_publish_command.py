@@ -12,8 +12,8 @@ import subprocess
 import pytest
 from aiokafka import TopicPartition
 
+from testkit.history import documents_and_meetings
 from tests.conftest import VANPHONG, Env
-from tests.history import documents_and_meetings
 from tests.test_schema_registry import register, with_registry
 from tests.verify import assert_views_match, model_of
 from vanphong.ground.kafka import standalone_consumer

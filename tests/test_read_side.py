@@ -28,10 +28,10 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.readdata import PROVINCES, province_events
+from testkit.history import to_message
+from testkit.model import KEYS, METRICS, Model
+from testkit.provinces import PROVINCES, province_events
 from tests.conftest import Env
-from tests.history import to_message
-from tests.model import KEYS, METRICS, Model
 from tests.verify import assert_views_match
 from vanphong.core.batch import Coordinates, Item
 from vanphong.deploy.local.config import reporting_database_url

@@ -19,8 +19,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from testkit.history import UNITS, Message, all_event_types, to_message
 from tests.conftest import VANPHONG, Env, wait_for
-from tests.history import UNITS, Message, all_event_types, to_message
 from tests.test_verify import load_history, run_verify, tamper, verdict
 from tests.verify import assert_views_match, model_of
 from vanphong.deploy.local.config import reporting_database_url

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from tests.history import all_event_types
+from testkit.history import all_event_types
 from vanphong.core.recompute import (
     CellComparison,
     Difference,

@@ -19,8 +19,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from testkit.history import to_message
 from tests.conftest import Env
-from tests.history import to_message
 from vanphong.core.batch import Coordinates, Item
 from vanphong.core.deadletter import source_of
 from vanphong.schemas.catalog import BY_TYPE, DEAD_LETTER_PARTITIONS

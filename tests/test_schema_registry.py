@@ -19,21 +19,21 @@ import fastavro
 import pytest
 from confluent_kafka import Producer
 
+from testkit.history import Message, documents_and_meetings
 from tests.conftest import VANPHONG, Env, get, wait_for
-from tests.history import Message, documents_and_meetings
 from tests.verify import (
     assert_counts_add_up,
     assert_dead_letters_once,
     assert_views_match,
     model_of,
 )
-from vanphong.cli.schemas import breaking_changes, register_all, shipped_versions, subject
 from vanphong.core.rejection import TransientError
 from vanphong.deploy.local import apicurio as stack_registry
 from vanphong.deploy.local.config import StackConfig
 from vanphong.deploy.local.errors import StackError
 from vanphong.ground.schema_registry import RegistryError, SchemaRegistryClient
 from vanphong.ground.settings import Settings
+from vanphong.registry_sync import breaking_changes, register_all, shipped_versions, subject
 from vanphong.schemas.catalog import BY_TOPIC, EventType
 from vanphong.schemas.codec import (
     SchemaVersion,
@@ -498,8 +498,8 @@ def test_an_unreachable_registry_holds_the_message_back_and_dead_letters_nothing
 
 @pytest.mark.integration
 def test_publish_wire_confluent_frames_with_the_registered_ids_and_is_counted(env: Env) -> None:
-    from vanphong.cli.schemas import confluent_framed
     from vanphong.publish import numbered_lines, prepare_all
+    from vanphong.publish.confluent import confluent_framed
 
     settings = with_registry(env)
     history = documents_and_meetings(seed=9, documents=60, meetings=20)

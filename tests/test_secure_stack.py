@@ -27,6 +27,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from rich.console import Console
 
+from testkit.history import documents_and_meetings
 from tests.conftest import (
     Env,
     Workers,
@@ -36,7 +37,6 @@ from tests.conftest import (
     _with_database,
     wait_for,
 )
-from tests.history import documents_and_meetings
 from tests.verify import (
     assert_counts_add_up,
     assert_dead_letters_once,

@@ -20,8 +20,8 @@ from typing import Any
 import openpyxl
 import pytest
 
+from testkit.history import all_event_types
 from tests.conftest import VANPHONG, Env, get, wait_for
-from tests.history import all_event_types
 from vanphong.core.semantics import METRICS
 
 
@@ -56,7 +56,7 @@ class Served:
 
 
 def load(env: Env) -> None:
-    """A small history of every event type, with the mergers of tests/history.py: btctu and
+    """A small history of every event type, with the mergers of testkit/history.py: btctu and
     btgtu into vptu (2023-09-15), vptu into tu (2024-03-01)."""
     messages = all_event_types(seed=21, entities=300)
     env.send_raw([(env.topic(m.topic), m.key, m.value) for m in messages])

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
+from testkit.history import to_message
 from tests.conftest import VANPHONG, Env
-from tests.history import to_message
 from tests.test_operator_page import chromium_tab, off_the_page_thread
 from tests.test_read_side import _at, _common, document, meeting
 from tests.test_serve import serving
@@ -235,10 +235,9 @@ def test_logout_ends_the_session_at_the_page_and_at_keycloak(site: Site) -> None
 
 def _routes() -> set[str]:
     """Every route of the page's application (so that a new one cannot go untested)."""
-    from vanphong.cli.serve.app import make_application
-    from vanphong.cli.serve.auth import make_auth
-
     from vanphong.ground.settings import Settings
+    from vanphong.reporting.page.app import make_application
+    from vanphong.reporting.page.auth import make_auth
 
     settings = Settings(oidc_issuer="http://127.0.0.1:1/realms/x")
     application = make_application(None, settings, make_auth(settings))  # type: ignore[arg-type]

@@ -13,8 +13,8 @@ from typing import Any
 
 from rich.console import Console
 
+from testkit.history import documents_and_meetings, to_message
 from tests.conftest import VANPHONG, Env, wait_for
-from tests.history import documents_and_meetings, to_message
 from vanphong.ground.unreachable import Unreachable, database_error, redact
 from vanphong.status import (
     PartitionStatus,

@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import RecordsToDelete
 
+from testkit.history import to_message
 from tests.conftest import VANPHONG, Env
-from tests.history import to_message
 from vanphong.ground.kafka import admin_client, kafka_client_kwargs
 from vanphong.status.retention import PartitionRetention, TopicRetention, windows
 

@@ -21,13 +21,13 @@ from aiokafka.consumer.fetcher import Fetcher, FetchResult, PartitionRecords
 from aiokafka.consumer.subscription_state import TopicPartitionState
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from testkit.history import Message, to_message
 from tests.conftest import VANPHONG, Env, get, wait_for
-from tests.history import Message, to_message
 from tests.test_observability import all_lags_known_and_zero
 from tests.verify import assert_counts_add_up, assert_views_match, model_of
 from vanphong.core.batch import passed, resumed
 from vanphong.core.positions import Seen
-from vanphong.streams.runtime import _settled
+from vanphong.streams.checkpoint import settled_offsets as _settled
 from vanphong.streams.transport import BatchConsumer, BatchConsumerThread
 
 # --- the internals the transport leans on (pinned aiokafka 0.14.0, faust-streaming 0.15.3) ------

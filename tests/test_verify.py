@@ -9,8 +9,8 @@ import subprocess
 from datetime import date
 from typing import Any
 
+from testkit.history import all_event_types
 from tests.conftest import VANPHONG, Env
-from tests.history import all_event_types
 
 
 def run_verify(env: Env, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,8 +6,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.history import Message
-from tests.model import METRICS, Model
+from testkit.history import Message
+from testkit.model import METRICS, Model
 
 
 def model_of(messages: list[Message]) -> Model:

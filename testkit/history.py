@@ -48,8 +48,10 @@ def instant(rnd: random.Random) -> str:
 
 
 def to_message(
-    event: dict[str, Any], key: bytes | None = ..., reason: str | None = None
-) -> Message:  # type: ignore[assignment]
+    event: dict[str, Any],
+    key: bytes | None = ...,  # type: ignore[assignment]
+    reason: str | None = None,
+) -> Message:
     event_type, datum = parse_line(event)
     if key is ...:
         key = str(datum[event_type.key_field]).encode()
