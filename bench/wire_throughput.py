@@ -21,11 +21,11 @@ from bench.config import RESULTS_DIR, BenchConfig
 from bench.expected import expected
 from bench.generate import encode_all, history
 from bench.measure import Bench, Throughput, run_vanphong
-from vanphong.cli.schemas import register_all
 from vanphong.deploy.local.apicurio import RegistryConfig
 from vanphong.deploy.local.config import StackConfig
 from vanphong.ground.schema_registry import SchemaRegistryClient
 from vanphong.publish import Outgoing
+from vanphong.registry_sync import register_all
 from vanphong.schemas.codec import HEADER_LENGTH, confluent_frame
 
 

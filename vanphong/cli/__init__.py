@@ -112,9 +112,9 @@ class Wire(StrEnum):
 def _confluent_framed(messages: list[Outgoing], settings: Settings) -> list[Outgoing]:
     """``publish --wire confluent``: for upstream teams trying the framing before they write
     their own serializer; a registry that cannot say the ids is one line, exit 2."""
-    from vanphong.cli.schemas import confluent_framed
     from vanphong.core.rejection import TransientError
     from vanphong.ground.schema_registry import RegistryError
+    from vanphong.publish.confluent import confluent_framed
 
     try:
         return confluent_framed(messages, settings)
