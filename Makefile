@@ -53,11 +53,12 @@ run: worker-start
 stop: worker-stop
 	$(VP) stack down
 
-# ruff, mypy, and the layers' import contracts ([tool.importlinter] in pyproject.toml).
+# ruff, mypy, and the layers' import contracts ([tool.importlinter] in pyproject.toml). mypy
+# checks the product (vanphong follows its linked folders), the benchmark and testkit.
 lint: venv
-	$(BIN)/ruff check vanphong streams schemas sinks deploy tests bench
-	$(BIN)/ruff format --check vanphong streams schemas sinks deploy tests bench
-	$(BIN)/mypy vanphong
+	$(BIN)/ruff check vanphong streams schemas sinks deploy tests bench testkit
+	$(BIN)/ruff format --check vanphong streams schemas sinks deploy tests bench testkit
+	$(BIN)/mypy vanphong bench testkit
 	$(BIN)/lint-imports
 
 unit: venv tools
