@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vanphong.cli.serve.selection import BadRequest, parse
 from vanphong.core.semantics import METRICS
 from vanphong.reporting import periods
 from vanphong.reporting.exports import csv_bytes, csv_text, xlsx_bytes
@@ -32,12 +31,13 @@ from vanphong.reporting.model import (
     consolidated_members,
     history,
 )
+from vanphong.reporting.page.selection import BadRequest, parse
 from vanphong.reporting.periods import Period, PeriodError
 from vanphong.reporting.summary import number, paragraph, percent_change
 from vanphong.reporting.tables import TABLE_KEYS, metrics_table, tables
 
 TODAY = date(2026, 11, 29)
-STATIC = Path(__file__).parents[1] / "vanphong" / "cli" / "serve" / "static"
+STATIC = Path(__file__).parents[1] / "vanphong" / "reporting" / "page" / "static"
 
 ARTICLE = {  # Văn phòng Tỉnh ủy Vĩnh Long, 01/01/2019–30/09/2024 (the demo's own figures)
     "documents_issued": 40572,

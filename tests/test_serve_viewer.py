@@ -1,10 +1,10 @@
-"""Who is looking, from an ID token's claims (vanphong/cli/serve/viewer.py): pure."""
+"""Who is looking, from an ID token's claims (vanphong/reporting/page/viewer.py): pure."""
 
 from __future__ import annotations
 
 import pytest
 
-from vanphong.cli.serve.viewer import nothing_message, viewer_from_claims
+from vanphong.reporting.page.viewer import nothing_message, viewer_from_claims
 
 BASE = {"sub": "abc", "preferred_username": "vinhlong", "name": "Chuyên viên Vĩnh Long"}
 
@@ -37,8 +37,8 @@ def test_no_province_or_two_sees_nothing_and_is_told_why() -> None:
 
 
 def test_only_loopback_addresses_are_open_without_a_login() -> None:
-    from vanphong.cli.serve.server import OpenToAll, check_exposure, loopback
     from vanphong.ground.settings import Settings
+    from vanphong.reporting.page.server import OpenToAll, check_exposure, loopback
 
     assert all(loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "localhost"))
     assert not any(loopback(h) for h in ("0.0.0.0", "::", "10.1.2.3", "baocao.example.vn"))

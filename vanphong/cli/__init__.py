@@ -25,7 +25,7 @@ from vanphong.cli.console import (
 from vanphong.cli.dlq_commands import dlq_app
 from vanphong.cli.rebuild_commands import rebuild_command, verify_command
 from vanphong.cli.schemas import register_shipped, schemas_app
-from vanphong.cli.serve_command import serve_command
+from vanphong.cli.serve import serve_command
 from vanphong.cli.stack_commands import stack_app
 from vanphong.ground.settings import Settings, get_settings
 

@@ -30,13 +30,13 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from vanphong.cli.serve.scope import as_viewer
-from vanphong.cli.serve.selection import BadRequest, Selection
-from vanphong.cli.serve.viewer import Viewer
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 from vanphong.reporting import database, queries
 from vanphong.reporting.jsonview import report_json
+from vanphong.reporting.page.scope import as_viewer
+from vanphong.reporting.page.selection import BadRequest, Selection
+from vanphong.reporting.page.viewer import Viewer
 
 CHANNEL = "vanphong_committed"
 SETTLE_S = 0.2  # after a notification, wait for the rest of a burst

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vanphong.cli.serve.app import make_application
-from vanphong.cli.serve.auth import check_provider, make_auth
 from vanphong.ground.listening import bound_port, write_atomically
 from vanphong.ground.settings import Settings
 from vanphong.reporting import database
+from vanphong.reporting.page.app import make_application
+from vanphong.reporting.page.auth import check_provider, make_auth
 
 
 class OpenToAll(Exception):

@@ -34,8 +34,8 @@ from authlib.integrations.base_client.async_app import AsyncOAuth2Mixin
 from authlib.integrations.base_client.async_openid import AsyncOpenIDMixin
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from vanphong.cli.serve.viewer import ANONYMOUS, Viewer, viewer_from_claims
 from vanphong.ground.settings import Settings
+from vanphong.reporting.page.viewer import ANONYMOUS, Viewer, viewer_from_claims
 
 COOKIE = "vanphong_session"
 VIEWER = "vanphong.viewer"  # request key: the Viewer of a logged-in request

@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 import asyncpg
 from aiohttp import web
 
-from vanphong.cli.serve.responses import XLSX, download, json_response, static_page
-from vanphong.cli.serve.selection import bad_request, language, period_of
 from vanphong.reporting.board import Board, TaskLine, board, document_tasks
 from vanphong.reporting.board_tables import BOARD_BUILDERS, board_json, table_json, tasks_table
 from vanphong.reporting.exports import csv_bytes, tables_xlsx_bytes
 from vanphong.reporting.labels import Lang
+from vanphong.reporting.page.responses import XLSX, download, json_response, static_page
+from vanphong.reporting.page.selection import bad_request, language, period_of
 from vanphong.reporting.tables import every_table
 
 T = TypeVar("T")

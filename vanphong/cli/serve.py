@@ -1,7 +1,7 @@
 """The ``vanphong serve`` command (registered in ``vanphong/cli/__init__.py``, beside the
 ``stack`` and ``dlq`` commands): options and one-line errors only; the server is
-:mod:`vanphong.cli.serve.server`, imported when run, so that the page's package never imports
-the command line."""
+:mod:`vanphong.reporting.page.server`, imported when run, so that the page's package never
+imports the command line."""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ def serve_command(
 ) -> None:
     """The reporting page (read-only, as vanphong_reporting) until SIGINT/SIGTERM; with
     VANPHONG_OIDC_ISSUER, people log in and each sees their province."""
-    from vanphong.cli.serve.auth import OidcUnavailable
-    from vanphong.cli.serve.server import OpenToAll, check_exposure, loopback, serve
     from vanphong.ground.logs import configure
     from vanphong.ground.unreachable import Unreachable
+    from vanphong.reporting.page.auth import OidcUnavailable
+    from vanphong.reporting.page.server import OpenToAll, check_exposure, loopback, serve
 
     settings = get_settings()
     configure(settings)

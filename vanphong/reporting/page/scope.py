@@ -16,9 +16,9 @@ from typing import TypeVar
 
 import asyncpg
 
-from vanphong.cli.serve.selection import BadRequest
-from vanphong.cli.serve.viewer import Viewer, nothing_message
 from vanphong.reporting.labels import Lang
+from vanphong.reporting.page.selection import BadRequest
+from vanphong.reporting.page.viewer import Viewer, nothing_message
 
 T = TypeVar("T")
 

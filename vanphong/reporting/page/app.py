@@ -20,21 +20,6 @@ from typing import TypeVar
 import asyncpg
 from aiohttp import web
 
-from vanphong.cli.serve.auth import AUTH, Auth, expires_at, install, viewer_of
-from vanphong.cli.serve.board import add_routes as add_board_routes
-from vanphong.cli.serve.live import Subscriber, close_streams, hub_context, stream
-from vanphong.cli.serve.responses import STATIC, XLSX, download, json_response, static_page
-from vanphong.cli.serve.scope import as_viewer
-from vanphong.cli.serve.selection import (
-    BadRequest,
-    Selection,
-    from_report_error,
-    language,
-    parse,
-    period_of,
-    table_key,
-)
-from vanphong.cli.serve.viewer import nothing_message
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import Unreachable
@@ -43,6 +28,21 @@ from vanphong.reporting.exports import csv_bytes, xlsx_bytes
 from vanphong.reporting.jsonview import report_json, unit_json
 from vanphong.reporting.labels import BASES, label
 from vanphong.reporting.model import Report, ReportError
+from vanphong.reporting.page.auth import AUTH, Auth, expires_at, install, viewer_of
+from vanphong.reporting.page.board import add_routes as add_board_routes
+from vanphong.reporting.page.live import Subscriber, close_streams, hub_context, stream
+from vanphong.reporting.page.responses import STATIC, XLSX, download, json_response, static_page
+from vanphong.reporting.page.scope import as_viewer
+from vanphong.reporting.page.selection import (
+    BadRequest,
+    Selection,
+    from_report_error,
+    language,
+    parse,
+    period_of,
+    table_key,
+)
+from vanphong.reporting.page.viewer import nothing_message
 from vanphong.reporting.tables import BUILDERS
 
 T = TypeVar("T")
