@@ -22,10 +22,10 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from vanphong.core.deadletter import Landed, Source, source_of, topic_id_of
+from vanphong.ground.kafka_protocol import known_topic_ids
 from vanphong.ground.logs import get_logger
 from vanphong.ground.settings import Settings
 from vanphong.ground.tail import end_offsets, read_range, reader, within
-from vanphong.ground.topic_ids import known_topic_ids
 
 log = get_logger("vanphong.relay")
 

@@ -74,8 +74,8 @@ from faust.types import ConsumerT, ServiceT, TransportT
 from vanphong.core.gaps import gaps
 from vanphong.core.positions import Seen
 from vanphong.ground.kafka import ISOLATION_LEVEL
+from vanphong.ground.kafka_protocol import topic_ids
 from vanphong.ground.logs import get_logger
-from vanphong.ground.topic_ids import topic_ids
 
 log = get_logger("vanphong.transport")
 

@@ -47,7 +47,7 @@ from tests.verify import (
     assert_views_match,
     model_of,
 )
-from vanphong.cli.acls import (
+from vanphong.acls import (
     AclError,
     Grant,
     Operation,

@@ -51,7 +51,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.threads import QueueServiceThread
 
-from vanphong.ground import topic_ids as topic_id_helpers
+from vanphong.ground import kafka_protocol as topic_id_helpers
 from vanphong.ground.kafka import ISOLATION_LEVEL
 from vanphong.ground.settings import Settings
 from vanphong.streams import app as streams_app
@@ -238,40 +238,40 @@ PINS = [
         Pin(owner, name, f"streams/transport.py BatchConsumerThread._drain reads {name}", **how)
         for owner, name, how in _DRAIN_READS
     ),
-    # --- topic ids through aiokafka's own client (vanphong/ground/topic_ids.py topic_ids) ---
+    # --- topic ids through aiokafka's own client (vanphong/ground/kafka_protocol.py) ---
     Pin(
         AIOKafkaClient,
         "get_random_node",
-        "vanphong/ground/topic_ids.py topic_ids calls (the broker it asks)",
+        "vanphong/ground/kafka_protocol.py topic_ids calls (the broker it asks)",
         ("self",),
         is_async=False,
     ),
     Pin(
         AIOKafkaClient,
         "force_metadata_update",
-        "vanphong/ground/topic_ids.py topic_ids awaits (it returns a future)",
+        "vanphong/ground/kafka_protocol.py topic_ids awaits (it returns a future)",
         ("self",),
         is_async=False,
     ),
     Pin(
         AIOKafkaClient,
         "send",
-        "vanphong/ground/topic_ids.py topic_ids sends its Metadata v12 request with",
+        "vanphong/ground/kafka_protocol.py topic_ids sends its Metadata v12 request with",
         ("self", "node_id", "request", "group"),
         is_async=True,
     ),
     Pin(
         Request,
         "build",
-        "vanphong/ground/topic_ids.py TopicIdsRequest and vanphong/ground/kafka_access.py "
-        "_GroupOperationsRequest implement",
+        "vanphong/ground/kafka_protocol.py's TopicIdsRequest, GroupOperationsRequest and ACL "
+        "requests implement",
         ("self", "request_struct_class"),
         is_async=False,
     ),
     Pin(
         Request,
         "prepare",
-        "aiokafka's connection calls to pick the version of vanphong/ground/topic_ids.py "
+        "aiokafka's connection calls to pick the version of vanphong/ground/kafka_protocol.py "
         "TopicIdsRequest",
         ("self", "versions"),
         is_async=False,
@@ -504,7 +504,7 @@ def test_the_worker_s_kafka_consumer_has_the_private_attributes_its_thread_reads
     )
     assert isinstance(attrs["_client"], AIOKafkaClient), (
         f"{lib}: AIOKafkaConsumer._client is {attrs['_client']!r}; streams/transport.py reads "
-        "topic ids through it (vanphong/ground/topic_ids.py topic_ids)"
+        "topic ids through it (vanphong/ground/kafka_protocol.py topic_ids)"
     )
     assert attrs["_closed"] is False, f"{lib}: AIOKafkaConsumer._closed is {attrs['_closed']!r}"
     for setter, names in [
@@ -519,7 +519,7 @@ def test_the_worker_s_kafka_consumer_has_the_private_attributes_its_thread_reads
 
 
 def test_topic_ids_go_through_aiokafka_s_client_in_metadata_v12() -> None:
-    """vanphong/ground/topic_ids.py topic_ids asks a consumer's or an admin client's private
+    """vanphong/ground/kafka_protocol.py topic_ids asks a consumer's or an admin client's private
     ``_client`` for Metadata v12 (aiokafka's own requests stop at v5, which has no topic ids):
     aiokafka must still pick our v12 struct from the broker's version range, and refuse an older
     broker with ``NotImplementedError`` as topic_ids documents."""
@@ -535,13 +535,13 @@ def test_topic_ids_go_through_aiokafka_s_client_in_metadata_v12() -> None:
     found = asyncio.run(client())
     assert isinstance(found, AIOKafkaClient), (
         f"{lib}: AIOKafkaAdminClient._client is {found!r}; vanphong/status/caught_up.py and "
-        "vanphong/status/ pass it to vanphong/ground/topic_ids.py topic_ids"
+        "vanphong/status/ pass it to vanphong/ground/kafka_protocol.py topic_ids"
     )
     request = topic_id_helpers.TopicIdsRequest(["a-topic"])
     struct = request.prepare({3: (0, 12)})  # Metadata: API key 3, versions 0 to 12
     assert type(struct) is topic_id_helpers._MetadataRequestV12 and struct.encode(), (
-        f"{lib}: Request.prepare no longer builds vanphong/ground/topic_ids.py's Metadata v12 "
-        "request"
+        f"{lib}: Request.prepare no longer builds the Metadata v12 request of "
+        "vanphong/ground/kafka_protocol.py"
     )
     with pytest.raises(NotImplementedError):
         request.prepare({3: (0, 9)})

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.consumer.fetcher import FetchResult
 
-from vanphong.ground.topic_ids import TopicInfo
+from vanphong.ground.kafka_protocol import TopicInfo
 from vanphong.streams import transport
 from vanphong.streams.transport import BatchConsumerThread, Drained, Marks
 

@@ -23,8 +23,9 @@ from vanphong.cli.console import (
     unreachable_exit,
 )
 from vanphong.cli.dlq_commands import dlq_app
+from vanphong.cli.init import init_command
 from vanphong.cli.rebuild_commands import rebuild_command, verify_command
-from vanphong.cli.schemas import register_shipped, schemas_app
+from vanphong.cli.schemas import schemas_app
 from vanphong.cli.serve import serve_command
 from vanphong.cli.stack_commands import stack_app
 from vanphong.ground.settings import Settings, get_settings
@@ -40,53 +41,7 @@ app = typer.Typer(
 )
 
 
-@app.command()
-def init(
-    replication_factor: Annotated[
-        int | None,
-        typer.Option(
-            "--replication-factor",
-            min=1,
-            help="for topics created now (default: the cluster's default.replication.factor)",
-        ),
-    ] = None,
-    acls: Annotated[
-        bool,
-        typer.Option("--acls", help="also grant the least-privilege ACLs (docs/operations.md)"),
-    ] = False,
-    worker_principal: Annotated[
-        str, typer.Option("--worker-principal", help="with --acls: the worker's principal")
-    ] = "User:worker",
-    publisher_principal: Annotated[
-        str, typer.Option("--publisher-principal", help="with --acls: a publisher's principal")
-    ] = "User:publisher",
-    operator_principal: Annotated[
-        str, typer.Option("--operator-principal", help="with --acls: an operator's principal")
-    ] = "User:operator",
-) -> None:
-    """Create the topics, apply the database migrations and register the schemas in the Schema
-    Registry if one is configured; with --acls, grant each principal what it needs (idempotent)."""
-    from vanphong.sinks.migrate import migrate
-    from vanphong.streams.topics import BROKER_DEFAULT, create_topics
-
-    settings = get_settings()
-    factor = replication_factor or BROKER_DEFAULT
-    for topic, state in asyncio.run(create_topics(settings, factor)).items():
-        out.print(f"topic {topic}: {state}")
-    with database_errors(settings.database_url):
-        applied = migrate(settings.database_url, settings.timezone)
-    out.print(f"migrations: {', '.join(applied) if applied else 'up to date'}")
-    register_shipped(settings)  # the shipped schemas in the Schema Registry, if one is set
-    if acls:
-        from vanphong.cli.acls import AclError, Principals, apply, grants_table, plan
-
-        who = Principals(worker_principal, publisher_principal, operator_principal)
-        try:
-            granted = asyncio.run(apply(settings, plan(settings, who)))
-        except AclError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from exc
-        out.print(grants_table(granted))
+app.command("init")(init_command)
 
 
 @app.command()

@@ -9,7 +9,7 @@ A client that cannot start because the brokers refuse its security settings fail
 :class:`KafkaAccessError` naming the setting to fix (:func:`start_client`). That error lives
 here, with the clients, because they raise it first; the modules above raise it too:
 vanphong/ground/kafka_access.py (the permissions the brokers' ACLs refuse) and
-vanphong/ground/unreachable.py. Topic ids (Metadata v12) are in vanphong/ground/topic_ids.py.
+vanphong/ground/unreachable.py. Topic ids (Metadata v12) are in vanphong/ground/kafka_protocol.py.
 """
 
 from __future__ import annotations

@@ -3,13 +3,14 @@
 The brokers say it themselves (the authorized operations of Metadata v12 and DescribeGroups v3),
 so nothing is tried and nothing is changed: the worker checks its principal's permissions before
 it starts (:func:`worker_access`, streams/app.py), ``vanphong init --acls`` checks what it
-granted (vanphong/cli/acls.py), and a refused operation met later is turned into one error
+granted (vanphong/acls/), and a refused operation met later is turned into one error
 naming the permission to grant (:func:`authorization_problem`, vanphong/ground/unreachable.py).
 
 Apart from vanphong/ground/kafka.py because it sits above it: it needs a started admin client
-and the Metadata v12 request of vanphong/ground/topic_ids.py, while the clients need only the
-error both raise, :class:`~vanphong.ground.kafka.KafkaAccessError`, which stays with them (a
-refused login is found while a client starts, before any permission can be asked).
+and the requests of vanphong/ground/kafka_protocol.py (Metadata v12, DescribeGroups v3), while
+the clients need only the error both raise, :class:`~vanphong.ground.kafka.KafkaAccessError`,
+which stays with them (a refused login is found while a client starts, before any permission
+can be asked).
 """
 
 from __future__ import annotations
@@ -20,38 +21,16 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupAuthorizationFailedError, KafkaError
-from aiokafka.protocol.admin import DescribeGroupsRequest_v3, DescribeGroupsResponse_v3
-from aiokafka.protocol.api import Request, RequestStruct
 
 from vanphong.ground.kafka import KafkaAccessError, admin_client
+from vanphong.ground.kafka_protocol import GroupOperationsRequest, Operation, TopicIdsRequest
 from vanphong.ground.settings import Settings
-from vanphong.ground.topic_ids import TopicIdsRequest
 from vanphong.schemas.catalog import DEAD_LETTER_TOPIC, EVENT_TYPES
 
-#: Kafka's ACL operation codes (AclOperation): bit n of an "authorized operations" field.
-ACL_OPERATIONS = {"READ": 3, "WRITE": 4, "DESCRIBE": 8}
+#: The operations asked about, by name: bit n of an "authorized operations" field is code n.
+ACL_OPERATIONS = {op.name: int(op) for op in (Operation.READ, Operation.WRITE, Operation.DESCRIBE)}
 _GROUP_AUTHORIZATION_FAILED = 30
 _TOPIC_AUTHORIZATION_FAILED = 29
-
-
-class _DescribeGroupsV3(RequestStruct):
-    """DescribeGroups v3 with its own response (aiokafka 0.14 parses v3 answers as v2, without
-    ``authorized_operations``)."""
-
-    API_KEY = 15
-    API_VERSION = 3
-    RESPONSE_TYPE = DescribeGroupsResponse_v3
-    SCHEMA = DescribeGroupsRequest_v3.SCHEMA
-
-
-class _GroupOperationsRequest(Request[_DescribeGroupsV3]):
-    API_KEY = 15
-
-    def __init__(self, group: str) -> None:
-        self._group = group
-
-    def build(self, request_struct_class: type[_DescribeGroupsV3]) -> _DescribeGroupsV3:
-        return request_struct_class([self._group], True)
 
 
 def principal_of(settings: Settings) -> str:
@@ -91,7 +70,7 @@ async def missing_permissions(
         name, operations = group
         try:
             coordinator = await admin.find_coordinator(name)
-            described: Any = await client.send(coordinator, _GroupOperationsRequest(name))
+            described: Any = await client.send(coordinator, GroupOperationsRequest(name))
             error_code, bits = described.groups[0][0], described.groups[0][-1]
         except GroupAuthorizationFailedError:
             error_code, bits = _GROUP_AUTHORIZATION_FAILED, 0

@@ -19,8 +19,8 @@ from vanphong.core.lag import lag
 from vanphong.core.positions import Seen, Stored, applied_offset
 from vanphong.ground import pgconnect
 from vanphong.ground.kafka import admin_client, partition_counts, standalone_consumer
+from vanphong.ground.kafka_protocol import known_topic_ids
 from vanphong.ground.settings import Settings
-from vanphong.ground.topic_ids import known_topic_ids
 from vanphong.schemas.catalog import EVENT_TYPES
 
 

@@ -14,8 +14,8 @@ from typing import TypeVar
 from aiokafka import TopicPartition
 
 from vanphong.ground.kafka import admin_client, partition_counts, standalone_consumer
+from vanphong.ground.kafka_protocol import TopicInfo, known_topic_ids
 from vanphong.ground.settings import Settings
-from vanphong.ground.topic_ids import TopicInfo, known_topic_ids
 from vanphong.ground.unreachable import KAFKA_ERRORS, kafka_error
 from vanphong.schemas.catalog import DEAD_LETTER_TOPIC
 

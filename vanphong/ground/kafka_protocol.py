@@ -1,14 +1,22 @@
-"""Topic ids: which incarnation of a topic the broker has now.
+"""The Kafka protocol requests aiokafka does not make, in one place: wire structs that an aiokafka
+upgrade may break, and that tests/test_faust_internals.py guards.
 
-Kafka gives every topic a UUID at creation, so a topic deleted and created again under the same
-name has a new id (docs/operations.md, "Offsets that go backwards or jump"). aiokafka 0.14
-speaks Metadata up to v5, which has no topic ids (they came with v10), and its admin client's
-``describe_topics`` uses that request; :func:`topic_ids` sends the smallest request that
-carries them, Metadata v12 (Kafka 3.1 and later), through aiokafka's own client.
+- **Topic ids** (:func:`topic_ids`): which incarnation of a topic the broker has now. Kafka gives
+  every topic a UUID at creation, so a topic deleted and created again under the same name has a
+  new id (docs/operations.md, "Offsets that go backwards or jump"). aiokafka 0.14 speaks
+  Metadata up to v5, which has no topic ids (they came with v10), and its admin client's
+  ``describe_topics`` uses that request; :class:`TopicIdsRequest` is the smallest request that
+  carries them, Metadata v12 (Kafka 3.1 and later), sent through aiokafka's own client. With
+  ``authorized_operations`` it also says what this client may do on each topic
+  (vanphong/ground/kafka_access.py).
+- **A group's authorized operations** (:class:`GroupOperationsRequest`, DescribeGroups v3: aiokafka
+  parses v3 answers as v2, without them).
+- **ACLs** (:class:`CreateAclsRequest`, :class:`DescribeAclsRequest`,
+  :class:`DeleteAclsRequest`, v1, with Kafka's codes :class:`ResourceType` and
+  :class:`Operation`): ``vanphong init --acls`` (vanphong/acls/) needs neither the Kafka
+  distribution nor a JVM, and uses the settings every other command uses.
 
-A module of its own because it is wire protocol, not client set-up: the request and response
-classes here are what tests/test_faust_internals.py guards against an aiokafka upgrade, and
-vanphong/ground/kafka_access.py reuses the request to ask for a topic's authorized operations.
+Only the wire is here: what to ask and what the answer means for vanphong is the caller's.
 """
 
 from __future__ import annotations
@@ -16,10 +24,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from io import BytesIO
 from typing import Any
 
 from aiokafka.client import AIOKafkaClient
+from aiokafka.protocol.admin import (
+    CreateAclsRequest_v1,
+    DeleteAclsRequest_v1,
+    DescribeAclsRequest_v1,
+    DescribeGroupsRequest_v3,
+    DescribeGroupsResponse_v3,
+)
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     AbstractType,
@@ -162,3 +178,107 @@ async def known_topic_ids(client: AIOKafkaClient, topics: Sequence[str]) -> dict
         return await topic_ids(client, topics)
     except NotImplementedError:
         return {}
+
+
+class _DescribeGroupsV3(RequestStruct):
+    """DescribeGroups v3 with its own response (aiokafka 0.14 parses v3 answers as v2, without
+    ``authorized_operations``)."""
+
+    API_KEY = 15
+    API_VERSION = 3
+    RESPONSE_TYPE = DescribeGroupsResponse_v3
+    SCHEMA = DescribeGroupsRequest_v3.SCHEMA
+
+
+class GroupOperationsRequest(Request[_DescribeGroupsV3]):
+    """One group's description with what this client may do on it (``authorized_operations``)."""
+
+    API_KEY = 15
+
+    def __init__(self, group: str) -> None:
+        self._group = group
+
+    def build(self, request_struct_class: type[_DescribeGroupsV3]) -> _DescribeGroupsV3:
+        return request_struct_class([self._group], True)
+
+
+class ResourceType(IntEnum):
+    """Kafka's resource type codes (org.apache.kafka.common.resource.ResourceType)."""
+
+    ANY = 1
+    TOPIC = 2
+    GROUP = 3
+    CLUSTER = 4
+
+
+class Operation(IntEnum):
+    """Kafka's ACL operation codes (org.apache.kafka.common.acl.AclOperation); bit n of an
+    "authorized operations" field is operation n."""
+
+    ANY = 1
+    READ = 3
+    WRITE = 4
+    DESCRIBE = 8
+
+
+ALLOW = 3  # AclPermissionType.ALLOW
+ANY_PERMISSION = 1
+LITERAL = 3  # PatternType.LITERAL
+ANY_PATTERN = 1
+ALL_HOSTS = "*"
+
+#: An ALLOW binding on a LITERAL resource from any host: (principal, resource type, resource
+#: name, operation), as a grant's ``key`` says it.
+Binding = tuple[str, int, str, int]
+
+
+def _allow_entries(bindings: Sequence[Binding]) -> list[tuple[int, str, int, str, str, int, int]]:
+    """CreateAcls creations and DeleteAcls filters share one shape: exact, literal, any host."""
+    return [
+        (resource_type, resource, LITERAL, principal, ALL_HOSTS, operation, ALLOW)
+        for principal, resource_type, resource, operation in bindings
+    ]
+
+
+class CreateAclsRequest(Request[CreateAclsRequest_v1]):
+    """CreateAcls with many creations in one request (aiokafka's builds one)."""
+
+    API_KEY = 30
+
+    def __init__(self, bindings: Sequence[Binding]) -> None:
+        self._bindings = list(bindings)
+
+    def build(self, request_struct_class: type[CreateAclsRequest_v1]) -> CreateAclsRequest_v1:
+        return request_struct_class(_allow_entries(self._bindings))
+
+
+class DescribeAclsRequest(Request[DescribeAclsRequest_v1]):
+    """Every ACL of one principal (any resource, pattern, operation and permission)."""
+
+    API_KEY = 29
+
+    def __init__(self, principal: str) -> None:
+        self._principal = principal
+
+    def build(self, request_struct_class: type[DescribeAclsRequest_v1]) -> DescribeAclsRequest_v1:
+        return request_struct_class(
+            int(ResourceType.ANY),
+            None,
+            ANY_PATTERN,
+            self._principal,
+            None,
+            int(Operation.ANY),
+            ANY_PERMISSION,
+        )
+
+
+class DeleteAclsRequest(Request[DeleteAclsRequest_v1]):
+    """DeleteAcls with one exact filter per binding (nothing broader is ever removed)."""
+
+    API_KEY = 31
+
+    def __init__(self, bindings: Sequence[Binding]) -> None:
+        self._bindings = list(bindings)
+
+    def build(self, request_struct_class: type[DeleteAclsRequest_v1]) -> DeleteAclsRequest_v1:
+        return request_struct_class(_allow_entries(self._bindings))
