@@ -6,7 +6,7 @@ Built from the PostgreSQL 15 binaries the local stack runs (deploy/local/postgre
 
 - :meth:`PgCluster.build`: ``initdb`` the primary (``trust`` on its socket, ``scram-sha-256``
   on TCP, replication from 127.0.0.1 trusted), the roles and database vanphong expects
-  (:func:`vanphong.deploy.local.postgres.roles_sql`), and the standby by ``pg_basebackup -R``
+  (:func:`vanphong.deploy.local.postgres_roles.roles_sql`), and the standby by ``pg_basebackup -R``
   (streaming, asynchronous: PostgreSQL's default, Patroni's and managed services' default).
 - :meth:`PgCluster.cut_replication`: the standby stops receiving WAL while the primary goes on
   committing (PostgreSQL 13+ reloads ``primary_conninfo``: set to '' the WAL receiver stops and
@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vanphong.deploy.local.config import PgTarget
-from vanphong.deploy.local.postgres import PgRunner, pg_runner, roles_sql
+from vanphong.deploy.local.postgres_dirs import PgRunner, pg_runner
+from vanphong.deploy.local.postgres_roles import roles_sql
 
 USER = "vanphong"
 PASSWORD = "vanphong"

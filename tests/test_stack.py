@@ -21,6 +21,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
 from vanphong.deploy.local import install, lifecycle, stack
+from vanphong.deploy.local.apicurio import Apicurio
+from vanphong.deploy.local.broker import KafkaBroker
+from vanphong.deploy.local.keycloak import Keycloak
+from vanphong.deploy.local.postgres import Postgres
 from vanphong.ground.settings import get_settings
 
 
@@ -38,15 +42,12 @@ def running_stack() -> Iterator[None]:
 # integration: the real broker and database
 
 
-#: What `up` does only for a service that is not running: none of it may run a second time.
+#: What `up` does only for a service that is not running: none of it may run a second time
+#: (the check of free space, and each component's fetch, configure and start).
+COMPONENTS = (KafkaBroker, Postgres, Apicurio, Keycloak)
 SET_UP_STEPS = (
-    "check_free_space",
-    "fetch_kafka_jars",
-    "launch_kafka",
-    "install_pg",
-    "start_pg",
-    "fetch_registry",
-    "launch_registry",
+    (lifecycle, "check_free_space"),
+    *((c, step) for c in COMPONENTS for step in ("fetch", "configure", "start")),
 )
 
 
@@ -56,12 +57,12 @@ def test_up_again_is_idempotent_and_only_checks(running_stack: None) -> None:
     out = StringIO()
     with contextlib.ExitStack() as patches:
         steps = {
-            name: patches.enter_context(
+            f"{getattr(owner, '__name__', owner)}.{name}": patches.enter_context(
                 mock.patch.object(
-                    lifecycle, name, side_effect=AssertionError(f"a second `up` ran {name}")
+                    owner, name, side_effect=AssertionError(f"a second `up` ran {name}")
                 )
             )
-            for name in SET_UP_STEPS
+            for owner, name in SET_UP_STEPS
         }
         assert stack.up(console=Console(file=out, width=200)) == 0
     assert [name for name, step in steps.items() if step.called] == []

@@ -1,4 +1,5 @@
-"""Apicurio Registry: a Schema Registry with the Confluent API (``/apis/ccompat/v7``) in the stack.
+"""Apicurio Registry as a component: a Schema Registry with the Confluent API
+(``/apis/ccompat/v7``) in the stack.
 
 Upstream producers that write the Confluent wire format (``00`` + a schema id) need a registry to
 name their writer schema (CONTRACT.md §3, v1.1); the tests publish through real Confluent
@@ -22,25 +23,18 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
-import time
 import urllib.error
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vanphong.deploy.local.component import Component
 from vanphong.deploy.local.config import LISTEN_HOST, StackPaths
-from vanphong.deploy.local.errors import StackError, describe_exc
-from vanphong.deploy.local.processes import (
-    POLL_INTERVAL,
-    alive,
-    cmdline,
-    foreign_port_holder,
-    port_hint,
-    reap,
-)
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.launch import gone, launch_detached, wait_until_ready
+from vanphong.deploy.local.maven import fetch_archive, maven_cached
+from vanphong.deploy.local.processes import alive, cmdline
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import now
 from vanphong.ground.settings import Settings
@@ -53,10 +47,7 @@ REGISTRY_JAVA_MAJOR = 21
 KNOWN_JDK = Path("/usr/lib/jvm/temurin-25-jdk-amd64")
 JVM_DIR = Path("/usr/lib/jvm")
 REGISTRY_JVM_OPTS = ("-Xmx256m", "-Djava.awt.headless=true")
-DOWNLOAD_TIMEOUT = 900.0
 CCOMPAT = "/apis/ccompat/v7"
-
-_CHILDREN: list[subprocess.Popen[bytes]] = []
 
 
 @dataclass(frozen=True)
@@ -162,108 +153,13 @@ def find_registry_java(who: str = REGISTRY_NAME, off: str = "VANPHONG_STACK_REGI
     )
 
 
-def maven_cached(home: Path, artifact: str, must_contain: str) -> bool:
-    """True if ``home`` holds a complete unpack of ``artifact`` (its marker says so)."""
-    try:
-        marker = json.loads((home / ".complete").read_text())
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(marker, dict)
-        and marker.get("artifact") == artifact
-        and (home / must_contain).exists()
-    )
-
-
 def registry_cached(cfg: RegistryConfig) -> bool:
     return maven_cached(cfg.home, REGISTRY_ARTIFACT, "quarkus-run.jar")
 
 
-def fetch_from_maven(
-    artifact: str, home: Path, name: str, must_contain: str, progress: Progress, off: str
-) -> None:
-    """Download ``artifact`` (a tar.gz or a zip) from Maven Central with ``mvn dependency:copy``
-    and unpack it into ``home``, once: a marker is written only after a complete unpack. An
-    archive with one top directory (a zip distribution) is unpacked without it. ``off`` says
-    how to run the stack without this component, for the errors."""
-    if maven_cached(home, artifact, must_contain):
-        return
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise StackError(
-            f"Maven (mvn) is not installed; it fetches {name} from Maven Central",
-            hint=f"apt-get install -y maven (or {off})",
-        )
-    progress.step(f"fetching {name} from Maven Central (first run only)")
-    download = home.with_name(home.name + ".download")
-    partial = home.with_name(home.name + ".partial")
-    shutil.rmtree(download, ignore_errors=True)
-    shutil.rmtree(partial, ignore_errors=True)
-    download.mkdir(parents=True)
-    log = home.with_name(home.name + "-mvn.log")
-    cmd = [
-        mvn,
-        "-q",
-        "-B",
-        "dependency:copy",
-        f"-Dartifact={artifact}",
-        f"-DoutputDirectory={download}",
-    ]
-    try:
-        with log.open("wb") as out:
-            rc = subprocess.run(
-                cmd,
-                cwd=download,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=DOWNLOAD_TIMEOUT,
-            ).returncode
-    except subprocess.TimeoutExpired:
-        raise StackError(
-            f"fetching {name} took longer than {DOWNLOAD_TIMEOUT:.0f} s",
-            hint="check the connection to Maven Central, then run `vanphong stack up` again",
-            logs=[log],
-        ) from None
-    archives = [*download.glob("*.tar.gz"), *download.glob("*.zip")]
-    if rc != 0 or len(archives) != 1:
-        raise StackError(
-            f"Maven could not fetch {artifact} (exit {rc})",
-            hint="Maven Central must be reachable (behind a proxy: ~/.m2/settings.xml); then "
-            "run `vanphong stack up` again",
-            logs=[log],
-        )
-    progress.step(f"unpacking {name}")
-    _unpack(archives[0], partial)
-    tops = list(partial.iterdir())
-    root = tops[0] if len(tops) == 1 and tops[0].is_dir() else partial
-    if not (root / must_contain).exists():
-        raise StackError(f"{archives[0]} holds no {must_contain}", logs=[log])
-    shutil.rmtree(home, ignore_errors=True)
-    root.rename(home)
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.rmtree(download, ignore_errors=True)
-    (home / ".complete").write_text(
-        json.dumps({"artifact": artifact, "fetched_at": now()}, indent=2) + "\n"
-    )
-
-
-def _unpack(archive: Path, into: Path) -> None:
-    if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as z:
-            for info in z.infolist():
-                target = Path(z.extract(info, into))
-                mode = info.external_attr >> 16  # the Unix mode bits a zip keeps, if any
-                if mode and not info.is_dir():
-                    target.chmod(mode & 0o755 | 0o600)
-    else:
-        with tarfile.open(archive) as tar:
-            tar.extractall(into, filter="data")
-
-
 def fetch_registry(cfg: RegistryConfig, progress: Progress) -> None:
     """Download the tar.gz from Maven Central and unpack it, once."""
-    fetch_from_maven(
+    fetch_archive(
         REGISTRY_ARTIFACT,
         cfg.home,
         REGISTRY_NAME,
@@ -289,19 +185,12 @@ def registry_command(java: str, cfg: RegistryConfig) -> list[str]:
 
 def launch_registry(java: str, cfg: RegistryConfig) -> int:
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    with cfg.log.open("ab") as out:
-        out.write(f"--- {now()} starting {REGISTRY_NAME}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            registry_command(java, cfg),
-            cwd=cfg.run_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    _CHILDREN.append(proc)
-    return proc.pid
+    return launch_detached(
+        registry_command(java, cfg),
+        cwd=cfg.run_dir,
+        log=cfg.log,
+        banner=f"starting {REGISTRY_NAME}",
+    )
 
 
 def our_registry_pid(cfg: RegistryConfig, state: dict[str, Any]) -> int | None:
@@ -320,28 +209,36 @@ def registry_probe(cfg: RegistryConfig, timeout: float = 2.0) -> None:
 
 
 def wait_registry(cfg: RegistryConfig, pid: int, deadline: float, timeout: float) -> None:
-    last = "not listening yet"
-    while True:
-        reap(pid)
-        if not alive(pid):
-            raise StackError(
-                f"{REGISTRY_NAME} (pid {pid}) exited during start-up",
-                hint="read the log above",
-                logs=[cfg.log],
-            )
-        try:
-            registry_probe(cfg, timeout=max(0.5, min(2.0, deadline - time.monotonic())))
-            return
-        except (OSError, ValueError, urllib.error.URLError) as exc:
-            last = describe_exc(exc)
-        if time.monotonic() >= deadline:
-            raise StackError(
-                f"{REGISTRY_NAME} (pid {pid}) did not answer {cfg.url}/subjects within "
-                f"{timeout:.0f} s (last: {last})",
-                hint="read the log; `vanphong stack up --timeout 300` waits longer",
-                logs=[cfg.log],
-            )
-        time.sleep(POLL_INTERVAL)
+    def probe(seconds: float) -> bool:
+        registry_probe(cfg, timeout=seconds)
+        return True
+
+    def exited() -> StackError | None:
+        if not gone(pid):
+            return None
+        return StackError(
+            f"{REGISTRY_NAME} (pid {pid}) exited during start-up",
+            hint="read the log above",
+            logs=[cfg.log],
+        )
+
+    def timed_out(last: str) -> StackError:
+        return StackError(
+            f"{REGISTRY_NAME} (pid {pid}) did not answer {cfg.url}/subjects within "
+            f"{timeout:.0f} s (last: {last})",
+            hint="read the log; `vanphong stack up --timeout 300` waits longer",
+            logs=[cfg.log],
+        )
+
+    wait_until_ready(
+        probe,
+        deadline=deadline,
+        timeout=timeout,
+        exited=exited,
+        timed_out=timed_out,
+        probe_timeout=(0.5, 2.0),
+        transient=(OSError, ValueError, urllib.error.URLError),
+    )
 
 
 def registry_state(cfg: RegistryConfig, pid: int) -> dict[str, Any]:
@@ -356,15 +253,53 @@ def registry_state(cfg: RegistryConfig, pid: int) -> dict[str, Any]:
     }
 
 
-def registry_port_conflicts(cfg: RegistryConfig) -> list[str]:
-    """What holds a port the registry about to start needs, with what to do about it."""
-    conflicts = []
-    for port in (cfg.port, cfg.management_port):
-        holder = foreign_port_holder(port, own_marker=cfg.own_marker)
-        if holder is not None:
-            conflicts.append(
-                f"{REGISTRY_NAME}: {holder.describe()}\n  what to do: "
-                + port_hint(holder, "VANPHONG_STACK_REGISTRY_PORT (or _MANAGEMENT_PORT)")
-                + ", or VANPHONG_STACK_REGISTRY=false"
-            )
-    return conflicts
+class Apicurio(Component):
+    """The stack's Schema Registry (Confluent API), in memory: a start begins empty."""
+
+    key = "registry"
+    label = REGISTRY_NAME
+    title = REGISTRY_NAME
+    port_variable = "VANPHONG_STACK_REGISTRY_PORT (or _MANAGEMENT_PORT)"
+    port_extra = ", or VANPHONG_STACK_REGISTRY=false"
+
+    def __init__(self, cfg: RegistryConfig) -> None:
+        self.cfg = cfg
+        self.java = ""
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.cfg.port, self.cfg.management_port)
+
+    @property
+    def own_marker(self) -> str:
+        return self.cfg.own_marker
+
+    @property
+    def address(self) -> str:
+        return self.cfg.url
+
+    @property
+    def log(self) -> Path:
+        return self.cfg.log
+
+    @property
+    def waiting(self) -> str:
+        return f"waiting for {REGISTRY_NAME} to answer at {self.cfg.url}"
+
+    def pid(self, state: dict[str, Any]) -> int | None:
+        return our_registry_pid(self.cfg, state)
+
+    def check(self) -> None:
+        self.java = find_registry_java()
+
+    def fetch(self, progress: Progress) -> None:
+        fetch_registry(self.cfg, progress)
+
+    def start(self, timeout: float) -> int:
+        return launch_registry(self.java, self.cfg)
+
+    def ready(self, pid: int, deadline: float, timeout: float) -> None:
+        wait_registry(self.cfg, pid, deadline, timeout)
+
+    def record(self, pid: int) -> dict[str, Any]:
+        return registry_state(self.cfg, pid)

@@ -1,4 +1,5 @@
-"""Kafka: the jars from Maven Central, ``server.properties``, storage format, start, wait, probe."""
+"""The plain single-node broker as a component: the jars from Maven Central, ``server.properties``,
+storage format, start, wait, probe."""
 
 from __future__ import annotations
 
@@ -6,25 +7,24 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vanphong.deploy.local.component import Component
 from vanphong.deploy.local.config import KAFKA_VERSION, LISTEN_HOST, StackConfig, StackPaths
-from vanphong.deploy.local.errors import StackError, describe_exc
-from vanphong.deploy.local.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.launch import gone, launch_detached, wait_until_ready
+from vanphong.deploy.local.maven import fetch_dependencies, read_marker, write_marker
+from vanphong.deploy.local.processes import accepts_tcp, alive, cmdline
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import now
-
-DOWNLOAD_TIMEOUT = 900.0  # the first jar download (Maven Central)
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 KAFKA_POM = DEPLOY_DIR / "kafka" / "pom.xml"
@@ -39,10 +39,6 @@ KAFKA_JVM_OPTS = (
     "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
 )
-
-# Popen objects of brokers started by this process: kept so they are not collected (and warned
-# about) while they run; `down` reaps them.
-_CHILDREN: list[subprocess.Popen[bytes]] = []
 
 
 @contextlib.contextmanager
@@ -107,12 +103,9 @@ def _pom_digest() -> str:
 
 
 def kafka_jars_cached(paths: StackPaths) -> bool:
-    try:
-        marker = json.loads(paths.libs_marker.read_text())
-    except (OSError, ValueError):
-        return False
+    marker = read_marker(paths.libs)
     return (
-        isinstance(marker, dict)
+        marker is not None
         and marker.get("pom_sha256") == _pom_digest()
         and (paths.libs / KAFKA_MAIN_JAR).exists()
     )
@@ -121,71 +114,10 @@ def kafka_jars_cached(paths: StackPaths) -> bool:
 def fetch_kafka_jars(paths: StackPaths, progress: Progress) -> None:
     if kafka_jars_cached(paths):
         return
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise StackError(
-            f"Maven (mvn) is not installed; it fetches the Kafka {KAFKA_VERSION} jars from "
-            "Maven Central on first use",
-            hint="apt-get install -y maven",
-        )
-    progress.step(f"fetching Kafka {KAFKA_VERSION} jars from Maven Central (first run only)")
-    build = paths.kafka_home / "build"
-    build.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(KAFKA_POM, build / "pom.xml")
-    partial = paths.kafka_home / "libs.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    log = paths.kafka_home / "mvn.log"
-    cmd = [
-        mvn,
-        "-q",
-        "-B",
-        "-f",
-        str(build / "pom.xml"),
-        "dependency:copy-dependencies",
-        "-DincludeScope=runtime",
-        "-Dmdep.prependGroupId=true",
-        f"-DoutputDirectory={partial}",
-    ]
-    try:
-        with log.open("wb") as out:
-            rc = subprocess.run(
-                cmd,
-                cwd=build,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=DOWNLOAD_TIMEOUT,
-            ).returncode
-    except subprocess.TimeoutExpired:
-        raise StackError(
-            f"fetching the Kafka jars took longer than {DOWNLOAD_TIMEOUT:.0f} s",
-            hint="check the connection to Maven Central (repo.maven.apache.org), then run "
-            "`vanphong stack up` again",
-            logs=[log],
-        ) from None
-    if rc != 0:
-        raise StackError(
-            f"Maven could not fetch the Kafka {KAFKA_VERSION} jars (exit {rc})",
-            hint="Maven Central (repo.maven.apache.org) must be reachable; behind a proxy, "
-            "configure it in ~/.m2/settings.xml; then run `vanphong stack up` again",
-            logs=[log],
-        )
-    if not (partial / KAFKA_MAIN_JAR).exists():
-        raise StackError(
-            f"Maven finished but {KAFKA_MAIN_JAR} is missing from {partial}",
-            hint=f"check {KAFKA_POM}",
-            logs=[log],
-        )
-    shutil.rmtree(paths.libs, ignore_errors=True)
-    partial.rename(paths.libs)
+    what = f"the Kafka {KAFKA_VERSION} jars"
+    fetch_dependencies(KAFKA_POM, paths.kafka_home, paths.libs, what, KAFKA_MAIN_JAR, progress)
     jars = sorted(p.name for p in paths.libs.glob("*.jar"))
-    marker = {
-        "kafka_version": KAFKA_VERSION,
-        "pom_sha256": _pom_digest(),
-        "fetched_at": now(),
-        "jars": jars,
-    }
-    paths.libs_marker.write_text(json.dumps(marker, indent=2) + "\n")
+    write_marker(paths.libs, kafka_version=KAFKA_VERSION, pom_sha256=_pom_digest(), jars=jars)
 
 
 def kafka_server_properties(cfg: StackConfig) -> str:
@@ -293,49 +225,44 @@ def our_kafka_pid(paths: StackPaths, state: dict[str, Any]) -> int | None:
 
 
 def launch_kafka(java: str, paths: StackPaths) -> int:
-    cmd = _kafka_cmd(java, paths, "kafka.Kafka", str(paths.server_properties))
-    with paths.kafka_out.open("ab") as out:
-        out.write(f"--- {now()} starting Kafka {KAFKA_VERSION}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            cmd,
-            cwd=paths.kafka_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    _CHILDREN.append(proc)
-    return proc.pid
+    return launch_detached(
+        _kafka_cmd(java, paths, "kafka.Kafka", str(paths.server_properties)),
+        cwd=paths.kafka_dir,
+        log=paths.kafka_out,
+        banner=f"starting Kafka {KAFKA_VERSION}",
+    )
 
 
 def wait_kafka(cfg: StackConfig, pid: int, deadline: float, timeout: float) -> None:
     paths = cfg.paths
-    last = "not listening yet"
-    while True:
-        reap(pid)
-        if not alive(pid):
-            raise StackError(
-                f"Kafka (pid {pid}) exited during start-up",
-                hint=f"read the logs above; if the data is damaged, remove {paths.kafka_data} "
-                "and run `vanphong stack up` again",
-                logs=[paths.kafka_out, paths.kafka_log],
-            )
-        if accepts_tcp(cfg.kafka_port):
-            try:
-                kafka_probe(cfg.bootstrap, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
-                return
-            except Exception as exc:
-                last = describe_exc(exc)
-        if time.monotonic() >= deadline:
-            raise StackError(
-                f"Kafka (pid {pid}) did not answer a metadata request at {cfg.bootstrap} within "
-                f"{timeout:.0f} s (last: {last})",
-                hint="read the log; `vanphong stack down` stops it; `vanphong stack up "
-                "--timeout 300` waits longer on a slow machine",
-                logs=[paths.kafka_out, paths.kafka_log],
-            )
-        time.sleep(POLL_INTERVAL)
+    logs = [paths.kafka_out, paths.kafka_log]
+
+    def probe(seconds: float) -> bool:
+        if not accepts_tcp(cfg.kafka_port):
+            return False
+        kafka_probe(cfg.bootstrap, timeout=seconds)
+        return True
+
+    def exited() -> StackError | None:
+        if not gone(pid):
+            return None
+        return StackError(
+            f"Kafka (pid {pid}) exited during start-up",
+            hint=f"read the logs above; if the data is damaged, remove {paths.kafka_data} "
+            "and run `vanphong stack up` again",
+            logs=logs,
+        )
+
+    def timed_out(last: str) -> StackError:
+        return StackError(
+            f"Kafka (pid {pid}) did not answer a metadata request at {cfg.bootstrap} within "
+            f"{timeout:.0f} s (last: {last})",
+            hint="read the log; `vanphong stack down` stops it; `vanphong stack up "
+            "--timeout 300` waits longer on a slow machine",
+            logs=logs,
+        )
+
+    wait_until_ready(probe, deadline=deadline, timeout=timeout, exited=exited, timed_out=timed_out)
 
 
 def kafka_state(cfg: StackConfig, pid: int) -> dict[str, Any]:
@@ -348,3 +275,63 @@ def kafka_state(cfg: StackConfig, pid: int) -> dict[str, Any]:
         "log": str(cfg.paths.kafka_log),
         "started_at": now(),
     }
+
+
+class KafkaBroker(Component):
+    """The plain single-node broker (KRaft, broker and controller in one JVM)."""
+
+    key = "kafka"
+    label = "Kafka"
+    title = f"Kafka {KAFKA_VERSION}"
+    port_variable = "VANPHONG_KAFKA_BOOTSTRAP"
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self.paths = cfg.paths
+        self.java = ""
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.cfg.kafka_port, self.cfg.controller_port)
+
+    @property
+    def own_marker(self) -> str:
+        return str(self.paths.server_properties)
+
+    @property
+    def address(self) -> str:
+        return self.cfg.bootstrap
+
+    @property
+    def log(self) -> Path:
+        return self.paths.kafka_log
+
+    @property
+    def waiting(self) -> str:
+        return "waiting for Kafka to answer a metadata request"
+
+    def pid(self, state: dict[str, Any]) -> int | None:
+        return our_kafka_pid(self.paths, state)
+
+    def check(self) -> None:
+        self.java = find_java()
+
+    def set_up(self) -> bool:
+        formatted = (self.paths.kafka_data / "meta.properties").exists()
+        return kafka_jars_cached(self.paths) and formatted
+
+    def fetch(self, progress: Progress) -> None:
+        fetch_kafka_jars(self.paths, progress)
+
+    def configure(self, progress: Progress) -> None:
+        write_kafka_config(self.cfg)
+        format_kafka(self.java, self.paths, progress)
+
+    def start(self, timeout: float) -> int:
+        return launch_kafka(self.java, self.paths)
+
+    def ready(self, pid: int, deadline: float, timeout: float) -> None:
+        wait_kafka(self.cfg, pid, deadline, timeout)
+
+    def record(self, pid: int) -> dict[str, Any]:
+        return kafka_state(self.cfg, pid)

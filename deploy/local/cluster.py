@@ -22,21 +22,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
 import shutil
 import subprocess
-import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from vanphong.deploy.local.broker import _CHILDREN, KAFKA_LOG4J, KAFKA_MAIN_JAR, _quiet
-from vanphong.deploy.local.certs import BROKER_CN, Certs
-from vanphong.deploy.local.config import KAFKA_VERSION, LISTEN_HOST, StackPaths, secure_client_port
-from vanphong.deploy.local.errors import StackError, describe_exc
-from vanphong.deploy.local.processes import POLL_INTERVAL, accepts_tcp, alive, cmdline, reap
+from vanphong.deploy.local.broker import KAFKA_LOG4J, KAFKA_MAIN_JAR, _quiet
+from vanphong.deploy.local.certs import BROKER_CN
+from vanphong.deploy.local.cluster_files import (
+    ADMIN_USER,
+    SASL_MECHANISM,
+    SecurePaths,
+    client_port,
+    cluster_bootstrap,
+    controller_port,
+    write_secret,
+)
+from vanphong.deploy.local.cluster_files import USERS as USERS  # the tests name them here
+from vanphong.deploy.local.cluster_files import ensure_users as ensure_users
+from vanphong.deploy.local.cluster_files import tls_database_url as tls_database_url
+from vanphong.deploy.local.config import KAFKA_VERSION, LISTEN_HOST
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.launch import NotReady, gone, launch_detached, wait_until_ready
+from vanphong.deploy.local.processes import accepts_tcp, alive, cmdline
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import now
 
@@ -45,11 +53,6 @@ MIN_BROKERS = 3  # replication factor 3
 MAX_BROKERS = 5
 REPLICATION_FACTOR = 3
 MIN_INSYNC_REPLICAS = 2
-SASL_MECHANISM = "SCRAM-SHA-512"
-ADMIN_USER = "admin"
-#: The SCRAM users created at format time: the admin (a super user: the brokers' own listener and
-#: ``init``), then one principal per role (issue 11, least privilege; ACLs are granted apart).
-USERS = (ADMIN_USER, "worker", "publisher", "operator")
 CLUSTER_JVM_OPTS = (
     "-Xms256m",
     "-Xmx512m",
@@ -59,100 +62,6 @@ CLUSTER_JVM_OPTS = (
     "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
 )
-
-
-def client_port(node: int) -> int:
-    """The SASL_SSL listener of node ``node`` (1-based): 19192, 19292, 19392, …"""
-    return secure_client_port(node)
-
-
-def controller_port(node: int) -> int:
-    return client_port(node) + 1
-
-
-def cluster_bootstrap(brokers: int) -> str:
-    return ",".join(f"{LISTEN_HOST}:{client_port(n)}" for n in range(1, brokers + 1))
-
-
-@dataclass(frozen=True)
-class SecurePaths:
-    """Everything of the secure cluster lives under ``<stack_dir>/secure``."""
-
-    stack: StackPaths
-
-    @property
-    def root(self) -> Path:
-        return self.stack.root / "secure"
-
-    @property
-    def certs(self) -> Certs:
-        return Certs(self.root / "tls")
-
-    @property
-    def users(self) -> Path:
-        return self.root / "users.json"
-
-    def password_file(self, user: str) -> Path:
-        return self.root / "passwords" / user
-
-    def env_file(self, user: str) -> Path:
-        return self.root / ("client.env" if user == ADMIN_USER else f"{user}.env")
-
-    @property
-    def cluster_id(self) -> Path:
-        return self.root / "cluster.id"
-
-    @property
-    def brokers_file(self) -> Path:  # how many nodes it was set up with
-        return self.root / "brokers"
-
-    @property
-    def log4j(self) -> Path:
-        return self.root / "log4j2.properties"
-
-    def node_dir(self, node: int) -> Path:
-        return self.root / f"node-{node}"
-
-    def data(self, node: int) -> Path:
-        return self.node_dir(node) / "data"
-
-    def logs(self, node: int) -> Path:
-        return self.node_dir(node) / "logs"
-
-    def log(self, node: int) -> Path:
-        return self.logs(node) / "server.log"
-
-    def out(self, node: int) -> Path:
-        return self.node_dir(node) / "kafka.out"
-
-    def server_properties(self, node: int) -> Path:
-        return self.node_dir(node) / "server.properties"
-
-
-def _write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-
-
-def ensure_users(paths: SecurePaths) -> dict[str, str]:
-    """User → password: made once (random), then read back, so a restart keeps the logins."""
-    try:
-        users = json.loads(paths.users.read_text())
-    except (OSError, ValueError):
-        users = {}
-    if not isinstance(users, dict):
-        users = {}
-    missing = [u for u in USERS if not isinstance(users.get(u), str)]
-    if missing:
-        import secrets
-
-        users.update({u: secrets.token_urlsafe(18) for u in missing})
-        _write_secret(paths.users, json.dumps(users, indent=2) + "\n")
-    for user in USERS:
-        _write_secret(paths.password_file(user), users[user] + "\n")
-    return {u: users[u] for u in USERS}
 
 
 def node_properties(paths: SecurePaths, node: int, brokers: int, admin_password: str) -> str:
@@ -235,7 +144,7 @@ def write_node_configs(paths: SecurePaths, brokers: int, admin_password: str) ->
     for node in range(1, brokers + 1):
         paths.logs(node).mkdir(parents=True, exist_ok=True)
         paths.data(node).mkdir(parents=True, exist_ok=True)
-        _write_secret(
+        write_secret(
             paths.server_properties(node),
             node_properties(paths, node, brokers, admin_password),
         )
@@ -340,20 +249,12 @@ def node_pids(paths: SecurePaths, state: dict[str, Any]) -> dict[int, int | None
 
 
 def launch_node(java: str, paths: SecurePaths, node: int) -> int:
-    cmd = _node_cmd(java, paths, node, "kafka.Kafka", str(paths.server_properties(node)))
-    with paths.out(node).open("ab") as out:
-        out.write(f"--- {now()} starting Kafka {KAFKA_VERSION} node {node}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            cmd,
-            cwd=paths.node_dir(node),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    _CHILDREN.append(proc)
-    return proc.pid
+    return launch_detached(
+        _node_cmd(java, paths, node, "kafka.Kafka", str(paths.server_properties(node))),
+        cwd=paths.node_dir(node),
+        log=paths.out(node),
+        banner=f"starting Kafka {KAFKA_VERSION} node {node}",
+    )
 
 
 def node_state(paths: SecurePaths, node: int, pid: int) -> dict[str, Any]:
@@ -422,69 +323,36 @@ def wait_cluster(
     """Until every node is registered as a broker (a metadata request as the admin says so)."""
     kwargs = secure_admin_kwargs(paths, ADMIN_USER, password)
     brokers = len(pids)
-    last = "not listening yet"
-    while True:
+
+    def probe(seconds: float) -> bool:
+        if not all(accepts_tcp(client_port(n)) for n in pids):
+            return False
+        seen = cluster_probe(cluster_bootstrap(brokers), kwargs, timeout=seconds)
+        if len(seen) < brokers:
+            raise NotReady(f"{len(seen)} of {brokers} brokers registered")
+        return True
+
+    def exited() -> StackError | None:
         for node, pid in pids.items():
-            reap(pid)
-            if not alive(pid):
-                raise StackError(
+            if gone(pid):
+                return StackError(
                     f"Kafka node {node} (pid {pid}) exited during start-up",
                     hint="read the logs above; `vanphong stack down`, remove "
                     f"{paths.root} if its data is damaged, then `vanphong stack up --secure`",
                     logs=[paths.out(node), paths.log(node)],
                 )
-        if all(accepts_tcp(client_port(n)) for n in pids):
-            try:
-                seen = cluster_probe(
-                    cluster_bootstrap(brokers),
-                    kwargs,
-                    timeout=max(1.0, min(5.0, deadline - time.monotonic())),
-                )
-                if len(seen) >= brokers:
-                    return
-                last = f"{len(seen)} of {brokers} brokers registered"
-            except Exception as exc:
-                last = describe_exc(exc)
-        if time.monotonic() >= deadline:
-            raise StackError(
-                f"the secure cluster did not report {brokers} brokers at "
-                f"{cluster_bootstrap(brokers)} within {timeout:.0f} s (last: {last})",
-                hint="read the logs; `vanphong stack down` stops it; `--timeout 300` waits "
-                "longer on a slow machine",
-                logs=[paths.log(n) for n in pids],
-            )
-        time.sleep(POLL_INTERVAL)
+        return None
 
+    def timed_out(last: str) -> StackError:
+        return StackError(
+            f"the secure cluster did not report {brokers} brokers at "
+            f"{cluster_bootstrap(brokers)} within {timeout:.0f} s (last: {last})",
+            hint="read the logs; `vanphong stack down` stops it; `--timeout 300` waits "
+            "longer on a slow machine",
+            logs=[paths.log(n) for n in pids],
+        )
 
-def tls_database_url(database_url: str, cafile: str) -> str:
-    """The workers' URL, asking for TLS verified against the stack's CA (host name included)."""
-    sep = "&" if "?" in database_url else "?"
-    return f"{database_url}{sep}sslmode=verify-full&sslrootcert={cafile}"
-
-
-def write_env_files(
-    paths: SecurePaths, brokers: int, users: dict[str, str], database_url: str
-) -> None:
-    """``<user>.env``: the settings that point a vanphong command at the cluster as that user.
-
-    The password is named by file (``VANPHONG_KAFKA_SASL_PASSWORD_FILE``), never inlined; the
-    database URL asks for TLS verified against the stack's CA.
-    """
-    certs = paths.certs
-    tls_url = tls_database_url(database_url, str(certs.ca_cert))
-    for user in users:
-        lines = [
-            f"# written by `vanphong stack up --secure`: the secure cluster as {user!r}",
-            f"# use: set -a; . {paths.env_file(user)}; set +a",
-            f"VANPHONG_KAFKA_BOOTSTRAP={cluster_bootstrap(brokers)}",
-            "VANPHONG_KAFKA_SECURITY_PROTOCOL=SASL_SSL",
-            f"VANPHONG_KAFKA_SASL_MECHANISM={SASL_MECHANISM}",
-            f"VANPHONG_KAFKA_SASL_USERNAME={user}",
-            f"VANPHONG_KAFKA_SASL_PASSWORD_FILE={paths.password_file(user)}",
-            f"VANPHONG_KAFKA_SSL_CAFILE={certs.ca_cert}",
-            f"VANPHONG_DATABASE_URL={tls_url}",
-        ]
-        _write_secret(paths.env_file(user), "\n".join(lines) + "\n")
+    wait_until_ready(probe, deadline=deadline, timeout=timeout, exited=exited, timed_out=timed_out)
 
 
 def jars_present(paths: SecurePaths) -> bool:

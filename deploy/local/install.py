@@ -17,7 +17,7 @@ from rich.console import Console
 
 from vanphong.deploy.local.config import PG_MAJOR, StackPaths
 from vanphong.deploy.local.errors import StackError
-from vanphong.deploy.local.postgres import PG_BIN
+from vanphong.deploy.local.postgres_dirs import PG_BIN
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import now
 

@@ -1,10 +1,11 @@
-"""Keycloak: the local stack's OpenID Connect provider, for the reporting page's login.
+"""Keycloak as a component: the local stack's OpenID Connect provider, for the reporting page's
+login.
 
 ``vanphong stack up --keycloak`` starts it beside the rest (``make test`` does; ``make run``
 stays lean). It is the Quarkus distribution from Maven Central
 (``org.keycloak:keycloak-quarkus-dist:<version>:zip``), fetched and unpacked once by the
-registry's helper into ``<stack_dir>/keycloak-<version>/``, run detached as ``kc.sh start-dev``
-on the loopback interface (``VANPHONG_STACK_KEYCLOAK_PORT``, management
+shared Maven fetch (``maven``) into ``<stack_dir>/keycloak-<version>/``, run detached as
+``kc.sh start-dev`` on the loopback interface (``VANPHONG_STACK_KEYCLOAK_PORT``, management
 ``VANPHONG_STACK_KEYCLOAK_MANAGEMENT_PORT``) with the registry's Java 21+.
 
 Its realm is ``deploy/local/keycloak/vanphong-realm.json``, imported at every start
@@ -22,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -30,17 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vanphong.deploy.local.apicurio import fetch_from_maven
+from vanphong.deploy.local.apicurio import find_registry_java
+from vanphong.deploy.local.component import Component
 from vanphong.deploy.local.config import LISTEN_HOST, StackPaths
-from vanphong.deploy.local.errors import StackError, describe_exc
-from vanphong.deploy.local.processes import (
-    POLL_INTERVAL,
-    alive,
-    cmdline,
-    foreign_port_holder,
-    port_hint,
-    reap,
-)
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.launch import gone, launch_detached, wait_until_ready
+from vanphong.deploy.local.maven import fetch_archive
+from vanphong.deploy.local.processes import alive, cmdline
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import now
 from vanphong.ground.settings import Settings
@@ -85,7 +81,7 @@ class KeycloakConfig:
 
 
 def fetch_keycloak(cfg: KeycloakConfig, progress: Progress) -> None:
-    fetch_from_maven(KEYCLOAK_ARTIFACT, cfg.home, KEYCLOAK_NAME, "bin/kc.sh", progress, OFF)
+    fetch_archive(KEYCLOAK_ARTIFACT, cfg.home, KEYCLOAK_NAME, "bin/kc.sh", progress, OFF)
 
 
 def launch_keycloak(java: str, cfg: KeycloakConfig) -> int:
@@ -107,28 +103,18 @@ def launch_keycloak(java: str, cfg: KeycloakConfig) -> int:
         "JAVA_HOME": str(Path(java).resolve().parent.parent),
         "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx512m",
     }
-    with cfg.log.open("ab") as out:
-        out.write(f"--- {now()} starting {KEYCLOAK_NAME}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            [
-                "bash",
-                str(cfg.home / "bin" / "kc.sh"),
-                "start-dev",
-                cfg.own_marker,
-                f"--http-host={LISTEN_HOST}",
-                f"--http-port={cfg.port}",
-                f"--http-management-port={cfg.management_port}",
-                "--import-realm",
-            ],
-            cwd=cfg.home,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc.pid
+    command = [
+        "bash",
+        str(cfg.home / "bin" / "kc.sh"),
+        "start-dev",
+        cfg.own_marker,
+        f"--http-host={LISTEN_HOST}",
+        f"--http-port={cfg.port}",
+        f"--http-management-port={cfg.management_port}",
+        "--import-realm",
+    ]
+    banner = f"starting {KEYCLOAK_NAME}"
+    return launch_detached(command, cwd=cfg.home, log=cfg.log, banner=banner, env=env)
 
 
 def our_keycloak_pid(cfg: KeycloakConfig, state: dict[str, Any]) -> int | None:
@@ -153,24 +139,33 @@ def wait_keycloak(cfg: KeycloakConfig, pid: int, deadline: float, timeout: float
     creates its database: minutes on a busy machine)."""
     timeout = max(timeout, KEYCLOAK_START_S)
     deadline = max(deadline, time.monotonic() + KEYCLOAK_START_S)
-    last = "not listening yet"
-    while True:
-        reap(pid)
-        if not alive(pid):
-            raise StackError(f"{KEYCLOAK_NAME} (pid {pid}) exited during start-up", logs=[cfg.log])
-        try:
-            keycloak_probe(cfg, timeout=max(0.5, min(2.0, deadline - time.monotonic())))
-            return
-        except (OSError, ValueError, urllib.error.URLError) as exc:
-            last = describe_exc(exc)
-        if time.monotonic() >= deadline:
-            raise StackError(
-                f"{KEYCLOAK_NAME} (pid {pid}) did not answer {cfg.issuer} within {timeout:.0f} s"
-                f" (last: {last})",
-                hint="read the log; `vanphong stack up --keycloak --timeout 300` waits longer",
-                logs=[cfg.log],
-            )
-        time.sleep(POLL_INTERVAL)
+
+    def probe(seconds: float) -> bool:
+        keycloak_probe(cfg, timeout=seconds)
+        return True
+
+    def exited() -> StackError | None:
+        if not gone(pid):
+            return None
+        return StackError(f"{KEYCLOAK_NAME} (pid {pid}) exited during start-up", logs=[cfg.log])
+
+    def timed_out(last: str) -> StackError:
+        return StackError(
+            f"{KEYCLOAK_NAME} (pid {pid}) did not answer {cfg.issuer} within {timeout:.0f} s"
+            f" (last: {last})",
+            hint="read the log; `vanphong stack up --keycloak --timeout 300` waits longer",
+            logs=[cfg.log],
+        )
+
+    wait_until_ready(
+        probe,
+        deadline=deadline,
+        timeout=timeout,
+        exited=exited,
+        timed_out=timed_out,
+        probe_timeout=(0.5, 2.0),
+        transient=(OSError, ValueError, urllib.error.URLError),
+    )
 
 
 def keycloak_state(cfg: KeycloakConfig, pid: int) -> dict[str, Any]:
@@ -183,13 +178,52 @@ def keycloak_state(cfg: KeycloakConfig, pid: int) -> dict[str, Any]:
     }
 
 
-def keycloak_port_conflicts(cfg: KeycloakConfig) -> list[str]:
-    conflicts = []
-    for port in (cfg.port, cfg.management_port):
-        holder = foreign_port_holder(port, own_marker=cfg.own_marker)
-        if holder is not None:
-            conflicts.append(
-                f"{KEYCLOAK_NAME}: {holder.describe()}\n  what to do: "
-                + port_hint(holder, "VANPHONG_STACK_KEYCLOAK_PORT (or _MANAGEMENT_PORT)")
-            )
-    return conflicts
+class Keycloak(Component):
+    """The reporting page's OpenID Connect provider (``up --keycloak``)."""
+
+    key = "keycloak"
+    label = KEYCLOAK_NAME
+    title = KEYCLOAK_NAME
+    port_variable = "VANPHONG_STACK_KEYCLOAK_PORT (or _MANAGEMENT_PORT)"
+
+    def __init__(self, cfg: KeycloakConfig) -> None:
+        self.cfg = cfg
+        self.java = ""
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.cfg.port, self.cfg.management_port)
+
+    @property
+    def own_marker(self) -> str:
+        return self.cfg.own_marker
+
+    @property
+    def address(self) -> str:
+        return self.cfg.issuer
+
+    @property
+    def log(self) -> Path:
+        return self.cfg.log
+
+    @property
+    def waiting(self) -> str:
+        return f"waiting for {KEYCLOAK_NAME} to answer at {self.cfg.issuer}"
+
+    def pid(self, state: dict[str, Any]) -> int | None:
+        return our_keycloak_pid(self.cfg, state)
+
+    def check(self) -> None:
+        self.java = find_registry_java(KEYCLOAK_NAME, "without --keycloak")
+
+    def fetch(self, progress: Progress) -> None:
+        fetch_keycloak(self.cfg, progress)
+
+    def start(self, timeout: float) -> int:
+        return launch_keycloak(self.java, self.cfg)
+
+    def ready(self, pid: int, deadline: float, timeout: float) -> None:
+        wait_keycloak(self.cfg, pid, deadline, timeout)
+
+    def record(self, pid: int) -> dict[str, Any]:
+        return keycloak_state(self.cfg, pid)

@@ -1,37 +1,39 @@
-"""PostgreSQL: our own cluster's dirs, initdb, its conf, start, stop, roles, wait, probe."""
+"""PostgreSQL: our own cluster's initdb, its conf, TLS, start, stop, roles, wait, probe and the
+component (its directories and OS user: ``postgres_dirs``; its roles: ``postgres_roles``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import pwd
-import shutil
 import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
+from vanphong.deploy.local.certs import Certs
+from vanphong.deploy.local.component import Component
 from vanphong.deploy.local.config import (
     LISTEN_HOST,
     PG_MAJOR,
-    REPORTING_PASSWORD,
-    REPORTING_ROLE,
-    PgTarget,
     StackConfig,
-    StackPaths,
 )
-from vanphong.deploy.local.errors import StackError, describe_exc
-from vanphong.deploy.local.processes import POLL_INTERVAL, alive, cmdline
+from vanphong.deploy.local.errors import StackError
+from vanphong.deploy.local.install import install_pg
+from vanphong.deploy.local.launch import wait_until_ready
+from vanphong.deploy.local.postgres_dirs import (
+    PgDirs,
+    PgRunner,
+    existing_pg_dirs,
+    pg_runner,
+    prepare_pg_dirs,
+)
+from vanphong.deploy.local.postgres_roles import ensure_roles
+from vanphong.deploy.local.processes import alive, cmdline
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import now
-
-PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 
 
 def pg_login_probe(url: str, timeout: float = 5.0) -> str:
@@ -46,97 +48,6 @@ def pg_login_probe(url: str, timeout: float = 5.0) -> str:
             await conn.close()
 
     return asyncio.run(asyncio.wait_for(probe(), timeout + 1))
-
-
-@dataclass(frozen=True)
-class PgRunner:
-    """How PostgreSQL programs are run: as ``postgres`` through runuser when we are root."""
-
-    prefix: tuple[str, ...]
-    os_user: str  # also the cluster's superuser (initdb's default), reached by peer auth
-
-    def cmd(self, program: str, *args: str) -> list[str]:
-        return [*self.prefix, str(PG_BIN / program), *args]
-
-
-def pg_runner() -> PgRunner:
-    if os.geteuid() == 0:
-        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
-        return PgRunner((runuser, "-u", "postgres", "--"), "postgres")
-    return PgRunner((), pwd.getpwuid(os.geteuid()).pw_name)
-
-
-@dataclass(frozen=True)
-class PgDirs:
-    data: Path
-    run: Path
-
-    @property
-    def log(self) -> Path:
-        return self.run / "postgres.log"
-
-
-def existing_pg_dirs(paths: StackPaths) -> PgDirs | None:
-    if not (paths.pgdata.exists() and paths.pgrun.exists()):
-        return None
-    return PgDirs(paths.pgdata.resolve(), paths.pgrun.resolve())
-
-
-def _can_reach(runner: PgRunner, path: Path) -> bool:
-    if not runner.prefix:
-        return True
-    result = subprocess.run(
-        [*runner.prefix, "test", "-x", str(path)], capture_output=True, cwd="/", timeout=30
-    )
-    return result.returncode == 0
-
-
-def prepare_pg_dirs(paths: StackPaths, runner: PgRunner, console: Console) -> PgDirs:
-    """``<stack_dir>/pgdata`` and ``<stack_dir>/pgrun``, owned by the server's OS user.
-
-    When we are root and the ``postgres`` user cannot reach the stack dir (the default
-    ``~/.cache/vanphong`` under a private ``/root``), both live in ``postgres``'s home instead
-    and the stack dir holds symlinks to them: opening ``/root`` to other users is not ours to do.
-    """
-    owner = pwd.getpwnam(runner.os_user) if runner.prefix else None
-    if paths.pgdata.is_symlink() or paths.pgdata.exists():
-        data = paths.pgdata.resolve()
-        run = paths.pgrun.resolve() if paths.pgrun.exists() else data.parent / "pgrun"
-    elif owner is not None and not _can_reach(runner, paths.root):
-        base = Path(owner.pw_dir) / (
-            "vanphong-" + hashlib.sha256(str(paths.root).encode()).hexdigest()[:10]
-        )
-        base.mkdir(parents=True, exist_ok=True)
-        os.chown(base, owner.pw_uid, owner.pw_gid)
-        base.chmod(0o700)
-        data, run = base / "pgdata", base / "pgrun"
-        console.print(
-            f"[yellow]note:[/] the {runner.os_user} user cannot reach {escape(str(paths.root))}; "
-            f"the PostgreSQL data lives in {escape(str(base))} (symlinked from the stack dir)"
-        )
-    else:
-        data, run = paths.pgdata, paths.pgrun
-    for directory, mode in ((data, 0o700), (run, 0o755)):
-        directory.mkdir(parents=True, exist_ok=True)
-        if owner is not None:
-            os.chown(directory, owner.pw_uid, owner.pw_gid)
-        directory.chmod(mode)
-    for link, target in ((paths.pgdata, data), (paths.pgrun, run)):
-        if target != link and not link.exists() and not link.is_symlink():
-            link.symlink_to(target, target_is_directory=True)
-    if runner.prefix and not _can_reach(runner, data):
-        raise StackError(
-            f"the {runner.os_user} user cannot reach {data}",
-            hint=f"make every parent directory searchable by {runner.os_user}, or set "
-            "VANPHONG_STACK_DIR to a directory it can reach",
-        )
-    socket_path = run / f".s.PGSQL.{99999}"
-    if len(str(socket_path).encode()) > 100:
-        raise StackError(
-            f"the socket path under {run} is too long for a Unix socket",
-            hint="use a shorter VANPHONG_STACK_DIR",
-        )
-    return PgDirs(data, run)
 
 
 def init_pg(dirs: PgDirs, runner: PgRunner, progress: Progress) -> None:
@@ -320,105 +231,36 @@ def start_pg(dirs: PgDirs, runner: PgRunner, timeout: float) -> int:
     return pid
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def wait_pg(cfg: StackConfig, dirs: PgDirs, deadline: float, timeout: float) -> None:
+    def probe(seconds: float) -> bool:
+        pg_login_probe(cfg.database_url, timeout=seconds)
+        return True
 
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def roles_sql(target: PgTarget) -> str:
-    """Idempotent SQL (psql, \\gexec): the owner role and database, and the reporting role.
-
-    The owner role gets CREATEDB on this local cluster only: the test suite creates a database
-    per test. It gets CREATEROLE too: ``vanphong access grant-province`` creates the province
-    readers' login roles as the owner (docs/operations.md, "Province readers"). The reporting
-    role gets nothing here; migrations grant it schema ``reporting``. The province readers'
-    group (NOLOGIN) is made here as well, as an administrator would (migration 0009 grants it).
-    """
-    roles = (
-        (target.user, target.password, "LOGIN CREATEDB CREATEROLE"),
-        (REPORTING_ROLE, REPORTING_PASSWORD, "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"),
-    )
-    out: list[str] = []
-    for role, password, options in roles:
-        out.append(
-            f"SELECT format('CREATE ROLE %I LOGIN', {_literal(role)}) "
-            f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(role)})\n\\gexec"
+    def exited() -> StackError | None:
+        if our_pg_pid(dirs) is not None:
+            return None
+        return StackError(
+            "PostgreSQL stopped during start-up",
+            logs=[dirs.log],
+            hint="read the log; then `vanphong stack up` again",
         )
-        out.append(f"ALTER ROLE {_ident(role)} WITH {options} PASSWORD {_literal(password)};")
-    out.append(
-        "SELECT 'CREATE ROLE vanphong_province_readers NOLOGIN' WHERE NOT EXISTS"
-        " (SELECT FROM pg_roles WHERE rolname = 'vanphong_province_readers')\n\\gexec"
-    )
-    out.append(
-        f"SELECT format('CREATE DATABASE %I OWNER %I', {_literal(target.database)}, "
-        f"{_literal(target.user)}) "
-        f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {_literal(target.database)})"
-        "\n\\gexec"
-    )
-    out.append(f"ALTER DATABASE {_ident(target.database)} OWNER TO {_ident(target.user)};")
-    return "\n".join(out) + "\n"
 
-
-def ensure_roles(dirs: PgDirs, runner: PgRunner, target: PgTarget) -> None:
-    result = subprocess.run(
-        runner.cmd(
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            str(dirs.run),
-            "-p",
-            str(target.port),
-            "-U",
-            runner.os_user,
-            "-d",
-            "postgres",
-            "-f",
-            "-",
-        ),
-        input=roles_sql(target),
-        cwd=dirs.run,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode != 0:
-        raise StackError(
-            f"creating the roles {target.user!r} and {REPORTING_ROLE!r} failed",
-            detail=(result.stdout + result.stderr)[-3000:],
+    def timed_out(last: str) -> StackError:
+        return StackError(
+            f"PostgreSQL at {cfg.pg_address} did not accept a login as {cfg.pg.user!r} "
+            f"within {timeout:.0f} s (last: {last})",
+            hint="read the log; `vanphong stack down` then `vanphong stack up` again",
             logs=[dirs.log],
         )
 
-
-def wait_pg(cfg: StackConfig, dirs: PgDirs, deadline: float, timeout: float) -> None:
-    last = "no answer yet"
-    while True:
-        if our_pg_pid(dirs) is None:
-            raise StackError(
-                "PostgreSQL stopped during start-up",
-                logs=[dirs.log],
-                hint="read the log; then `vanphong stack up` again",
-            )
-        try:
-            pg_login_probe(
-                cfg.database_url, timeout=max(1.0, min(5.0, deadline - time.monotonic()))
-            )
-            return
-        except Exception as exc:
-            last = describe_exc(exc)
-        if time.monotonic() >= deadline:
-            raise StackError(
-                f"PostgreSQL at {cfg.pg_address} did not accept a login as {cfg.pg.user!r} "
-                f"within {timeout:.0f} s (last: {last})",
-                hint="read the log; `vanphong stack down` then `vanphong stack up` again",
-                logs=[dirs.log],
-            )
-        time.sleep(POLL_INTERVAL)
+    wait_until_ready(
+        probe,
+        deadline=deadline,
+        timeout=timeout,
+        exited=exited,
+        timed_out=timed_out,
+        last="no answer yet",
+    )
 
 
 def stop_pg(dirs: PgDirs, runner: PgRunner, timeout: float) -> None:
@@ -454,3 +296,82 @@ def pg_state(cfg: StackConfig, dirs: PgDirs, runner: PgRunner, pid: int) -> dict
         "log": str(dirs.log),
         "started_at": now(),
     }
+
+
+class Postgres(Component):
+    """Our own PostgreSQL cluster; with ``tls`` (the secure stack's CA), TLS on for everyone."""
+
+    key = "postgres"
+    label = "PostgreSQL"
+    title = f"PostgreSQL {PG_MAJOR}"
+    detached = False  # pg_ctl start -w: the start waits
+    port_variable = "VANPHONG_DATABASE_URL"
+
+    def __init__(self, cfg: StackConfig, console: Console, tls: Certs | None = None) -> None:
+        self.cfg = cfg
+        self.paths = cfg.paths
+        self.console = console
+        self.tls = tls
+        self.runner = pg_runner()
+        self.dirs = existing_pg_dirs(cfg.paths)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.cfg.pg.port,)
+
+    @property
+    def own_marker(self) -> str:
+        return str(self.dirs.data) if self.dirs else str(self.paths.pgdata)
+
+    @property
+    def address(self) -> str:
+        return self.cfg.pg_address
+
+    @property
+    def log(self) -> Path | None:
+        return self.dirs.log if self.dirs else None
+
+    @property
+    def starting(self) -> str:
+        return f"starting {self.title}" + (" with TLS" if self.tls else "")
+
+    @property
+    def waiting(self) -> str:
+        return "waiting for PostgreSQL to accept a login"
+
+    def pid(self, state: dict[str, Any]) -> int | None:
+        return our_pg_pid(self.dirs)
+
+    def set_up(self) -> bool:
+        return self.dirs is not None and (self.dirs.data / "PG_VERSION").exists()
+
+    def fetch(self, progress: Progress) -> None:
+        install_pg(self.paths, progress, self.console)
+
+    def configure(self, progress: Progress) -> None:
+        self.dirs = dirs = prepare_pg_dirs(self.paths, self.runner, self.console)
+        init_pg(dirs, self.runner, progress)
+        if self.tls is not None:
+            install_pg_tls(dirs, self.runner, self.tls.cert("postgres"), self.tls.key("postgres"))
+        write_pg_conf(dirs, self.cfg.pg.port, self.runner)
+
+    def start(self, timeout: float) -> int:
+        assert self.dirs is not None
+        return start_pg(self.dirs, self.runner, timeout)
+
+    def ensure_roles(self) -> None:
+        assert self.dirs is not None
+        ensure_roles(self.dirs, self.runner, self.cfg.pg)
+
+    def ready(self, pid: int, deadline: float, timeout: float) -> None:
+        assert self.dirs is not None
+        wait_pg(self.cfg, self.dirs, deadline, timeout)
+
+    def stop(self, pid: int, timeout: float) -> bool:
+        assert self.dirs is not None
+        stop_pg(self.dirs, self.runner, timeout)
+        return True  # or a StackError: pg_ctl stop -m immediate
+
+    def record(self, pid: int) -> dict[str, Any]:
+        assert self.dirs is not None
+        return pg_state(self.cfg, self.dirs, self.runner, pid)

@@ -20,21 +20,23 @@ from rich.markup import escape
 from vanphong.deploy.local.broker import fetch_kafka_jars, find_java
 from vanphong.deploy.local.certs import ensure_certs
 from vanphong.deploy.local.cluster import (
-    ADMIN_USER,
-    SecurePaths,
-    client_port,
-    cluster_bootstrap,
     cluster_state,
-    controller_port,
-    ensure_users,
     format_nodes,
     launch_node,
     node_pids,
     node_state,
-    tls_database_url,
     wait_cluster,
-    write_env_files,
     write_node_configs,
+)
+from vanphong.deploy.local.cluster_files import (
+    ADMIN_USER,
+    SecurePaths,
+    client_port,
+    cluster_bootstrap,
+    controller_port,
+    ensure_users,
+    tls_database_url,
+    write_env_files,
 )
 from vanphong.deploy.local.config import (
     DEFAULT_TIMEOUT,
@@ -43,10 +45,10 @@ from vanphong.deploy.local.config import (
     STOP_TIMEOUT,
     StackConfig,
 )
-from vanphong.deploy.local.errors import StackError, describe_exc
+from vanphong.deploy.local.errors import StackError
 from vanphong.deploy.local.install import check_free_space, install_pg
+from vanphong.deploy.local.launch import wait_until_ready
 from vanphong.deploy.local.postgres import (
-    ensure_roles,
     existing_pg_dirs,
     init_pg,
     install_pg_tls,
@@ -60,7 +62,8 @@ from vanphong.deploy.local.postgres import (
     wait_pg,
     write_pg_conf,
 )
-from vanphong.deploy.local.processes import POLL_INTERVAL, foreign_port_holder, port_hint, stop_pid
+from vanphong.deploy.local.postgres_roles import ensure_roles
+from vanphong.deploy.local.processes import foreign_port_holder, port_hint, stop_pid
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import read_state, stack_lock, write_state
 from vanphong.ground.settings import Settings, get_settings
@@ -94,20 +97,25 @@ def _conflicts(
 
 
 def _wait_pg_tls(url: str, deadline: float, timeout: float) -> None:
-    last = "no answer yet"
-    while True:
-        try:
-            pg_login_probe(url, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
-            return
-        except Exception as exc:
-            last = describe_exc(exc)
-        if time.monotonic() >= deadline:
-            raise StackError(
-                f"PostgreSQL did not accept a TLS login (sslmode=verify-full) within "
-                f"{timeout:.0f} s (last: {last})",
-                hint="read the PostgreSQL log; the certificate is in <stack dir>/secure/tls",
-            )
-        time.sleep(POLL_INTERVAL)
+    def probe(seconds: float) -> bool:
+        pg_login_probe(url, timeout=seconds)
+        return True
+
+    def timed_out(last: str) -> StackError:
+        return StackError(
+            f"PostgreSQL did not accept a TLS login (sslmode=verify-full) within "
+            f"{timeout:.0f} s (last: {last})",
+            hint="read the PostgreSQL log; the certificate is in <stack dir>/secure/tls",
+        )
+
+    wait_until_ready(
+        probe,
+        deadline=deadline,
+        timeout=timeout,
+        exited=lambda: None,
+        timed_out=timed_out,
+        last="no answer yet",
+    )
 
 
 def up_secure(timeout: float, brokers: int, settings: Settings, console: Console) -> int:

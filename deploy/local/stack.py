@@ -24,12 +24,17 @@ component of a stack ``up`` set up, on the same data (the fault-tolerance tests 
 Nothing sleeps blindly: every wait polls a condition against a deadline.
 
 This module is the front of the package: it holds no code, only the names other code imports
-from it. The pieces beside it: ``config`` (settings, paths, timeouts), ``errors``, ``processes``
-(pids, ports, deadlines), ``state`` (``stack.json``, the lock), ``progress``, ``install``
-(prerequisites, the first-use PostgreSQL install), ``kafka`` and ``postgres`` (one service
-each), ``lifecycle`` (``up``, ``down``), ``components`` (one service at a time) and ``status``;
-for the secure cluster ``certs`` (the CA), ``cluster`` (its nodes) and ``secure`` (its ``up``).
-The ``vanphong stack`` commands live in the command line (``vanphong/cli/__init__.py``).
+from it. Each service is a component (``component``: check, fetch, configure, start, ready,
+stop, status, record): ``broker`` (the plain Kafka), ``postgres`` (with ``postgres_dirs`` and
+``postgres_roles``), ``apicurio`` (the Schema Registry) and ``keycloak``; they share one fetch
+from Maven Central (``maven``), one detached launch and one wait until ready (``launch``).
+``lifecycle`` (``up``, ``down``) and ``one_at_a_time`` (one component stopped or started) loop
+over components; ``status`` asks each. Beside them: ``config`` (settings, paths, timeouts),
+``errors``, ``processes`` (pids, ports), ``state`` (``stack.json``, the lock), ``spinner`` (the
+steps ``up`` and ``down`` show), ``install`` (free space, the first-use PostgreSQL install); for
+the secure cluster ``certs`` (the CA), ``cluster_files`` (its paths, users, env files),
+``cluster`` (its nodes) and ``secure`` (its ``up``, one node stopped or started).
+The ``vanphong stack`` commands live in the command line (``vanphong/cli``).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from __future__ import annotations
 from vanphong.deploy.local.broker import kafka_jars_cached, kafka_probe, kafka_server_properties
 from vanphong.deploy.local.cluster import DEFAULT_BROKERS as DEFAULT_SECURE_BROKERS
 from vanphong.deploy.local.cluster import SecurePaths, cluster_bootstrap
-from vanphong.deploy.local.components import start_kafka, start_postgres, stop_kafka, stop_postgres
+from vanphong.deploy.local.component import ComponentStatus
 from vanphong.deploy.local.config import (
     DEFAULT_TIMEOUT,
     KAFKA_VERSION,
@@ -54,12 +59,18 @@ from vanphong.deploy.local.config import (
 from vanphong.deploy.local.errors import StackError
 from vanphong.deploy.local.install import PG_INSTALL_COMMAND
 from vanphong.deploy.local.lifecycle import down, up
-from vanphong.deploy.local.postgres import pg_login_probe, pg_server_conf, roles_sql
+from vanphong.deploy.local.one_at_a_time import (
+    start_kafka,
+    start_postgres,
+    stop_kafka,
+    stop_postgres,
+)
+from vanphong.deploy.local.postgres import pg_login_probe, pg_server_conf
+from vanphong.deploy.local.postgres_roles import roles_sql
 from vanphong.deploy.local.processes import find_port_holder, foreign_port_holder, port_in_use
 from vanphong.deploy.local.secure import start_broker, stop_broker
 from vanphong.deploy.local.status import (
     EXIT_NOT_RUNNING,
-    ComponentStatus,
     StackStatus,
     stack_status,
     status,

@@ -7,32 +7,22 @@ so ``status`` is safe while others use the stack, and ``up`` uses it for its clo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vanphong.deploy.local.apicurio import REGISTRY_NAME, RegistryConfig, our_registry_pid
-from vanphong.deploy.local.broker import our_kafka_pid
+from vanphong.deploy.local.apicurio import Apicurio, RegistryConfig
+from vanphong.deploy.local.broker import KafkaBroker
 from vanphong.deploy.local.cluster import ADMIN_USER, SecurePaths, client_port, node_pids
-from vanphong.deploy.local.config import KAFKA_VERSION, PG_MAJOR, StackConfig
-from vanphong.deploy.local.keycloak import KEYCLOAK_NAME, KeycloakConfig, our_keycloak_pid
-from vanphong.deploy.local.postgres import existing_pg_dirs, our_pg_pid
-from vanphong.deploy.local.processes import accepts_tcp, find_port_holder
+from vanphong.deploy.local.component import ComponentStatus, probe_status
+from vanphong.deploy.local.config import KAFKA_VERSION, StackConfig
+from vanphong.deploy.local.keycloak import Keycloak, KeycloakConfig
+from vanphong.deploy.local.postgres import Postgres
 from vanphong.deploy.local.state import read_state
 from vanphong.ground.settings import Settings, get_settings
 
 EXIT_NOT_RUNNING = 3
-
-
-@dataclass(frozen=True)
-class ComponentStatus:
-    name: str
-    running: bool
-    pid: int | None
-    address: str
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,47 +66,19 @@ class StackStatus:
         return 0 if self.ok else EXIT_NOT_RUNNING
 
 
-def _component_status(
-    name: str, pid: int | None, port: int, address: str, log: Path | None
-) -> ComponentStatus:
-    if pid is not None:
-        if accepts_tcp(port):
-            return ComponentStatus(name, True, pid, address, str(log) if log else "")
-        return ComponentStatus(
-            name,
-            False,
-            pid,
-            address,
-            f"process alive but not accepting connections (starting, or hung: see {log})",
-        )
-    holder = find_port_holder(port)
-    detail = f"not ours: {holder.describe()}" if holder else ""
-    return ComponentStatus(name, False, None, address, detail)
-
-
 def stack_status(settings: Settings | None = None) -> StackStatus:
     """The state of both components, without printing anything."""
     settings = settings or get_settings()
     cfg = StackConfig.from_settings(settings)
     paths = cfg.paths
     state = read_state(paths)
-    kafka_pid = our_kafka_pid(paths, state)
-    dirs = existing_pg_dirs(paths)
-    reg = RegistryConfig.from_settings(settings, paths)
-    registry = (
-        _component_status(REGISTRY_NAME, our_registry_pid(reg, state), reg.port, reg.url, reg.log)
-        if reg.enabled
-        else None
-    )
-    kc = KeycloakConfig.from_settings(settings, paths)
-    keycloak = (
-        _component_status(KEYCLOAK_NAME, our_keycloak_pid(kc, state), kc.port, kc.issuer, kc.log)
-        if "keycloak" in state
-        else None
-    )
+    kafka = KafkaBroker(cfg)
+    pg = Postgres(cfg, Console(stderr=True, quiet=True))
+    reg = Apicurio(RegistryConfig.from_settings(settings, paths))
+    kc = Keycloak(KeycloakConfig.from_settings(settings, paths))
     sp = SecurePaths(paths)
     cluster = tuple(
-        _component_status(
+        probe_status(
             f"Kafka {KAFKA_VERSION} node {node}",
             pid,
             client_port(node),
@@ -126,21 +88,13 @@ def stack_status(settings: Settings | None = None) -> StackStatus:
         for node, pid in sorted(node_pids(sp, state).items())
     )
     return StackStatus(
-        kafka=_component_status(
-            f"Kafka {KAFKA_VERSION}", kafka_pid, cfg.kafka_port, cfg.bootstrap, paths.kafka_log
-        ),
-        postgres=_component_status(
-            f"PostgreSQL {PG_MAJOR}",
-            our_pg_pid(dirs),
-            cfg.pg.port,
-            cfg.pg_address,
-            dirs.log if dirs else None,
-        ),
-        registry=registry,
+        kafka=kafka.status(state),
+        postgres=pg.status(state),
+        registry=reg.status(state) if reg.cfg.enabled else None,
         cluster=cluster,
         plain="kafka" in state or not cluster,
         client_env=str(sp.env_file(ADMIN_USER)) if cluster else "",
-        keycloak=keycloak,
+        keycloak=kc.status(state) if "keycloak" in state else None,
     )
 
 
