@@ -20,14 +20,14 @@ from vanphong.deploy.local.apicurio import (
 from vanphong.deploy.local.broker import (
     KafkaBroker,
 )
-from vanphong.deploy.local.cluster import MAX_BROKERS, MIN_BROKERS, SecurePaths
+from vanphong.deploy.local.cluster import MAX_BROKERS, MIN_BROKERS
 from vanphong.deploy.local.component import Component
 from vanphong.deploy.local.config import DEFAULT_TIMEOUT, REPORTING_ROLE, STOP_TIMEOUT, StackConfig
 from vanphong.deploy.local.errors import StackError
 from vanphong.deploy.local.install import check_free_space
 from vanphong.deploy.local.keycloak import Keycloak, KeycloakConfig
 from vanphong.deploy.local.postgres import Postgres
-from vanphong.deploy.local.secure import stop_cluster, up_secure
+from vanphong.deploy.local.secure import SecureCluster, up_secure
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import read_state, stack_lock, write_state
 from vanphong.deploy.local.status import running_line, stack_status
@@ -178,7 +178,7 @@ def down(
                 clean = c.stop(pid, timeout)
                 stopped.append(f"{c.label} (pid {pid}{'' if clean else ', killed'})")
             state.pop(c.key, None)
-        stopped += stop_cluster(SecurePaths(paths), state, progress, timeout)
+        stopped += SecureCluster(cfg).stop(state, progress, timeout)
         write_state(paths, state)
     console.print("stopped " + ", ".join(stopped) if stopped else "nothing was running")
     return 0

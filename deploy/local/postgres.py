@@ -359,6 +359,15 @@ class Postgres(Component):
         assert self.dirs is not None
         return start_pg(self.dirs, self.runner, timeout)
 
+    def turn_tls_on(self, progress: Progress) -> None:
+        """In the running server: the certificate and key, then a reload if anything changed."""
+        assert self.dirs is not None and self.tls is not None
+        dirs, runner = self.dirs, self.runner
+        changed = install_pg_tls(dirs, runner, self.tls.cert("postgres"), self.tls.key("postgres"))
+        if write_pg_conf(dirs, self.cfg.pg.port, runner) or changed:
+            progress.step("turning TLS on in the running PostgreSQL (a reload)")
+            reload_pg(dirs, runner)
+
     def ensure_roles(self) -> None:
         assert self.dirs is not None
         ensure_roles(self.dirs, self.runner, self.cfg.pg)

@@ -20,6 +20,7 @@ from rich.markup import escape
 from vanphong.deploy.local.broker import fetch_kafka_jars, find_java
 from vanphong.deploy.local.certs import ensure_certs
 from vanphong.deploy.local.cluster import (
+    DEFAULT_BROKERS,
     cluster_state,
     format_nodes,
     launch_node,
@@ -38,6 +39,7 @@ from vanphong.deploy.local.cluster_files import (
     tls_database_url,
     write_env_files,
 )
+from vanphong.deploy.local.component import ComponentStatus, probe_status
 from vanphong.deploy.local.config import (
     DEFAULT_TIMEOUT,
     KAFKA_VERSION,
@@ -46,54 +48,96 @@ from vanphong.deploy.local.config import (
     StackConfig,
 )
 from vanphong.deploy.local.errors import StackError
-from vanphong.deploy.local.install import check_free_space, install_pg
+from vanphong.deploy.local.install import check_free_space
 from vanphong.deploy.local.launch import wait_until_ready
 from vanphong.deploy.local.postgres import (
-    existing_pg_dirs,
-    init_pg,
-    install_pg_tls,
-    our_pg_pid,
+    Postgres,
     pg_login_probe,
-    pg_runner,
-    pg_state,
-    prepare_pg_dirs,
-    reload_pg,
-    start_pg,
-    wait_pg,
-    write_pg_conf,
 )
-from vanphong.deploy.local.postgres_roles import ensure_roles
-from vanphong.deploy.local.processes import foreign_port_holder, port_hint, stop_pid
+from vanphong.deploy.local.processes import foreign_port_holder, stop_pid
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import read_state, stack_lock, write_state
 from vanphong.ground.settings import Settings, get_settings
 
 
-def _conflicts(
-    cfg: StackConfig, sp: SecurePaths, brokers: int, running: dict[int, int], pg_pid: int | None
-) -> list[str]:
-    out: list[str] = []
-    for node in range(1, brokers + 1):
-        if node in running:
-            continue
-        for port in (client_port(node), controller_port(node)):
-            holder = foreign_port_holder(port, own_marker=str(sp.server_properties(node)))
-            if holder is not None:
-                out.append(
-                    f"Kafka node {node}: {holder.describe()}\n  what to do: stop that process "
-                    f"(the secure cluster's ports are {client_port(1)}, {controller_port(1)}, "
-                    f"{client_port(2)}, … )"
-                )
-    if pg_pid is None:
-        dirs = existing_pg_dirs(cfg.paths)
-        marker = str(dirs.data) if dirs else str(cfg.paths.pgdata)
-        holder = foreign_port_holder(cfg.pg.port, own_marker=marker)
-        if holder is not None:
-            out.append(
-                f"PostgreSQL: {holder.describe()}\n  what to do: "
-                + port_hint(holder, "VANPHONG_DATABASE_URL")
+class SecureCluster:
+    """The secure cluster as a component: the steps of ``component.Component``, for N nodes
+    (pids by node number; its entry in ``stack.json`` is ``cluster``)."""
+
+    key = "cluster"
+
+    def __init__(self, cfg: StackConfig, brokers: int = DEFAULT_BROKERS) -> None:
+        self.cfg = cfg
+        self.sp = SecurePaths(cfg.paths)
+        self.brokers = brokers
+        self.java = ""
+        self.users: dict[str, str] = {}
+
+    def pids(self, state: dict[str, Any]) -> dict[int, int]:
+        """Node → pid of our running broker."""
+        return {n: pid for n, pid in node_pids(self.sp, state).items() if pid is not None}
+
+    def check(self) -> None:
+        self.java = find_java()
+
+    def port_conflicts(self, running: dict[int, int]) -> list[str]:
+        out: list[str] = []
+        for node in range(1, self.brokers + 1):
+            if node in running:
+                continue
+            for port in (client_port(node), controller_port(node)):
+                holder = foreign_port_holder(port, own_marker=str(self.sp.server_properties(node)))
+                if holder is not None:
+                    out.append(
+                        f"Kafka node {node}: {holder.describe()}\n  what to do: stop that "
+                        f"process (the secure cluster's ports are {client_port(1)}, "
+                        f"{controller_port(1)}, {client_port(2)}, … )"
+                    )
+        return out
+
+    def credentials(self, progress: Progress) -> None:
+        """The CA, the certificates and the SCRAM users: made once, then read back."""
+        self.sp.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        progress.step("the CA, certificates and SCRAM users")
+        ensure_certs(self.sp.certs)
+        self.users = ensure_users(self.sp)
+
+    def fetch(self, progress: Progress) -> None:
+        fetch_kafka_jars(self.cfg.paths, progress)
+
+    def configure(self, progress: Progress) -> None:
+        write_node_configs(self.sp, self.brokers, self.users[ADMIN_USER])
+        format_nodes(self.java, self.sp, self.brokers, self.users, progress)
+
+    def start(self, running: dict[int, int], progress: Progress) -> list[int]:
+        """Start the nodes not running (into ``running``); which were started."""
+        missing = [n for n in range(1, self.brokers + 1) if n not in running]
+        if missing:
+            progress.step(f"starting Kafka {KAFKA_VERSION} nodes {', '.join(map(str, missing))}")
+            for node in missing:
+                running[node] = launch_node(self.java, self.sp, node)
+        return missing
+
+    def ready(self, pids: dict[int, int], deadline: float, timeout: float) -> None:
+        wait_cluster(self.sp, pids, self.users[ADMIN_USER], deadline, timeout)
+
+    def stop(self, state: dict[str, Any], progress: Progress, timeout: float) -> list[str]:
+        return stop_cluster(self.sp, state, progress, timeout)
+
+    def status(self, state: dict[str, Any]) -> tuple[ComponentStatus, ...]:
+        return tuple(
+            probe_status(
+                f"Kafka {KAFKA_VERSION} node {node}",
+                pid,
+                client_port(node),
+                f"127.0.0.1:{client_port(node)}",
+                self.sp.log(node),
             )
-    return out
+            for node, pid in sorted(node_pids(self.sp, state).items())
+        )
+
+    def record(self, pids: dict[int, int]) -> dict[str, Any]:
+        return cluster_state(self.sp, self.brokers, pids)
 
 
 def _wait_pg_tls(url: str, deadline: float, timeout: float) -> None:
@@ -123,67 +167,50 @@ def up_secure(timeout: float, brokers: int, settings: Settings, console: Console
     SASL_SSL metadata request sees every broker and PostgreSQL accepts a verify-full login."""
     cfg = StackConfig.from_settings(settings)
     paths = cfg.paths
-    sp = SecurePaths(paths)
+    cluster = SecureCluster(cfg, brokers)
+    sp = cluster.sp
+    pg = Postgres(cfg, console, tls=sp.certs)
     started = time.monotonic()
     with Progress(console) as progress, stack_lock(paths, progress):
         state = read_state(paths)
-        running = {n: pid for n, pid in node_pids(sp, state).items() if pid is not None}
-        dirs = existing_pg_dirs(paths)
-        pg_pid = our_pg_pid(dirs)
+        running = cluster.pids(state)
+        pg_pid = pg.pid(state)
 
         progress.step("checking prerequisites and ports")
         check_free_space(paths)
-        runner = pg_runner()
-        java = find_java()
-        conflicts = _conflicts(cfg, sp, brokers, running, pg_pid)
+        cluster.check()
+        conflicts = cluster.port_conflicts(running)
+        if pg_pid is None:
+            conflicts += [conflict.line() for conflict in pg.port_conflicts()]
         if conflicts:
             raise StackError(
                 "a port the secure stack needs is held by another process:\n" + "\n".join(conflicts)
             )
-        sp.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        progress.step("the CA, certificates and SCRAM users")
-        ensure_certs(sp.certs)
-        users = ensure_users(sp)
-
-        fetch_kafka_jars(paths, progress)
-        write_node_configs(sp, brokers, users[ADMIN_USER])
-        format_nodes(java, sp, brokers, users, progress)
-        missing = [n for n in range(1, brokers + 1) if n not in running]
-        if missing:
-            progress.step(f"starting Kafka {KAFKA_VERSION} nodes {', '.join(map(str, missing))}")
-            for node in missing:
-                running[node] = launch_node(java, sp, node)
-            state["cluster"] = cluster_state(sp, brokers, running)
+        cluster.credentials(progress)
+        cluster.fetch(progress)
+        cluster.configure(progress)
+        if cluster.start(running, progress):
+            state[cluster.key] = cluster.record(running)
             write_state(paths, state)
         deadline = time.monotonic() + timeout  # the JVMs start while PostgreSQL does
 
         if pg_pid is None:
-            install_pg(paths, progress, console)
-            dirs = prepare_pg_dirs(paths, runner, console)
-            init_pg(dirs, runner, progress)
-            install_pg_tls(dirs, runner, sp.certs.cert("postgres"), sp.certs.key("postgres"))
-            write_pg_conf(dirs, cfg.pg.port, runner)
-            progress.step(f"starting PostgreSQL {PG_MAJOR} with TLS")
-            pg_pid = start_pg(dirs, runner, max(5.0, deadline - time.monotonic()))
-            state["postgres"] = pg_state(cfg, dirs, runner, pg_pid)
+            pg.fetch(progress)
+            pg.configure(progress)
+            progress.step(pg.starting)
+            pg_pid = pg.start(max(5.0, deadline - time.monotonic()))
+            state[pg.key] = pg.record(pg_pid)
             write_state(paths, state)
         else:
-            assert dirs is not None
-            changed = install_pg_tls(
-                dirs, runner, sp.certs.cert("postgres"), sp.certs.key("postgres")
-            )
-            if write_pg_conf(dirs, cfg.pg.port, runner) or changed:
-                progress.step("turning TLS on in the running PostgreSQL (a reload)")
-                reload_pg(dirs, runner)
-        assert dirs is not None
+            pg.turn_tls_on(progress)
         progress.step("creating the PostgreSQL roles and database")
-        ensure_roles(dirs, runner, cfg.pg)
+        pg.ensure_roles()
         progress.step("waiting for PostgreSQL to accept a TLS login (verify-full)")
-        wait_pg(cfg, dirs, deadline, timeout)
+        pg.ready(pg_pid, deadline, timeout)
         _wait_pg_tls(tls_database_url(cfg.database_url, str(sp.certs.ca_cert)), deadline, timeout)
         progress.step(f"waiting for {brokers} brokers to answer over SASL_SSL")
-        wait_cluster(sp, running, users[ADMIN_USER], deadline, timeout)
-        write_env_files(sp, brokers, users, cfg.database_url)
+        cluster.ready(running, deadline, timeout)
+        write_env_files(sp, brokers, cluster.users, cfg.database_url)
     took = time.monotonic() - started
     console.print(
         f"[green]secure cluster up[/] in {took:.1f} s: {brokers} brokers at "

@@ -14,11 +14,12 @@ from rich.text import Text
 
 from vanphong.deploy.local.apicurio import Apicurio, RegistryConfig
 from vanphong.deploy.local.broker import KafkaBroker
-from vanphong.deploy.local.cluster import ADMIN_USER, SecurePaths, client_port, node_pids
-from vanphong.deploy.local.component import ComponentStatus, probe_status
-from vanphong.deploy.local.config import KAFKA_VERSION, StackConfig
+from vanphong.deploy.local.cluster_files import ADMIN_USER, SecurePaths
+from vanphong.deploy.local.component import ComponentStatus
+from vanphong.deploy.local.config import StackConfig
 from vanphong.deploy.local.keycloak import Keycloak, KeycloakConfig
 from vanphong.deploy.local.postgres import Postgres
+from vanphong.deploy.local.secure import SecureCluster
 from vanphong.deploy.local.state import read_state
 from vanphong.ground.settings import Settings, get_settings
 
@@ -77,16 +78,7 @@ def stack_status(settings: Settings | None = None) -> StackStatus:
     reg = Apicurio(RegistryConfig.from_settings(settings, paths))
     kc = Keycloak(KeycloakConfig.from_settings(settings, paths))
     sp = SecurePaths(paths)
-    cluster = tuple(
-        probe_status(
-            f"Kafka {KAFKA_VERSION} node {node}",
-            pid,
-            client_port(node),
-            f"127.0.0.1:{client_port(node)}",
-            sp.log(node),
-        )
-        for node, pid in sorted(node_pids(sp, state).items())
-    )
+    cluster = SecureCluster(cfg).status(state)
     return StackStatus(
         kafka=kafka.status(state),
         postgres=pg.status(state),
