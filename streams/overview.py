@@ -3,20 +3,21 @@ its charts.
 
 Apart from the monitor (streams/monitor.py) because it is rendering: it reads the monitor's
 counts and partitions and shapes them for streams/static/operator.html (per-topic rows, rates,
-the charts' series), and changes with the page, not with the bookkeeping.
+the charts' series), and changes with the page, not with the bookkeeping. It reads them through
+:class:`Books`, what it needs of the monitor, and imports nothing of the monitor's: the monitor
+imports this module (for :class:`Sample` and :class:`TopicTotals`), never the other way round.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from vanphong.core.lag import PartitionStatus
-
-if TYPE_CHECKING:
-    from vanphong.streams.monitor import Monitor
+from vanphong.ground.settings import Settings
+from vanphong.streams.anomalies import OffsetAnomalies
 
 #: The operator page's history: one sample per tick, five minutes.
 HISTORY_SAMPLES = 300
@@ -45,7 +46,37 @@ class Sample:
     lag: int | None  # total over assigned partitions with a known lag
 
 
-def overview(monitor: Monitor, *, now: float, uptime_s: float, tick_s: float) -> dict[str, Any]:
+class Books(Protocol):
+    """What the page reads of the monitor (streams/monitor.py's :class:`Monitor` is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def worker_id(self) -> str: ...
+    @property
+    def topics(self) -> Sequence[str]: ...
+    @property
+    def short_names(self) -> Mapping[str, str]: ...
+    @property
+    def partition_counts(self) -> Mapping[str, int]: ...
+    @property
+    def totals(self) -> Mapping[str, TopicTotals]: ...
+    @property
+    def partitions(self) -> Sequence[PartitionStatus]: ...
+    @property
+    def history(self) -> Sequence[Sample]: ...
+    @property
+    def dead_letters_by_reason(self) -> Mapping[str, int]: ...
+    @property
+    def anomalies(self) -> OffsetAnomalies: ...
+    @property
+    def last_commit_wall(self) -> float | None: ...
+    def health(self) -> tuple[bool, dict[str, Any]]: ...
+    def readiness(self) -> tuple[bool, dict[str, Any]]: ...
+    def seconds_since_last_commit(self) -> float: ...
+
+
+def overview(monitor: Books, *, now: float, uptime_s: float, tick_s: float) -> dict[str, Any]:
     """Everything the operator page shows, as JSON-ready data (``now``: wall-clock seconds)."""
     healthy, health = monitor.health()
     by_topic: dict[str, list[PartitionStatus]] = {t: [] for t in monitor.topics}
