@@ -20,8 +20,8 @@ dead-letter topic is recreated (its id changes, or it ends before where the inde
 and :meth:`DeadLetterRelay.forget` drops it on request. A crash, or a round that timed out
 after sending, is the same case: what landed is found by the next read.
 
-It must never hold the writer (streams/runtime.py runs it in a task of its own, woken after a commit
-with dead letters and on a timer), and a hung broker must not hold it either:
+It must never hold the writer (streams/relay_loop.py runs it in a task of its own, woken after a
+commit with dead letters and on a timer), and a hung broker must not hold it either:
 
 * every Kafka call has a deadline (``VANPHONG_RELAY_TIMEOUT_S``): starting the producer and the
   reader, reading the partition, each send, and the acknowledgements; past it the round fails

@@ -57,7 +57,7 @@ def health(
             for s in stalled
         ]
     failure = fatal if fatal is not None else next(iter(failing.values()), None)
-    if failure is not None:  # a deterministic failure (streams/runtime.py): red at once
+    if failure is not None:  # a deterministic failure (streams/write_policy.py): red at once
         body["status"] = "failed" if fatal is not None else "failing"
         body["failure"] = failure
         said = (

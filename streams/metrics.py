@@ -27,7 +27,7 @@ from vanphong.core.rejection import Reason
 
 OUTCOMES = ("applied", "unchanged", "dead_lettered")
 TRANSIENT_KINDS = ("database", "kafka", "dead_letter_relay", "schema_registry")
-#: Retries of a batch's write, by kind (streams/runtime.py): the database unavailable (retried
+#: Retries of a batch's write, by kind (streams/write_policy.py): the database unavailable (retried
 #: without end), two writers racing (within VANPHONG_CONTENTION_RETRIES), a deterministic
 #: failure that is the system's (within VANPHONG_FAULT_RETRIES, then the worker exits); and
 #: batches split to find a message the database refuses (vanphong/core/safetynet.py).

@@ -5,10 +5,10 @@ Lifecycle: :class:`Monitor` is a :class:`mode.Service` that the worker starts be
 app and stops after it, so ``/healthz`` answers while the app joins the group or waits for
 Kafka. It learns from three sources:
 
-* **Batches.** ``Runtime.write`` calls :meth:`Monitor.on_batch_committed` once per committed
-  batch (never per event; a batch spans topics, the series are per topic): counters,
-  histograms, the last commit time, and the next offset per partition that the batch settled.
-  That is the worker's *applied* offset, in memory.
+* **Batches.** The batch writer (streams/batch_writer.py) calls
+  :meth:`Monitor.on_batch_committed` once per committed batch (never per event; a batch spans
+  topics, the series are per topic): counters, histograms, the last commit time, and the next
+  offset per partition that the batch settled. That is the worker's *applied* offset, in memory.
 * **Assignment.** Once a second, :meth:`Monitor.update` reads the partitions this worker owns
   (from faust's consumer, through the ``assignment`` callable the app installs).
 * **Kafka offsets.** Every :data:`OFFSETS_EVERY_S`, streams/kafka_offsets.py reads the end

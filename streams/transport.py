@@ -12,7 +12,7 @@ records, in offset order) goes to one callback. Nothing is dropped here, not eve
 straddles a rebalance: after one, aiokafka restarts every partition from its committed offset,
 so messages may come twice, and the sink applies each offset once (vanphong/core/batch.py).
 
-The Kafka commit is explicit (streams/kafka_commit.py), made after PostgreSQL's, and its failure
+The Kafka commit is explicit (streams/checkpoint.py), made after PostgreSQL's, and its failure
 is never fatal: the offsets in PostgreSQL are the truth, a stale Kafka commit only means
 re-reading messages that the sink skips.
 

@@ -114,7 +114,7 @@ PINS = [
     Pin(
         faust_consumer.Consumer,
         "_commit",
-        "streams/kafka_commit.py commit_offsets bypasses (its docstring says why); BatchConsumer "
+        "streams/checkpoint.py commit_offsets bypasses (its docstring says why); BatchConsumer "
         "acks nothing, so faust's periodic commit through it finds nothing to commit",
         ("self", "offsets"),
         is_async=True,
@@ -122,7 +122,7 @@ PINS = [
     Pin(
         faust_aiokafka.AIOKafkaConsumerThread,
         "_ensure_consumer",
-        "streams/kafka_commit.py commit_offsets calls (on the consumer thread) for the aiokafka "
+        "streams/checkpoint.py commit_offsets calls (on the consumer thread) for the aiokafka "
         "consumer it commits with",
         ("self",),
         is_async=False,
@@ -131,21 +131,21 @@ PINS = [
     Pin(
         QueueServiceThread,
         "call_thread",
-        "streams/kafka_commit.py commit_offsets calls to run its commit on faust's consumer thread",
+        "streams/checkpoint.py commit_offsets calls to run its commit on faust's consumer thread",
         ("self", "fun", "args", "kwargs"),
         is_async=True,
     ),
     Pin(
         aiokafka.AIOKafkaConsumer,
         "commit",
-        "streams/kafka_commit.py commit_offsets calls on the consumer of the thread",
+        "streams/checkpoint.py commit_offsets calls on the consumer of the thread",
         ("self", "offsets"),
         is_async=True,
     ),
     Pin(
         aiokafka.AIOKafkaConsumer,
         "assignment",
-        "streams/kafka_commit.py commit_offsets calls on the consumer of the thread",
+        "streams/checkpoint.py commit_offsets calls on the consumer of the thread",
         ("self",),
         is_async=False,
     ),
@@ -465,7 +465,7 @@ def test_the_consumer_and_fetcher_have_the_private_attributes_the_drain_loop_rea
     thread = getattr(consumer, "_thread", None)
     assert isinstance(thread, faust_aiokafka.AIOKafkaConsumerThread), (
         f"{_library(faust.App)}: Consumer._thread is {thread!r}, not an AIOKafkaConsumerThread; "
-        "streams/kafka_commit.py commit_offsets calls its call_thread and _ensure_consumer"
+        "streams/checkpoint.py commit_offsets calls its call_thread and _ensure_consumer"
     )
     fetcher = faust_consumer.Fetcher(app)
     for service in (consumer, fetcher):
