@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vanphong.deploy.local.component import Component
+from vanphong.deploy.local.component import JavaApp
 from vanphong.deploy.local.config import LISTEN_HOST, StackPaths
 from vanphong.deploy.local.errors import StackError
 from vanphong.deploy.local.launch import gone, launch_detached, wait_until_ready
@@ -253,7 +253,7 @@ def registry_state(cfg: RegistryConfig, pid: int) -> dict[str, Any]:
     }
 
 
-class Apicurio(Component):
+class Apicurio(JavaApp[RegistryConfig]):
     """The stack's Schema Registry (Confluent API), in memory: a start begins empty."""
 
     key = "registry"
@@ -262,25 +262,9 @@ class Apicurio(Component):
     port_variable = "VANPHONG_STACK_REGISTRY_PORT (or _MANAGEMENT_PORT)"
     port_extra = ", or VANPHONG_STACK_REGISTRY=false"
 
-    def __init__(self, cfg: RegistryConfig) -> None:
-        self.cfg = cfg
-        self.java = ""
-
-    @property
-    def ports(self) -> tuple[int, ...]:
-        return (self.cfg.port, self.cfg.management_port)
-
-    @property
-    def own_marker(self) -> str:
-        return self.cfg.own_marker
-
     @property
     def address(self) -> str:
         return self.cfg.url
-
-    @property
-    def log(self) -> Path:
-        return self.cfg.log
 
     @property
     def waiting(self) -> str:

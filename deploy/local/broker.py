@@ -13,9 +13,9 @@ import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vanphong.deploy.local.component import Component
 from vanphong.deploy.local.config import KAFKA_VERSION, LISTEN_HOST, StackConfig, StackPaths
@@ -26,19 +26,24 @@ from vanphong.deploy.local.processes import accepts_tcp, alive, cmdline
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import now
 
+if TYPE_CHECKING:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+T = TypeVar("T")
+
 DEPLOY_DIR = Path(__file__).resolve().parent
 KAFKA_POM = DEPLOY_DIR / "kafka" / "pom.xml"
 KAFKA_LOG4J = DEPLOY_DIR / "kafka" / "log4j2.properties"
 KAFKA_MAIN_JAR = f"org.apache.kafka.kafka_2.13-{KAFKA_VERSION}.jar"
-KAFKA_JVM_OPTS = (
-    "-Xms512m",
-    "-Xmx512m",
+#: Kafka's JVM flags but the heap (the secure cluster's nodes use them too, with a smaller start)
+KAFKA_GC_OPTS = (
     "-XX:+UseG1GC",
     "-XX:MaxGCPauseMillis=20",
     "-XX:InitiatingHeapOccupancyPercent=35",
     "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
 )
+KAFKA_JVM_OPTS = ("-Xms512m", "-Xmx512m", *KAFKA_GC_OPTS)
 
 
 @contextlib.contextmanager
@@ -52,24 +57,40 @@ def _quiet(logger_name: str) -> Iterator[None]:
         logger.setLevel(old)
 
 
-def kafka_probe(bootstrap: str, timeout: float = 5.0) -> list[str]:
-    """One metadata round trip with aiokafka's admin client; returns the topic names."""
+def admin_round_trip(
+    bootstrap: str,
+    ask: Callable[[AIOKafkaAdminClient], Awaitable[T]],
+    timeout: float = 5.0,
+    **kwargs: Any,
+) -> T:
+    """One request with aiokafka's admin client (``kwargs``: its security settings), its
+    answer, within ``timeout``; aiokafka's own logging is silenced meanwhile."""
     from aiokafka.admin import AIOKafkaAdminClient  # slow import: only when probing
 
-    async def probe() -> list[str]:
+    async def probe() -> T:
         admin = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap,
             client_id="vanphong-stack",
             request_timeout_ms=max(1000, int(timeout * 1000)),
+            **kwargs,
         )
         try:
             await admin.start()
-            return list(await admin.list_topics())
+            return await ask(admin)
         finally:
             await admin.close()
 
     with _quiet("aiokafka"):
         return asyncio.run(asyncio.wait_for(probe(), timeout))
+
+
+def kafka_probe(bootstrap: str, timeout: float = 5.0) -> list[str]:
+    """One metadata round trip with aiokafka's admin client; returns the topic names."""
+
+    async def topics(admin: AIOKafkaAdminClient) -> list[str]:
+        return list(await admin.list_topics())
+
+    return admin_round_trip(bootstrap, topics, timeout)
 
 
 def find_java() -> str:

@@ -20,14 +20,18 @@ suite needs both), from the same Maven Central jars, in ``<stack_dir>/secure``:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import shutil
 import subprocess
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vanphong.deploy.local.broker import KAFKA_LOG4J, KAFKA_MAIN_JAR, _quiet
+from vanphong.deploy.local.broker import (
+    KAFKA_GC_OPTS,
+    KAFKA_LOG4J,
+    KAFKA_MAIN_JAR,
+    admin_round_trip,
+)
 from vanphong.deploy.local.certs import BROKER_CN
 from vanphong.deploy.local.cluster_files import (
     ADMIN_USER,
@@ -48,20 +52,15 @@ from vanphong.deploy.local.processes import accepts_tcp, alive, cmdline
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import now
 
+if TYPE_CHECKING:
+    from aiokafka.admin import AIOKafkaAdminClient
+
 DEFAULT_BROKERS = 3
 MIN_BROKERS = 3  # replication factor 3
 MAX_BROKERS = 5
 REPLICATION_FACTOR = 3
 MIN_INSYNC_REPLICAS = 2
-CLUSTER_JVM_OPTS = (
-    "-Xms256m",
-    "-Xmx512m",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    "-XX:InitiatingHeapOccupancyPercent=35",
-    "-XX:+ExplicitGCInvokesConcurrent",
-    "-Djava.awt.headless=true",
-)
+CLUSTER_JVM_OPTS = ("-Xms256m", "-Xmx512m", *KAFKA_GC_OPTS)
 
 
 def node_properties(paths: SecurePaths, node: int, brokers: int, admin_password: str) -> str:
@@ -298,23 +297,11 @@ def cluster_probe(
     bootstrap: str, kwargs: dict[str, Any], timeout: float = 5.0
 ) -> list[dict[str, Any]]:
     """One metadata round trip over SASL_SSL; returns the brokers the cluster reports."""
-    from aiokafka.admin import AIOKafkaAdminClient
 
-    async def probe() -> list[dict[str, Any]]:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="vanphong-stack",
-            request_timeout_ms=max(1000, int(timeout * 1000)),
-            **kwargs,
-        )
-        try:
-            await admin.start()
-            return list((await admin.describe_cluster())["brokers"])
-        finally:
-            await admin.close()
+    async def brokers(admin: AIOKafkaAdminClient) -> list[dict[str, Any]]:
+        return list((await admin.describe_cluster())["brokers"])
 
-    with _quiet("aiokafka"):
-        return asyncio.run(asyncio.wait_for(probe(), timeout))
+    return admin_round_trip(bootstrap, brokers, timeout, **kwargs)
 
 
 def wait_cluster(

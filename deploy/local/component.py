@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from vanphong.deploy.local.errors import StackError
 from vanphong.deploy.local.processes import (
@@ -146,6 +146,44 @@ class Component(ABC):
     def status(self, state: dict[str, Any]) -> ComponentStatus:
         """Running means our process is there and accepts connections on its port."""
         return probe_status(self.title, self.pid(state), self.ports[0], self.address, self.log)
+
+
+class AppPorts(Protocol):
+    """What a Java application's settings say of it: its two ports, its marker and its log."""
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def management_port(self) -> int: ...
+    @property
+    def own_marker(self) -> str: ...
+    @property
+    def log(self) -> Path: ...
+
+
+C = TypeVar("C", bound=AppPorts)
+
+
+class JavaApp(Component, Generic[C]):
+    """A component that is one Java application (the registry, Keycloak): an HTTP port and a
+    management port on the loopback interface, our marker on its command line, one log; its
+    ``java`` is found by ``check``."""
+
+    def __init__(self, cfg: C) -> None:
+        self.cfg = cfg
+        self.java = ""
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.cfg.port, self.cfg.management_port)
+
+    @property
+    def own_marker(self) -> str:
+        return self.cfg.own_marker
+
+    @property
+    def log(self) -> Path:
+        return self.cfg.log
 
 
 def probe_status(

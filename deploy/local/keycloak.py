@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vanphong.deploy.local.apicurio import find_registry_java
-from vanphong.deploy.local.component import Component
+from vanphong.deploy.local.component import JavaApp
 from vanphong.deploy.local.config import LISTEN_HOST, StackPaths
 from vanphong.deploy.local.errors import StackError
 from vanphong.deploy.local.launch import gone, launch_detached, wait_until_ready
@@ -178,7 +178,7 @@ def keycloak_state(cfg: KeycloakConfig, pid: int) -> dict[str, Any]:
     }
 
 
-class Keycloak(Component):
+class Keycloak(JavaApp[KeycloakConfig]):
     """The reporting page's OpenID Connect provider (``up --keycloak``)."""
 
     key = "keycloak"
@@ -186,25 +186,9 @@ class Keycloak(Component):
     title = KEYCLOAK_NAME
     port_variable = "VANPHONG_STACK_KEYCLOAK_PORT (or _MANAGEMENT_PORT)"
 
-    def __init__(self, cfg: KeycloakConfig) -> None:
-        self.cfg = cfg
-        self.java = ""
-
-    @property
-    def ports(self) -> tuple[int, ...]:
-        return (self.cfg.port, self.cfg.management_port)
-
-    @property
-    def own_marker(self) -> str:
-        return self.cfg.own_marker
-
     @property
     def address(self) -> str:
         return self.cfg.issuer
-
-    @property
-    def log(self) -> Path:
-        return self.cfg.log
 
     @property
     def waiting(self) -> str:
