@@ -340,9 +340,11 @@ class Postgres(Component):
         return "waiting for PostgreSQL to accept a login"
 
     def pid(self, state: dict[str, Any]) -> int | None:
+        self.dirs = existing_pg_dirs(self.paths)  # read again: under the lock, as it is now
         return our_pg_pid(self.dirs)
 
     def set_up(self) -> bool:
+        self.dirs = existing_pg_dirs(self.paths)
         return self.dirs is not None and (self.dirs.data / "PG_VERSION").exists()
 
     def fetch(self, progress: Progress) -> None:
