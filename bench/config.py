@@ -18,7 +18,7 @@ BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 PEER_PYTHON = BENCH_DIR / ".venv-peer" / "bin" / "python"
 
-SYSTEMS = ("vanphong", "ceiling", "naive", "peer", "latency", "two_workers")
+SYSTEMS = ("vanphong", "ceiling", "durable_ceiling", "naive", "peer", "latency", "two_workers")
 
 
 def _int(name: str, default: int) -> int:

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bench import check, infra
 from bench.config import PEER_PYTHON, ROOT, BenchConfig
 from bench.expected import METRICS, NAIVE_METRICS, Expected
@@ -268,6 +270,33 @@ async def run_ceiling(bench: Bench) -> Throughput:
         ],
     )
     return _from_report("ceiling", report)
+
+
+async def run_durable_ceiling(bench: Bench) -> Throughput:
+    cfg, base = bench.cfg, bench.base
+    url = await infra.create_database(base, cfg.database("durable"), migrated=False)
+    report = await _run_reporting_child(
+        bench,
+        "durable_ceiling",
+        [
+            sys.executable,
+            "-m",
+            "bench.systems.durable",
+            base.kafka_bootstrap,
+            cfg.prefix,
+            url,
+            base.timezone,
+            str(bench.total),
+        ],
+    )
+    conn = await asyncpg.connect(url)
+    try:  # what it claims to have made durable is there: one row per event, none twice
+        stored = await conn.fetchval("SELECT count(*) FROM event_keys")
+    finally:
+        await conn.close()
+    if stored != report["events"]:
+        raise BenchFailure(f"durable_ceiling: {stored} rows stored for {report['events']} events")
+    return _from_report("durable_ceiling", report)
 
 
 async def run_naive(bench: Bench) -> Throughput:

@@ -28,6 +28,7 @@ LINE_KEYS = (
     "p99_ms",
     "rss_mb",
     "two_workers_eps",
+    "durable_ceiling_eps",
 )
 
 
@@ -50,6 +51,7 @@ class Results:
         return {
             "vanphong_eps": self.eps("vanphong"),
             "ceiling_eps": self.eps("ceiling"),
+            "durable_ceiling_eps": self.eps("durable_ceiling"),
             "naive_eps": self.eps("naive"),
             "peer_eps": self.eps("peer"),
             "p99_ms": self.latency.p99 if self.latency else None,
@@ -67,6 +69,7 @@ class Results:
                 out[name] = {"value": round(v / other, 2), "target": want, "met": v / other >= want}
 
         ratio("vanphong/ceiling", h["ceiling_eps"], 0.5)
+        ratio("vanphong/durable_ceiling", h["durable_ceiling_eps"], 0.5)
         ratio("vanphong/naive", h["naive_eps"], 10.0)
         ratio("vanphong/peer", h["peer_eps"], 1.5)
         if h["p99_ms"] is not None and self.latency is not None:
@@ -96,12 +99,13 @@ def line(results: Results) -> str:
 
 
 def table(results: Results) -> str:
-    ceiling = results.eps("ceiling")
+    ceiling, durable = results.eps("ceiling"), results.eps("durable_ceiling")
     rows = [
         (
             "system",
             "events/s",
             "× ceiling",
+            "× durable ceiling",
             "seconds",
             "start-up s",
             "after start-up/s",
@@ -110,7 +114,7 @@ def table(results: Results) -> str:
             "result",
         )
     ]
-    known = ("vanphong", "ceiling", "naive", "peer", "two_workers")
+    known = ("vanphong", "ceiling", "durable_ceiling", "naive", "peer", "two_workers")
     baselines = [n for n in results.throughput if n.startswith("vanphong@")]  # BENCH_BASELINE
     for name in (known[0], *baselines, *known[1:]):
         t = results.throughput.get(name)
@@ -121,6 +125,7 @@ def table(results: Results) -> str:
                 name,
                 f"{t.eps:,.0f}",
                 f"{t.eps / ceiling:.2f}" if ceiling else "",
+                f"{t.eps / durable:.2f}" if durable else "",
                 f"{t.seconds:.1f}",
                 f"{t.startup_s:.1f}" if t.startup_s is not None else "",
                 f"{t.steady_eps:,.0f}" if t.steady_eps is not None else "",

@@ -36,6 +36,7 @@ from bench.measure import (
     Throughput,
     baseline_tree,
     run_ceiling,
+    run_durable_ceiling,
     run_naive,
     run_peer,
     run_vanphong,
@@ -119,6 +120,8 @@ async def measure(bench: Bench, encoded: list[Encoded], results: Results) -> Non
                 result = await run_vanphong(bench, "two_workers", 2)
             elif system == "ceiling":
                 result = await run_ceiling(bench)
+            elif system == "durable_ceiling":
+                result = await run_durable_ceiling(bench)
             elif system == "naive":
                 result = await run_naive(bench)
             else:
