@@ -1,5 +1,11 @@
-"""The ``vanphong`` command (CONTRACT.md §8). Commands only parse arguments and print; the work
-lives in the modules they call."""
+"""The ``vanphong`` command (CONTRACT.md §8): the typer app, built from one module per command
+(group), named for it: ``cli/init.py``, ``cli/worker.py``, ``cli/publish.py``, ``cli/report.py``,
+``cli/wait.py``, ``cli/demo.py``, ``cli/status.py``, ``cli/stack.py``, ``cli/serve.py``,
+``cli/rebuild.py`` (verify and rebuild), ``cli/dlq.py``, ``cli/schemas.py``, ``cli/access.py``;
+``cli/console.py`` is what they print through. Commands only parse arguments and print: the work
+lives in the packages they call (vanphong/status, dlq, acls, publish, demo, registry_sync,
+reporting, rebuild, access; the worker; the local stack). Registered in the order ``--help``
+lists them."""
 
 from __future__ import annotations
 
