@@ -11,6 +11,7 @@ the working tree) is what imports.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,9 +26,15 @@ LINKED = ("streams", "schemas", "sinks", "deploy")
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+    # From a copy of what the image copies (deploy/production/container/Containerfile), so that
+    # a stale build/ left in the working tree cannot slip old modules into the wheel.
+    src, out = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("wheel")
+    shutil.copy(ROOT / "pyproject.toml", src)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("vanphong", *LINKED):
+        shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=skip)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)],
         check=True,
         timeout=600,
     )
