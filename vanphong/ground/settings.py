@@ -62,10 +62,10 @@ class Settings(BaseSettings):
     # Transactions in flight at once, each for a fixed share of the partitions (partition number
     # modulo writers): one is planned in Python while the other is in PostgreSQL.
     writers: int = Field(default=2, ge=1, le=16)
-    # Failures with bounds (streams/runtime.py, vanphong/core/safetynet.py). A race between two
-    # writers (unique violation on a new entity, deadlock, serialization failure) is retried this
-    # many times, then counts as deterministic; a deterministic failure that is the system's is
-    # retried this many times (backoff 0.2 s doubling to 10 s), then the worker exits non-zero.
+    # Failures with bounds (streams/write_policy.py, vanphong/core/safetynet.py). A race between
+    # two writers (unique violation on a new entity, deadlock, serialization failure) is retried
+    # this many times, then counts as deterministic; a deterministic failure that is the system's
+    # is retried this many times (backoff 0.2 s doubling to 10 s), then the worker exits non-zero.
     contention_retries: int = Field(default=10, ge=0, le=1000)
     fault_retries: int = Field(default=5, ge=0, le=1000)
     # The dead-letter relay (streams/deadletters.py): a deadline on every Kafka call, at most
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(default=6070, ge=0, le=65535)
     serve_port_file: str = ""
-    # Who is looking (vanphong/cli/serve/auth.py): OpenID Connect when oidc_issuer is set (the
+    # Who is looking (vanphong/reporting/page/auth.py): OpenID Connect when oidc_issuer is set (the
     # local stack's Keycloak: http://127.0.0.1:8180/realms/vanphong). Sessions are signed and
     # encrypted cookies, valid for serve_session_max_age_s, under serve_session_secret (empty: a
     # random one per process, so a restart logs everyone out). serve_public_url is the page's
