@@ -1,50 +1,99 @@
-"""``vanphong report``: a unit's figures over a year, a term or a range of days, beside the
-same period a year earlier (CONTRACT.md §7, read as ``vanphong_reporting``), as a table, JSON,
-CSV, an XLSX workbook or the summary paragraph. The command in ``vanphong/cli/__init__.py``
-parses; this module fetches and renders."""
+"""``vanphong report`` (registered in ``vanphong/cli/__init__.py``): a unit's figures over a
+year, a term or a range of days, beside the period compared with (CONTRACT.md §7, read as
+``vanphong_reporting``), as a table, JSON, CSV, an XLSX workbook or the summary paragraph.
+This module parses the options and prints; the read side (:mod:`vanphong.reporting`) fetches
+the report and makes its files, imported when the command runs so that ``--help`` stays
+quick."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, cast
 
+import typer
 from rich.table import Table as RichTable
 
-from vanphong.ground.settings import Settings
-from vanphong.reporting.database import connection, guarded, reporting_url
-from vanphong.reporting.exports import csv_bytes, csv_text, xlsx_bytes
-from vanphong.reporting.labels import METRIC_LABELS, Lang, label
-from vanphong.reporting.model import Basis, Report, ReportError
-from vanphong.reporting.periods import Period
-from vanphong.reporting.queries import figures_only, full_report
-from vanphong.reporting.summary import day, number
-from vanphong.reporting.tables import metrics_table
+from vanphong.cli.console import err, out
+from vanphong.ground.settings import get_settings
 
-__all__ = ["LABELS", "Format", "ReportError", "fetch", "render_table", "thousands", "write"]
-
-Format = Literal["table", "json", "csv", "xlsx"]
-
-#: Vietnamese labels for the 12 metrics, as an office would name them in a report.
-LABELS: dict[str, str] = {m: names[0] for m, names in METRIC_LABELS.items()}
+if TYPE_CHECKING:
+    from vanphong.reporting.labels import Lang
+    from vanphong.reporting.model import Report
 
 
-def thousands(n: int) -> str:
-    """Numbers grouped by thousands the Vietnamese way: 40.512."""
-    return number(n, "vi")
+def report_command(
+    unit: Annotated[str, typer.Option("--unit", help="unit_id")],
+    day_from: Annotated[
+        str | None, typer.Option("--from", help="first day, YYYY-MM-DD (with --to)")
+    ] = None,
+    day_to: Annotated[
+        str | None, typer.Option("--to", help="last day, YYYY-MM-DD (inclusive)")
+    ] = None,
+    year: Annotated[str | None, typer.Option("--year", help="a calendar year, e.g. 2024")] = None,
+    term: Annotated[str | None, typer.Option("--term", help="whole years, e.g. 2020-2025")] = None,
+    consolidated: Annotated[
+        bool, typer.Option("--consolidated", help="include merged predecessors")
+    ] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table, json, csv or xlsx (xlsx needs --output)")
+    ] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="print the summary paragraph")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="write the csv or xlsx to this file")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="vi or en")] = "vi",
+) -> None:
+    """A unit's activity over a year, a term or a range of days, beside a year earlier."""
+    from vanphong.ground.unreachable import Unreachable
+    from vanphong.reporting import Basis, PeriodError, ReportError, periods
+    from vanphong.reporting.exports import Format, write
+    from vanphong.reporting.queries import fetch_report
+    from vanphong.reporting.summary import report_paragraph
 
+    fmt = "json" if as_json else output_format
+    try:
+        if fmt not in ("table", "json", "csv", "xlsx"):
+            raise ReportError(f"--format {fmt!r}: use table, json, csv or xlsx")
+        if lang not in ("vi", "en"):
+            raise ReportError(f"--lang {lang!r}: use vi or en")
+        period = periods.choose(year_text=year, term_text=term, from_text=day_from, to_text=day_to)
+        basis: Basis = "consolidated" if consolidated else "attributed"
+        language = cast("Lang", lang)
+        result = asyncio.run(fetch_report(get_settings(), unit, period, basis, full=fmt == "xlsx"))
+        written = (
+            None if fmt in ("table", "json") else write(result, cast(Format, fmt), output, language)
+        )
+    except (PeriodError, ReportError, Unreachable) as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot write {output}: {exc.strerror}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    if summary:
+        out.print(report_paragraph(result, language), soft_wrap=True, highlight=False)
+    elif fmt == "json":
+        from vanphong.reporting.jsonview import report_json
 
-async def fetch(
-    settings: Settings, unit_id: str, period: Period, basis: Basis, full: bool
-) -> Report:
-    """The report, as the reporting role; ``full`` adds the monthly, type, kind, task and
-    history tables (the workbook needs them, the table does not)."""
-    url, variable = reporting_url(settings)
-    async with connection(url, variable) as conn:
-        build = full_report if full else figures_only
-        return await guarded(url, variable, build(conn, unit_id, period, basis))
+        body = report_json(result, language, full=False)
+        out.print_json(json.dumps(body, ensure_ascii=False))
+    elif fmt == "table":
+        out.print(render_table(result, language))
+    elif written is not None:
+        sys.stdout.write(written)
+    elif output is not None:
+        err.print(f"wrote {output}", highlight=False)
 
 
 def render_table(report: Report, lang: Lang = "vi") -> RichTable:
+    """The figures as a terminal table: metric, its name, the value, the period compared
+    with."""
+    from vanphong.reporting.labels import METRIC_LABELS, label
+    from vanphong.reporting.summary import day, number
+
     basis = "hợp nhất (consolidated)" if report.consolidated else "theo thời điểm (attributed)"
     before = report.previous_period
     table = RichTable(
@@ -71,16 +120,3 @@ def render_table(report: Report, lang: Lang = "vi") -> RichTable:
     for row in rows:
         table.add_row(*row)
     return table
-
-
-def write(report: Report, fmt: Format, output: Path | None, lang: Lang = "vi") -> str | None:
-    """Write a CSV or XLSX ``output`` file; the CSV text to print when there is none."""
-    if fmt == "xlsx":
-        if output is None:
-            raise ReportError("--format xlsx needs --output FILE.xlsx", field="output")
-        output.write_bytes(xlsx_bytes(report, lang))
-        return None
-    if output is not None:
-        output.write_bytes(csv_bytes(metrics_table(report, lang), lang))
-        return None
-    return csv_text(metrics_table(report, lang), lang)

@@ -1,19 +1,25 @@
 """CSV and XLSX files of a report's tables. CSV: one table per file, UTF-8 with a byte-order
 mark so that Excel reads the Vietnamese headers, ISO dates. XLSX (XlsxWriter): one sheet per
-table, integers as numbers with a thousands format, dates as real dates shown dd/mm/yyyy."""
+table, integers as numbers with a thousands format, dates as real dates shown dd/mm/yyyy.
+:func:`write` is ``vanphong report --format csv|xlsx``'s: the file, or the CSV text to print."""
 
 from __future__ import annotations
 
 import csv
 import io
 from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
 
 import xlsxwriter
 
 from vanphong.reporting.labels import Lang
-from vanphong.reporting.model import Report
+from vanphong.reporting.model import Report, ReportError
 from vanphong.reporting.summary import report_paragraph
-from vanphong.reporting.tables import Table, cell_text, tables
+from vanphong.reporting.tables import Table, cell_text, metrics_table, tables
+
+#: What ``vanphong report --format`` takes.
+Format = Literal["table", "json", "csv", "xlsx"]
 
 #: Excel's own codes: shown with the reader's separators (40.572 in a Vietnamese Excel).
 INT_FORMAT = "#,##0"
@@ -59,6 +65,19 @@ def tables_xlsx_bytes(sheets: list[Table], lang: Lang = "vi") -> bytes:
     _write_tables(book, sheets, lang)
     book.close()
     return buffer.getvalue()
+
+
+def write(report: Report, fmt: Format, output: Path | None, lang: Lang = "vi") -> str | None:
+    """Write a CSV or XLSX ``output`` file; the CSV text to print when there is none."""
+    if fmt == "xlsx":
+        if output is None:
+            raise ReportError("--format xlsx needs --output FILE.xlsx", field="output")
+        output.write_bytes(xlsx_bytes(report, lang))
+        return None
+    if output is not None:
+        output.write_bytes(csv_bytes(metrics_table(report, lang), lang))
+        return None
+    return csv_text(metrics_table(report, lang), lang)
 
 
 def _write_tables(book: xlsxwriter.Workbook, sheets: list[Table], lang: Lang) -> None:

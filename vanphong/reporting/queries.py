@@ -1,5 +1,7 @@
 """The read side: a report's rows fetched from schema ``reporting`` only (CONTRACT.md §7), on
-the reporting role's connections (:mod:`vanphong.reporting.database`)."""
+the reporting role's connections (:mod:`vanphong.reporting.database`): the queries one by one,
+a whole report on a connection (:func:`figures_only`, :func:`full_report`), and one report on
+a connection of its own (:func:`fetch_report`, ``vanphong report``'s)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from datetime import date
 import asyncpg
 
 from vanphong.core.semantics import METRICS
+from vanphong.ground.settings import Settings
+from vanphong.reporting.database import connection, guarded, reporting_url
 from vanphong.reporting.model import (
     Basis,
     Breakdown,
@@ -228,3 +232,15 @@ async def full_report(
         history=history(unit_id, all_merges),
         names={u: r["name"] for u, r in kin.items() if r["name"]},
     )
+
+
+async def fetch_report(
+    settings: Settings, unit_id: str, period: Period, basis: Basis, full: bool
+) -> Report:
+    """The report, as the reporting role, on a connection of its own; ``full`` adds the
+    monthly, type, kind, task and history tables (the workbook needs them, the table does
+    not)."""
+    url, variable = reporting_url(settings)
+    async with connection(url, variable) as conn:
+        build = full_report if full else figures_only
+        return await guarded(url, variable, build(conn, unit_id, period, basis))
