@@ -5,8 +5,11 @@ by ``vanphong report`` and ``vanphong serve``; reads schema ``reporting`` only, 
 ``vanphong_reporting`` (CONTRACT.md §7).
 
 Pure parts: :mod:`.periods`, :mod:`.model`, :mod:`.summary`, :mod:`.labels`, :mod:`.tables`,
-:mod:`.jsonview`; I/O: :mod:`.database` (the reporting role's connections), :mod:`.queries`
-(PostgreSQL), :mod:`.exports` (file bytes)."""
+:mod:`.jsonview`, :mod:`.board_tables`; I/O: :mod:`.database` (the reporting role's
+connections), :mod:`.queries` and :mod:`.board` (PostgreSQL), :mod:`.exports` (file bytes).
+:mod:`.page` is the reporting web page (``vanphong serve``). A layer of its own: it imports
+only ground, core and schemas of ours, and of the product only the command line imports it
+(the contracts in pyproject.toml)."""
 
 from vanphong.reporting.model import Basis, Report, ReportError, Unit
 from vanphong.reporting.periods import Period, PeriodError
