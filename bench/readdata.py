@@ -52,6 +52,7 @@ from vanphong.core.batch import Coordinates, Item
 from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.ground.settings import Settings
 from vanphong.schemas.catalog import EventType
+from vanphong.schemas.codec import shipped_registry
 from vanphong.sinks.postgres import PostgresSink
 from vanphong.streams.pipeline import prepare
 
@@ -114,7 +115,9 @@ def items(provinces: list[list[Row]]) -> Iterator[Item]:
         full = f"{TOPIC_PREFIX}.{topic}"
         offset = offsets.get((full, partition), 0)
         offsets[(full, partition)] = offset + 1
-        yield prepare(Coordinates(full, partition, offset), key, value, event_type)
+        yield prepare(
+            Coordinates(full, partition, offset), key, value, event_type, shipped_registry()
+        )
 
 
 async def _write(sink: PostgresSink, batch: list[Item]) -> None:
@@ -145,7 +148,7 @@ async def load(
         max_size=WRITERS,
         server_settings={} if durable else {"synchronous_commit": "off"},
     )
-    sink = PostgresSink(pool, settings.zone)
+    sink = PostgresSink(pool, settings.zone, shipped_registry())
     pending: list[list[Item]] = [[] for _ in range(WRITERS)]
     running: list[asyncio.Task[None] | None] = [None] * WRITERS
     total = 0

@@ -9,11 +9,11 @@ old data.
 
 The Confluent wire format (``00`` + a 4-byte big-endian Schema Registry id, CONTRACT.md §3
 v1.1) decodes the same way once the caller has resolved the id to a reader
-(``default_registry().registry_reader(schema_text)``, passed as ``by_id``): this package does no
+(``registry.registry_reader(schema_text)``, passed as ``by_id``): this package does no
 I/O, the worker looks ids up at its edge (streams/writer_schemas.py).
 
 This module is the codec's front door: ``encode``, ``decode`` and ``current_schema`` over the
-process's *default registry*, and every name other modules import. The work is done in modules
+*shipped* schemas, and every name other modules import. The work is done in modules
 with one job each:
 
 - ``fingerprints`` — CRC-64-AVRO, canonical form, the single-object header;
@@ -24,10 +24,11 @@ with one job each:
 - ``wire`` — encoding and decoding one message; ``_fastdecode`` — the strict decoders;
 - ``explain`` — error messages that name the field.
 
-The default registry is built on first use from the shipped schemas, unless the process's entry
-point installed one built from its settings (``use_registry``; ``vanphong.ground.settings`` does so
-for ``VANPHONG_EXTRA_SCHEMAS_DIR``, which adds schema versions that are not shipped yet). Nothing
-is read or built at import.
+There is no process-wide registry to swap. The shipped schemas' registry (``shipped_registry``)
+is built on first use and never replaced; a caller that honours ``VANPHONG_EXTRA_SCHEMAS_DIR``
+(versions not shipped yet) passes the registry of its settings
+(``Settings.schema_registry()``) to whatever reads or writes with it: the worker's pipeline, the
+rules, the sink's stored records, ``publish``. Nothing is read or built at import.
 """
 
 from __future__ import annotations
@@ -94,42 +95,20 @@ __all__ = [
     "crc64_avro",
     "current_schema",
     "decode",
-    "default_registry",
     "encode",
     "extra_schema_dirs",
     "fingerprint_hex",
     "load_registry",
     "parsing_canonical_form",
-    "registry",  # noqa: F822 (module __getattr__: built on first use)
     "schema_fingerprint",
-    "use_registry",
+    "shipped_registry",
 ]
 
-_default: SchemaRegistry | None = None
 
-
-def default_registry() -> SchemaRegistry:
-    """The registry that this module's functions use: the one installed by :func:`use_registry`,
-    else the shipped schemas' (built on first use)."""
-    global _default
-    if _default is None:
-        _default = load_registry()
-    return _default
-
-
-def use_registry(registry: SchemaRegistry | None) -> SchemaRegistry:
-    """Make ``registry`` the process's default (an entry point does this with the registry of
-    its settings, before the first message); None goes back to the shipped schemas."""
-    global _default
-    _default = registry
-    return default_registry()
-
-
-def __getattr__(name: str) -> SchemaRegistry:
-    """``vanphong.schemas.codec.registry``: the default registry, built when first asked for."""
-    if name == "registry":
-        return default_registry()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def shipped_registry() -> SchemaRegistry:
+    """The shipped schemas' registry: what this module's functions read and write with (built
+    on first use, shared, never replaced)."""
+    return load_registry()
 
 
 def encode(target: EventType | str, datum: Mapping[str, Any]) -> bytes:
@@ -139,7 +118,7 @@ def encode(target: EventType | str, datum: Mapping[str, Any]) -> bytes:
     Timestamps may be aware datetimes or int epoch milliseconds, dates ``datetime.date`` or int
     days. Raises ``InvalidDatumError`` (a ``ValueError``) naming the offending field.
     """
-    return (_default or default_registry()).encode(target, datum)
+    return shipped_registry().encode(target, datum)
 
 
 def decode(
@@ -149,7 +128,7 @@ def decode(
     """Decode one message value with its writer schema, resolved to the current schema.
 
     ``by_id``: for the Confluent wire format (``00`` + schema id), the reader of each schema id
-    that the caller looked up in its Schema Registry (``default_registry().registry_reader``),
+    that the caller looked up in its Schema Registry (``SchemaRegistry.registry_reader``),
     or the error that id gets; without it such a message is ``unknown_schema``.
 
     Raises ``UndecodableError`` (dead-letter reason ``undecodable``), ``UnknownSchemaError``
@@ -157,17 +136,17 @@ def decode(
     date beyond the years 1–9999) or ``UnresolvableSchemaError`` (``invalid_field``: a registry
     schema that does not resolve); all are ``CodecError``s with ``reason`` set accordingly.
     """
-    return (_default or default_registry()).decode(data, by_id)
+    return shipped_registry().decode(data, by_id)
 
 
 def current_schema(target: EventType | str) -> SchemaVersion:
     """The current schema of an event type or record name."""
-    return (_default or default_registry()).current(target)
+    return shipped_registry().current(target)
 
 
 def _main() -> None:
     """``python -m vanphong.schemas.codec``: list the shipped schemas and their fingerprints."""
-    shipped = default_registry()
+    shipped = shipped_registry()
     for sv in shipped.versions:
         cur = shipped.current(sv.event_type) is sv
         print(

@@ -24,7 +24,6 @@ from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
 from vanphong.schemas.catalog import BY_TYPE, EVENT_TYPES, EventType
-from vanphong.schemas.codec import default_registry
 from vanphong.schemas.registry import SchemaRegistry
 
 __all__ = ["JsonInputError", "parse_json_line", "parse_line"]
@@ -332,9 +331,9 @@ def _tables(schemas: SchemaRegistry) -> dict[EventType, _Table]:
 _TYPES_LISTING: Final = ", ".join(e.type for e in EVENT_TYPES)
 
 
-def parse_line(obj: Any, schemas: SchemaRegistry | None = None) -> tuple[EventType, dict[str, Any]]:
+def parse_line(obj: Any, schemas: SchemaRegistry) -> tuple[EventType, dict[str, Any]]:
     """One decoded JSON object to (event type, Avro datum for its current schema in
-    ``schemas``, by default the default registry).
+    ``schemas``: the caller's, e.g. its settings' registry).
 
     Raises ``JsonInputError`` for the first problem found: the ``type``, then unknown fields,
     then the missing fields (all of them, in schema order), then each field in schema order.
@@ -351,7 +350,7 @@ def parse_line(obj: Any, schemas: SchemaRegistry | None = None) -> tuple[EventTy
         raise JsonInputError(
             "type", f"unknown event type {type_name!r} (expected one of {_TYPES_LISTING})"
         )
-    table = _tables(schemas or default_registry())[event_type]
+    table = _tables(schemas)[event_type]
     names = table.names
     for key in obj:
         if key != "type" and key not in names:
@@ -383,9 +382,7 @@ def _reject_constant(name: str) -> Any:
     raise JsonInputError(None, f"{name} is not valid JSON")
 
 
-def parse_json_line(
-    line: str | bytes, schemas: SchemaRegistry | None = None
-) -> tuple[EventType, dict[str, Any]]:
+def parse_json_line(line: str | bytes, schemas: SchemaRegistry) -> tuple[EventType, dict[str, Any]]:
     """One line of JSON Lines text to (event type, datum); JSON syntax errors, duplicate keys
     and NaN/Infinity (which ``json.loads`` would accept) are ``JsonInputError``s too."""
     try:

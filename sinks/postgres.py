@@ -33,6 +33,7 @@ from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.core.semantics import TASK_TYPES, Entity, EntityRef
 from vanphong.ground import pgconnect
 from vanphong.schemas.catalog import DEAD_LETTER_PARTITIONS, EventType
+from vanphong.schemas.registry import SchemaRegistry
 from vanphong.sinks.failures import (
     blame,
     classify,
@@ -67,13 +68,16 @@ def worker_id() -> str:
 class PostgresSink:
     """Writes planned batches; owns a small connection pool."""
 
-    def __init__(self, pool: asyncpg.Pool, zone: ZoneInfo) -> None:
+    def __init__(self, pool: asyncpg.Pool, zone: ZoneInfo, schemas: SchemaRegistry) -> None:
         self.pool = pool
         self.zone = zone
+        self.schemas = schemas  # the settings' registry: stored records' temporal fields
         self.worker_id = worker_id()
 
     @classmethod
-    async def connect(cls, url: str, zone: ZoneInfo, max_size: int = 10) -> PostgresSink:
+    async def connect(
+        cls, url: str, zone: ZoneInfo, schemas: SchemaRegistry, max_size: int = 10
+    ) -> PostgresSink:
         """A pool on ``url`` (:func:`writable`), connecting host by host (a multi-host URL's old
         primary that hangs is passed over: vanphong/ground/pgconnect.py); raises
         :class:`TransientError` while the database cannot be reached, anything else (a wrong
@@ -86,7 +90,7 @@ class PostgresSink:
             if is_transient(exc):
                 raise TransientError(f"PostgreSQL unavailable: {exc}") from exc
             raise
-        return cls(pool, zone)
+        return cls(pool, zone, schemas)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -124,7 +128,7 @@ class PostgresSink:
     async def _write(self, conn: asyncpg.Connection, items: Sequence[Item]) -> Plan:
         offsets = await _lock_offsets(conn, {(i.at.topic, i.at.partition) for i in items})
         refs = refs_needed(items)
-        stored = await _lock_entities(conn, refs, with_all_merges=_has_merges(items))
+        stored = await _lock_entities(conn, refs, _has_merges(items), self.schemas)
         plan = plan_batch(items, offsets, stored, self.zone)
         entities = plan.entities
         await _update_entities(conn, [entities[r] for r in plan.changed if r in stored])
@@ -248,7 +252,7 @@ async def _record_anomalies(
 
 
 async def _lock_entities(
-    conn: asyncpg.Connection, refs: set[EntityRef], with_all_merges: bool
+    conn: asyncpg.Connection, refs: set[EntityRef], with_all_merges: bool, schemas: SchemaRegistry
 ) -> dict[EntityRef, Entity]:
     """Lock and load the batch's entities, in one global order. With ``with_all_merges``, every
     stored merger too: the office-merged topic has one partition, so one writer at a time adds
@@ -278,7 +282,7 @@ async def _lock_entities(
             r["revision"],
             r["voided"],
             r["event_id"],
-            record_from_json(r["record"], ref.entity_type),
+            record_from_json(r["record"], ref.entity_type, schemas),
             contributions_from_json(r["contributions"]),
         )
     return loaded

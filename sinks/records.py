@@ -22,7 +22,6 @@ import orjson
 
 from vanphong.core.semantics import Contribution, Entity
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
-from vanphong.schemas.codec import default_registry
 from vanphong.schemas.logical import Temporal
 from vanphong.schemas.registry import SchemaRegistry
 
@@ -35,13 +34,13 @@ _PARSE: dict[str, Callable[[str], Any]] = {
 
 
 def record_from_json(
-    text: str, entity_type: EventType | str | None = None, schemas: SchemaRegistry | None = None
+    text: str, entity_type: EventType | str | None, schemas: SchemaRegistry
 ) -> dict[str, Any]:
     """A stored record with its timestamps and dates as ``datetime`` and ``date`` again, by the
-    current schema of ``entity_type`` in ``schemas`` (by default the default registry). Without
-    an entity type, the temporal fields of every event type are read by name."""
+    current schema of ``entity_type`` in ``schemas`` (the settings' registry). Without an entity
+    type, the temporal fields of every event type are read by name."""
     record: dict[str, Any] = orjson.loads(text)
-    for name, parse, array in _readings(schemas or default_registry(), entity_type):
+    for name, parse, array in _readings(schemas, entity_type):
         value = record.get(name)
         if value is None:
             continue

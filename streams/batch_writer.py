@@ -110,7 +110,9 @@ class BatchWriter:
         outcome = item.outcome
         if not isinstance(outcome, Accepted):
             return False
-        twin = Accepted(outcome.event_type, stand_in(outcome.event_type, outcome.record))
+        twin = Accepted(
+            outcome.event_type, stand_in(outcome.event_type, outcome.record, self.sink.schemas)
+        )
         try:
             await self.sink.rehearse([Item(item.at, item.key, item.value, twin)])
         except Exception as exc:

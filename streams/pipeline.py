@@ -25,8 +25,8 @@ from vanphong.schemas.codec import (
     Reader,
     UnknownSchemaError,
     UnresolvableSchemaError,
-    decode,
 )
+from vanphong.schemas.registry import SchemaRegistry
 
 
 class Consumed(Protocol):
@@ -45,6 +45,7 @@ def prepare_partition(
     partition: int,
     records: Iterable[Consumed],
     expected: EventType,
+    schemas: SchemaRegistry,
     by_id: Mapping[int, Reader | CodecError] | None,
     gaps: Sequence[tuple[int, int]] | None = None,
 ) -> Iterable[Item]:
@@ -52,7 +53,8 @@ def prepare_partition(
     the consumer read past, in stream order (vanphong/core/gaps.py, streams/transport.py)."""
 
     def made(r: Consumed) -> Item:
-        return prepare(Coordinates(topic, partition, r.offset), r.key, r.value, expected, by_id)
+        at = Coordinates(topic, partition, r.offset)
+        return prepare(at, r.key, r.value, expected, schemas, by_id)
 
     if not gaps:
         return map(made, records)
@@ -70,20 +72,23 @@ def prepare(
     key: bytes | None,
     value: bytes | None,
     expected: EventType,
+    schemas: SchemaRegistry,
     by_id: Mapping[int, Reader | CodecError] | None = None,
 ) -> Item:
-    """Turn one consumed message into an item ready for the batch."""
-    return Item(at, key, value, _outcome(at, value, expected, by_id))
+    """Turn one consumed message into an item ready for the batch, read with ``schemas`` (the
+    settings' registry: the shipped versions and any extra ones)."""
+    return Item(at, key, value, _outcome(at, value, expected, schemas, by_id))
 
 
 def _outcome(
     at: Coordinates,
     value: bytes | None,
     expected: EventType,
+    schemas: SchemaRegistry,
     by_id: Mapping[int, Reader | CodecError] | None,
 ) -> Accepted | Rejection:
     try:
-        decoded = decode(value, by_id)
+        decoded = schemas.decode(value, by_id)
     except UnknownSchemaError as exc:
         return Rejection(Reason.UNKNOWN_SCHEMA, str(exc))
     except OutOfRangeError as exc:  # well-formed, but e.g. a timestamp beyond the year 9999
@@ -98,6 +103,6 @@ def _outcome(
             f"a {decoded.event_type.type} record on {at.topic}, which carries {expected.type}",
         )
     try:
-        return Accepted(expected, accept(expected, decoded.record))
+        return Accepted(expected, accept(expected, decoded.record, schemas))
     except Rejection as rejection:
         return rejection

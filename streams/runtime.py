@@ -59,7 +59,6 @@ from vanphong.ground.logs import get_logger
 from vanphong.ground.schema_registry import SchemaRegistryClient
 from vanphong.ground.settings import Settings
 from vanphong.schemas.catalog import EVENT_TYPES
-from vanphong.schemas.codec import default_registry
 from vanphong.sinks.postgres import PostgresSink
 from vanphong.streams.backlog import Backlog
 from vanphong.streams.batch_writer import BatchWriter
@@ -102,13 +101,15 @@ class Runtime(mode.Service):
         self.relay_loop: RelayLoop | None = None
         # Confluent-framed input: schema ids looked up in the registry before a fetch decodes
         self.writer_schemas = WriterSchemas(
-            SchemaRegistryClient.from_settings(settings), default_registry()
+            SchemaRegistryClient.from_settings(settings), settings.schema_registry()
         )
 
     async def on_start(self) -> None:
         settings = self.settings
         sink = await self.policy.connect(
-            lambda: PostgresSink.connect(settings.database_url, settings.zone)
+            lambda: PostgresSink.connect(
+                settings.database_url, settings.zone, settings.schema_registry()
+            )
         )
         self.sink = sink
         self.writer = BatchWriter(sink, self.policy, self.monitor)
@@ -142,7 +143,7 @@ class Runtime(mode.Service):
                 r.value for records in fetched.values() for r in records
             )
         )
-        by_id = self.writer_schemas.by_id
+        by_id, schemas = self.writer_schemas.by_id, self.writer_schemas.registry
         shares: list[list[Item]] = [[] for _ in self.backlogs]
         if marks:
             self._put_resumed(shares, marks)
@@ -151,7 +152,7 @@ class Runtime(mode.Service):
             found = gapped.get((topic, partition))
             event_type = self.event_types[topic]
             shares[partition % len(shares)].extend(
-                prepare_partition(topic, partition, records, event_type, by_id, found)
+                prepare_partition(topic, partition, records, event_type, schemas, by_id, found)
             )
         for (topic, partition), found in gapped.items():
             if (topic, partition) not in fetched:  # nothing but gaps (or a heartbeat)

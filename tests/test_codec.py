@@ -34,9 +34,11 @@ from vanphong.schemas.codec import (
     decode,
     encode,
     parsing_canonical_form,
-    registry,
     schema_fingerprint,
+    shipped_registry,
 )
+
+registry = shipped_registry()  # the shipped schemas' registry
 
 # ---------------------------------------------------------------------------------------------
 # CRC-64-AVRO test vectors.

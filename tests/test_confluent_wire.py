@@ -35,10 +35,12 @@ from vanphong.schemas.codec import (
     confluent_frame,
     confluent_schema_id,
     encode,
-    registry,
+    shipped_registry,
 )
 from vanphong.streams.pipeline import prepare
 from vanphong.streams.writer_schemas import WriterSchemas
+
+registry = shipped_registry()  # the shipped schemas' registry
 
 AT = Coordinates("t.document-issued.v1", 0, 0)
 
@@ -131,7 +133,9 @@ def test_a_registry_schema_that_does_not_resolve_is_invalid_field_saying_why() -
     with pytest.raises(UnresolvableSchemaError, match=r"schema id 9.*does not resolve") as info:
         registry.decode(confluent_frame(9, out.getvalue()), {9: reader})
     assert "unit_id" in str(info.value)
-    item = prepare(AT, None, confluent_frame(9, out.getvalue()), et, {9: reader})
+    item = prepare(
+        AT, None, confluent_frame(9, out.getvalue()), et, shipped_registry(), {9: reader}
+    )
     assert isinstance(item.outcome, Rejection) and item.outcome.reason == Reason.INVALID_FIELD
 
 
@@ -139,7 +143,7 @@ def test_a_record_of_another_event_type_is_invalid_field_on_the_topic() -> None:
     et = EventType.MEETING_HELD
     reader = registry.registry_reader(schema_text(et))
     data = confluent_frame(1, body(encode(et, sample(et))))
-    item = prepare(AT, None, data, EventType.DOCUMENT_ISSUED, {1: reader})
+    item = prepare(AT, None, data, EventType.DOCUMENT_ISSUED, shipped_registry(), {1: reader})
     assert isinstance(item.outcome, Rejection)
     assert item.outcome.reason == Reason.INVALID_FIELD
     assert "meeting.held record" in item.outcome.detail
@@ -251,9 +255,9 @@ def test_ids_are_looked_up_once_and_unknown_ids_are_unknown_schema() -> None:
     asyncio.run(writers.prefetch([good, unknown]))
     assert stub.asked == [1, 2]
     assert isinstance(writers.by_id[1], Reader)
-    accepted = prepare(AT, None, good, et, writers.by_id)
+    accepted = prepare(AT, None, good, et, shipped_registry(), writers.by_id)
     assert isinstance(accepted.outcome, Accepted)
-    rejected = prepare(AT, None, unknown, et, writers.by_id)
+    rejected = prepare(AT, None, unknown, et, shipped_registry(), writers.by_id)
     assert isinstance(rejected.outcome, Rejection)
     assert rejected.outcome.reason == Reason.UNKNOWN_SCHEMA
     assert (
@@ -278,7 +282,7 @@ def test_without_a_registry_a_confluent_message_is_unknown_schema_naming_the_set
     writers = WriterSchemas(None, registry)
     value = confluent_frame(1, b"\x02x")
     asyncio.run(writers.prefetch([value]))
-    item = prepare(AT, None, value, EventType.DOCUMENT_ISSUED, writers.by_id)
+    item = prepare(AT, None, value, EventType.DOCUMENT_ISSUED, shipped_registry(), writers.by_id)
     assert isinstance(item.outcome, Rejection)
     assert item.outcome.reason == Reason.UNKNOWN_SCHEMA
     assert "VANPHONG_SCHEMA_REGISTRY_URL" in item.outcome.detail
@@ -290,7 +294,7 @@ def test_a_registry_schema_of_no_event_record_dead_letters_its_messages_invalid_
     value = confluent_frame(4, b"")
     asyncio.run(writers.prefetch([value]))
     assert isinstance(writers.by_id[4], CodecError)
-    item = prepare(AT, None, value, EventType.DOCUMENT_ISSUED, writers.by_id)
+    item = prepare(AT, None, value, EventType.DOCUMENT_ISSUED, shipped_registry(), writers.by_id)
     assert isinstance(item.outcome, Rejection)
     assert item.outcome.reason == Reason.INVALID_FIELD
     assert "record Other is none of the contract's event records" in item.outcome.detail

@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 from tests.hostile import HOSTILE, body_parts, varint, zigzag
 from tests.test_codec import datum_strategy
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
-from vanphong.schemas.codec import CodecError, SchemaRegistry, registry
+from vanphong.schemas.codec import CodecError, SchemaRegistry, shipped_registry
+
+registry = shipped_registry()  # the shipped schemas' registry
 
 ADDED = {"name": "note", "type": ["null", "string"], "default": None, "doc": "test-only"}
 

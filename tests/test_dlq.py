@@ -36,7 +36,7 @@ from vanphong.dlq import (
 from vanphong.dlq.execute import _LOCK_CLASS
 from vanphong.ground.kafka import standalone_consumer
 from vanphong.schemas.catalog import BY_TYPE
-from vanphong.schemas.codec import SchemaRegistry, default_registry, extra_schema_dirs
+from vanphong.schemas.codec import SchemaRegistry, extra_schema_dirs, shipped_registry
 
 T0 = datetime(2024, 10, 1, 12, 0, tzinfo=UTC)
 DOCS = "vp.document-issued.v1"
@@ -220,13 +220,13 @@ def test_extra_schema_dirs_add_versions_and_refuse_contradictions(tmp_path: Path
 
 
 #: The version after the shipped current DocumentIssued (schemas/v2 ships one since issue 12).
-NEXT = default_registry().current("document.issued").version + 1
+NEXT = shipped_registry().current("document.issued").version + 1
 
 
 def v2_schemas(root: Path) -> Path:
     """A schema root holding only v<NEXT>/DocumentIssued.avsc: the shipped current schema plus
     an optional ``note`` (a version that is not shipped yet)."""
-    schema = json.loads(default_registry().current("document.issued").path.read_text("utf-8"))
+    schema = json.loads(shipped_registry().current("document.issued").path.read_text("utf-8"))
     schema["fields"].append(
         {"name": "note", "type": ["null", "string"], "default": None, "doc": "test only"}
     )

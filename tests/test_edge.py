@@ -20,16 +20,18 @@ from vanphong.schemas.codec import (
     SchemaRegistry,
     UndecodableError,
     encode,
-    registry,
+    shipped_registry,
 )
 from vanphong.streams.pipeline import prepare
+
+registry = shipped_registry()  # the shipped schemas' registry
 
 AT = Coordinates("vanphong.document-issued.v1", 0, 42)
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
 def test_every_hostile_message_is_rejected_with_its_reason_naming_the_field(case: Case) -> None:
-    item = prepare(AT, b"key", case.value, BY_TYPE[case.event_type])
+    item = prepare(AT, b"key", case.value, BY_TYPE[case.event_type], shipped_registry())
     assert isinstance(item.outcome, Rejection), item.outcome
     assert item.outcome.reason == case.reason, item.outcome.detail
     if case.field is not None:
@@ -80,4 +82,6 @@ def test_valid_edges_are_accepted() -> None:
         ("office.merged", {"effective_date": date(1, 1, 1)}),
     ):
         value = encode(type_, event(type_, event_id="e", **fields))
-        assert isinstance(prepare(AT, None, value, BY_TYPE[type_]).outcome, Accepted)
+        assert isinstance(
+            prepare(AT, None, value, BY_TYPE[type_], shipped_registry()).outcome, Accepted
+        )

@@ -36,6 +36,7 @@ from tests.verify import assert_views_match
 from vanphong.core.batch import Coordinates, Item
 from vanphong.deploy.local.config import reporting_database_url
 from vanphong.schemas.catalog import BY_TYPE, EventType
+from vanphong.schemas.codec import shipped_registry
 from vanphong.sinks.postgres import PostgresSink
 from vanphong.streams.pipeline import prepare
 
@@ -59,7 +60,15 @@ def _items(env: Env, events: Iterable[dict[str, Any]]) -> list[Item]:
         topic = env.topic(message.topic)
         offset = next(_offsets.setdefault(topic, itertools.count()))
         event_type = BY_TYPE[event["type"]]
-        out.append(prepare(Coordinates(topic, 0, offset), message.key, message.value, event_type))
+        out.append(
+            prepare(
+                Coordinates(topic, 0, offset),
+                message.key,
+                message.value,
+                event_type,
+                shipped_registry(),
+            )
+        )
     return out
 
 
@@ -67,7 +76,9 @@ def write(env: Env, events: list[dict[str, Any]], rehearse: bool = False) -> Non
     """One batch, one transaction, as a writer of the worker commits it (or rolls it back)."""
 
     async def go() -> None:
-        sink = await PostgresSink.connect(env.settings.database_url, env.settings.zone, 2)
+        sink = await PostgresSink.connect(
+            env.settings.database_url, env.settings.zone, shipped_registry(), 2
+        )
         try:
             items = _items(env, events)
             if rehearse:

@@ -206,7 +206,7 @@ def test_a_rule_changed_in_a_release_reaches_all_of_history(
         ]
 
     monkeypatch.setitem(semantics._CONTRIBUTORS, EventType.MEETING_HELD, twice)
-    outcome = asyncio.run(rebuild(env.settings.database_url, env.settings.zone))
+    outcome = asyncio.run(rebuild(env.settings.database_url, env.settings.zone, ()))
     assert outcome.cells_changed > 0 and outcome.contributions_rewritten > 0
     after = env.fetch(
         "SELECT sum(meeting_attendees) AS attendees, sum(meetings_held) AS meetings,"
@@ -220,7 +220,7 @@ def test_a_rule_changed_in_a_release_reaches_all_of_history(
         " FROM reporting.unit_activity_monthly GROUP BY 1 ORDER BY 1"
     )
     assert len(by_year) >= 2  # several years of history, each doubled (verify: every cell)
-    assert asyncio.run(verify(env.settings.database_url, env.settings.zone)).equal
+    assert asyncio.run(verify(env.settings.database_url, env.settings.zone, ())).equal
     assert run_verify(env).returncode == 1  # under the old rule (this release) they differ
 
 

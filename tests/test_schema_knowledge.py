@@ -19,6 +19,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.events import event
+from vanphong.core.batch import Accepted, Coordinates
 from vanphong.core.rejection import Reason, Rejection
 from vanphong.core.rules import accept
 from vanphong.core.semantics import Entity, EntityRef, Fold
@@ -29,6 +30,9 @@ from vanphong.schemas.catalog import EVENT_TYPES, EventType
 from vanphong.schemas.logical import Temporal, temporal_fields
 from vanphong.schemas.registry import SchemaRegistry, load_registry
 from vanphong.sinks.records import entities_to_json, record_from_json
+from vanphong.streams.pipeline import prepare
+
+AT = Coordinates("t.task-assigned.v1", 0, 0)
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = EventType.TASK_ASSIGNED
@@ -81,7 +85,7 @@ def v2_task(**fields: Any) -> dict[str, Any]:
 
 
 def test_the_shipped_schemas_name_the_timestamps_and_dates_the_sink_always_read() -> None:
-    shipped = codec.default_registry()
+    shipped = codec.shipped_registry()
     found = {(et, f) for et in EVENT_TYPES for f in shipped.temporal_fields(et)}
     assert {f.name for _, f in found if f.kind == "timestamp"} == {"occurred_at"}
     assert {f.name for _, f in found if f.kind == "date"} == {"due_date", "effective_date"}
@@ -139,7 +143,7 @@ def test_a_date_added_in_a_v2_schema_comes_back_from_the_stored_json_as_a_date(
     older = orjson.dumps({**record, "signed_on": None, "archived_at": None}).decode()
     assert record_from_json(older, TASK, evolved)["signed_on"] is None
     # the shipped schemas do not know the field, so with them it would stay text
-    assert record_from_json(stored, TASK, codec.default_registry())["signed_on"] == "2024-03-06"
+    assert record_from_json(stored, TASK, codec.shipped_registry())["signed_on"] == "2024-03-06"
 
 
 def test_a_field_read_differently_by_two_event_types_needs_the_entity_type(
@@ -212,23 +216,37 @@ def test_extra_schema_dirs_are_a_setting_checked_at_start(
 @pytest.fixture
 def fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
-    codec.use_registry(None)
     yield
     get_settings.cache_clear()
-    codec.use_registry(None)
 
 
-def test_the_entry_points_settings_make_the_process_decode_with_the_extra_versions(
+def test_the_settings_registry_is_handed_to_readers_and_nothing_process_wide_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
 ) -> None:
     extra = v2_root(tmp_path / "extra")
     message = load_registry((extra,)).encode(TASK, v2_task())
-    with pytest.raises(codec.UnknownSchemaError):
-        codec.decode(message)  # the shipped schemas do not know v2
     monkeypatch.setenv("VANPHONG_EXTRA_SCHEMAS_DIR", str(extra))
-    get_settings()  # what every command (the worker's too) calls first
-    assert codec.decode(message).record["signed_on"] == date(2024, 3, 6)
-    assert codec.current_schema(TASK).version == 2
+    settings = get_settings()  # what every command (the worker's too) calls first
+    # the worker's path, handed the settings' registry, reads v2 ...
+    item = prepare(AT, None, message, TASK, settings.schema_registry())
+    assert isinstance(item.outcome, Accepted), item.outcome
+    assert item.outcome.record["signed_on"] == date(2024, 3, 6)
+    # ... while the codec's own functions still read the shipped schemas only: no global swapped
+    with pytest.raises(codec.UnknownSchemaError):
+        codec.decode(message)
+    assert codec.current_schema(TASK).version == 1
+    assert codec.shipped_registry() is not settings.schema_registry()
+
+
+def test_a_bad_extra_schema_fails_when_the_settings_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
+) -> None:
+    bad = tmp_path / "bad" / "v2"
+    bad.mkdir(parents=True)
+    (bad / "TaskAssigned.avsc").write_text("{ not json", encoding="utf-8")
+    monkeypatch.setenv("VANPHONG_EXTRA_SCHEMAS_DIR", str(tmp_path / "bad"))
+    with pytest.raises(ValueError):  # json.JSONDecodeError, at start rather than mid-stream
+        get_settings()
 
 
 def test_importing_the_codec_and_its_users_builds_no_registry() -> None:

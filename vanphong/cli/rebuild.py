@@ -58,7 +58,15 @@ def verify_command(
         def show(done: int, expected: int) -> None:
             progress.update(task, completed=done, total=max(done, expected))
 
-        verdict = asyncio.run(verify(settings.database_url, settings.zone, show, jobs=_jobs(jobs)))
+        verdict = asyncio.run(
+            verify(
+                settings.database_url,
+                settings.zone,
+                settings.extra_schema_dirs,
+                show,
+                jobs=_jobs(jobs),
+            )
+        )
     if as_json:
         out.print_json(json.dumps(verdict.as_json(), ensure_ascii=False))
     else:
@@ -132,7 +140,12 @@ def rebuild_command(
         try:
             outcome = asyncio.run(
                 rebuild(
-                    settings.database_url, settings.zone, show, lock_timeout_ms, jobs=_jobs(jobs)
+                    settings.database_url,
+                    settings.zone,
+                    settings.extra_schema_dirs,
+                    show,
+                    lock_timeout_ms,
+                    jobs=_jobs(jobs),
                 )
             )
         except RebuildRunning as exc:

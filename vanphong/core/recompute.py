@@ -30,6 +30,7 @@ from vanphong.core.semantics import (
     task_contributions,
 )
 from vanphong.schemas.catalog import EventType
+from vanphong.schemas.registry import SchemaRegistry
 
 #: An aggregate cell: (unit_id, day, metric, dimension).
 Cell = tuple[str, date, str, str]
@@ -63,11 +64,11 @@ def recomputed(entity: StoredEntity, zone: ZoneInfo) -> tuple[Contribution, ...]
     return tuple(contributions(kind, entity.record, zone))
 
 
-def refusal(entity: StoredEntity) -> Rejection | None:
+def refusal(entity: StoredEntity, schemas: SchemaRegistry) -> Rejection | None:
     """Why today's rules (vanphong/core/rules.py) would refuse the stored record, if they
-    would: a rule that got stricter since it was applied."""
+    would (read with ``schemas``): a rule that got stricter since it was applied."""
     try:
-        validate(entity.ref.entity_type, dict(entity.record))
+        validate(entity.ref.entity_type, dict(entity.record), schemas)
     except Rejection as rejection:
         return rejection
     except (KeyError, TypeError, ValueError) as exc:  # a field today's schema requires

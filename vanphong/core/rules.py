@@ -7,8 +7,8 @@ normalisation, so that codes compare equal whatever form upstream sent.
 The limits of §4 (v1.1) keep out of PostgreSQL what it would refuse, so that no message can fail
 a batch: an identifier is 1–128 characters (an index row has at most 2,704 bytes), other text at
 most 10,000, and no text contains U+0000 (``text`` cannot hold it). Which fields are identifiers
-and which are text is derived from the current Avro schemas (of the registry in use: the default
-one unless a caller passes another), once per registry: every string field (also nullable, also
+and which are text is derived from the current Avro schemas of the registry the caller passes
+(the core reads no process-wide one), once per registry: every string field (also nullable, also
 each item of an array of strings) is text; ``event_id``, ``source``, ``number``, every ``*_id``
 and every item of an ``*_ids`` array is an identifier. So a field added in a later schema
 version is covered without a new list here.
@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 from vanphong.core.docnumber import check_document_number
 from vanphong.core.rejection import Reason, Rejection
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
-from vanphong.schemas.codec import default_registry
 from vanphong.schemas.registry import SchemaRegistry
 
 MAX_ID = 128  # characters of an identifier (after NFC)
@@ -99,12 +98,10 @@ def classify(schema: Mapping[str, Any]) -> tuple[TextField, ...]:
     return tuple(out)
 
 
-def text_fields(
-    event_type: EventType, schemas: SchemaRegistry | None = None
-) -> tuple[TextField, ...]:
+def text_fields(event_type: EventType, schemas: SchemaRegistry) -> tuple[TextField, ...]:
     """The string fields of the event type's current schema (the one records are resolved to)
-    in ``schemas``, by default the default registry."""
-    return classify((schemas or default_registry()).current(event_type).schema)
+    in ``schemas``."""
+    return classify(schemas.current(event_type).schema)
 
 
 class _Limits(NamedTuple):
@@ -210,11 +207,10 @@ _CHECKS: dict[EventType, Callable[[Record], None]] = {
 }
 
 
-def validate(event_type: EventType, record: Record, schemas: SchemaRegistry | None = None) -> None:
+def validate(event_type: EventType, record: Record, schemas: SchemaRegistry) -> None:
     """Raise a :class:`Rejection` if ``record`` (already NFC, read with the current schema of
-    ``schemas``, by default the default registry) breaks a rule of §4."""
-    registry = schemas or default_registry()
-    limits = _LIMITS.get(registry) or _limits_of(registry)  # a call fewer once known: hot path
+    ``schemas``) breaks a rule of §4."""
+    limits = _LIMITS.get(schemas) or _limits_of(schemas)  # a call fewer once known: hot path
     _check_limits(limits[event_type], record)
     if not EARLIEST <= record["occurred_at"] < LATEST:
         raise _occurred_at_problem(record["occurred_at"])
@@ -226,10 +222,10 @@ def validate(event_type: EventType, record: Record, schemas: SchemaRegistry | No
         check(record)
 
 
-def accept(event_type: EventType, record: Record, schemas: SchemaRegistry | None = None) -> Record:
+def accept(event_type: EventType, record: Record, schemas: SchemaRegistry) -> Record:
     """Normalise (in place) then validate: the record as vanphong stores it, or a
     :class:`Rejection`. ``record`` must be the caller's own, as a decoder's result is, read
-    with ``schemas`` (by default the default registry)."""
+    with ``schemas``."""
     normalised = normalise_record(record)
     validate(event_type, normalised, schemas)
     return normalised

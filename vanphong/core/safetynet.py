@@ -55,6 +55,7 @@ from typing import Any, Generic, TypeVar
 
 from vanphong.core.rules import text_fields
 from vanphong.schemas.catalog import EventType
+from vanphong.schemas.registry import SchemaRegistry
 
 T = TypeVar("T")
 
@@ -170,13 +171,15 @@ async def _dead_letter(
 PROBE_ID = "vanphong-rehearsal"
 
 
-def stand_in(event_type: EventType, record: Mapping[str, Any]) -> dict[str, Any]:
+def stand_in(
+    event_type: EventType, record: Mapping[str, Any], schemas: SchemaRegistry
+) -> dict[str, Any]:
     """The record a rehearsal writes: the same content with every identity replaced (its
     ``event_id``, every ``*_id`` and each item of every ``*_ids``), so that a fault tied to one
     entity or unit stays behind while a fault tied to the system, or to the content, comes
     along."""
     twin = dict(record)
-    for field in text_fields(event_type):
+    for field in text_fields(event_type, schemas):
         if field.name == "event_id" or field.name.endswith("_id"):
             if twin.get(field.name) is not None:
                 twin[field.name] = PROBE_ID

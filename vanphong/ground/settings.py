@@ -16,7 +16,6 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vanphong.ground.dsn import DsnError, parse_dsn
-from vanphong.schemas.codec import use_registry
 from vanphong.schemas.registry import SchemaRegistry, load_registry
 from vanphong.schemas.versions import extra_schema_dirs as parse_schema_dirs
 
@@ -265,14 +264,13 @@ def _describe(exc: ValidationError) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process's command. Every entry point gets its settings here before
-    anything else, so this is also where the process's default schema registry (what
-    ``vanphong.schemas.codec.decode`` and the worker's pipeline read with) becomes the settings'
-    one when
-    extra schema directories are configured; it is built now, so a bad schema fails at start."""
+    anything else. With extra schema directories, their registry is built now, so that a bad
+    schema fails at start; it changes nothing process-wide: whoever reads or writes with it is
+    handed :meth:`Settings.schema_registry` (vanphong/schemas/codec.py)."""
     try:
         settings = Settings()
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     if settings.extra_schema_dirs:
-        use_registry(settings.schema_registry())
+        settings.schema_registry()
     return settings

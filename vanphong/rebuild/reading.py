@@ -18,6 +18,7 @@ import orjson
 from vanphong.core.recompute import Cell, StoredEntity
 from vanphong.core.semantics import EntityRef
 from vanphong.schemas.catalog import EventType
+from vanphong.schemas.registry import SchemaRegistry
 from vanphong.sinks.records import record_from_json
 
 #: Rows fetched per round trip of the cursor.
@@ -33,16 +34,17 @@ _ENTITIES = (
 )
 
 
-def entity_of(row: asyncpg.Record | Sequence[Any]) -> StoredEntity:
-    """A row of :data:`_ENTITIES` as a :class:`StoredEntity`."""
+def entity_of(row: asyncpg.Record | Sequence[Any], schemas: SchemaRegistry) -> StoredEntity:
+    """A row of :data:`_ENTITIES` as a :class:`StoredEntity`, its temporal fields read by the
+    current schemas of ``schemas`` (the settings' registry: extra schema versions too)."""
     kind = EventType(row[0])
     completion = None
     if row[6] is not None:
-        completion = (bool(row[5]), record_from_json(row[6], EventType.TASK_COMPLETED))
+        completion = (bool(row[5]), record_from_json(row[6], EventType.TASK_COMPLETED, schemas))
     return StoredEntity(
         EntityRef(kind, row[1]),
         row[2],
-        record_from_json(row[3], kind),
+        record_from_json(row[3], kind, schemas),
         orjson.loads(row[4]),
         completion,
     )
@@ -57,7 +59,7 @@ async def count_entities(conn: asyncpg.Connection) -> int:
 
 
 async def stream_entities(
-    conn: asyncpg.Connection, pages: tuple[int, int | None] = (0, None)
+    conn: asyncpg.Connection, schemas: SchemaRegistry, pages: tuple[int, int | None] = (0, None)
 ) -> AsyncIterator[StoredEntity]:
     """Every stored entity in the table's ``pages`` [first, end) (end None: to the last), in
     no particular order. ``conn`` must be in a transaction (a cursor lives in one)."""
@@ -66,7 +68,7 @@ async def stream_entities(
     if end is not None:
         where += f" AND e.ctid < '({int(end)},0)'::tid"
     async for row in conn.cursor(_ENTITIES + where, prefetch=CHUNK):
-        yield entity_of(row)
+        yield entity_of(row, schemas)
 
 
 async def table_pages(conn: asyncpg.Connection) -> int:
@@ -80,7 +82,7 @@ async def table_pages(conn: asyncpg.Connection) -> int:
 
 
 async def entities_by_key(
-    conn: asyncpg.Connection, refs: Sequence[EntityRef]
+    conn: asyncpg.Connection, refs: Sequence[EntityRef], schemas: SchemaRegistry
 ) -> dict[EntityRef, StoredEntity]:
     """The entities ``refs`` name, each with what recomputing it needs (a task: both halves,
     whichever half ``refs`` names)."""
@@ -92,7 +94,7 @@ async def entities_by_key(
         " (SELECT k ->> 0, k ->> 1 FROM jsonb_array_elements($1::jsonb) AS k)",
         keys,
     )
-    return {(entity := entity_of(r)).ref: entity for r in rows}
+    return {(entity := entity_of(r, schemas)).ref: entity for r in rows}
 
 
 async def stream_cells(
@@ -122,10 +124,12 @@ async def ranges_difference(conn: asyncpg.Connection) -> tuple[list[Any], list[A
     return [tuple(r) for r in missing], [tuple(r) for r in extra]
 
 
-async def stored_mergers(conn: asyncpg.Connection) -> dict[str, dict[str, Any]]:
+async def stored_mergers(
+    conn: asyncpg.Connection, schemas: SchemaRegistry
+) -> dict[str, dict[str, Any]]:
     """Every stored non-voided merger: merge_id → record."""
     rows = await conn.fetch(
         "SELECT entity_id, record::text AS record FROM core.entities"
         " WHERE entity_type = 'office.merged' AND NOT voided"
     )
-    return {r[0]: record_from_json(r[1], EventType.OFFICE_MERGED) for r in rows}
+    return {r[0]: record_from_json(r[1], EventType.OFFICE_MERGED, schemas) for r in rows}

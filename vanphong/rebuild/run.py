@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -38,7 +39,9 @@ from vanphong.core.semantics import TASK_TYPES, EntityRef
 from vanphong.rebuild import shadow, swap
 from vanphong.rebuild.reading import entities_by_key, stream_cells
 from vanphong.rebuild.scan import recompute_snapshot
+from vanphong.rebuild.tally import Tally
 from vanphong.schemas.catalog import EventType
+from vanphong.schemas.registry import load_registry
 
 #: The advisory lock that keeps rebuilds one at a time.
 LOCK_KEY = "vanphong.rebuild"
@@ -119,6 +122,7 @@ class _Run:
     url: str
     writer: asyncpg.Connection
     zone: ZoneInfo
+    schema_dirs: tuple[Path, ...]  # the settings' extra schema versions (records are read by)
     show: Progress
     out: Outcome
 
@@ -143,6 +147,7 @@ class _Snapshot:
 async def rebuild(
     url: str,
     zone: ZoneInfo,
+    schema_dirs: tuple[Path, ...],
     progress: Progress | None = None,
     lock_timeout_ms: int = 1000,
     attempts: int = 120,
@@ -165,7 +170,7 @@ async def rebuild(
             await shadow.create_shadow(writer)
             ours = [control.get_server_pid(), writer.get_server_pid()]
             snaps = [await _Snapshot.take(url, ours)]  # the one the shadow stands at, last
-            run = _Run(url, writer, zone, show, outcome)
+            run = _Run(url, writer, zone, schema_dirs, show, outcome)
             try:
                 await _build(run, snaps[-1], jobs)
                 outcome.timings["build"] = time.monotonic() - started
@@ -194,9 +199,8 @@ async def _build(run: _Run, snap: _Snapshot, jobs: int) -> None:
     tally = await recompute_snapshot(
         snap.conn,
         run.url,
-        run.zone,
+        Tally(run.zone, keep_stale=True, schema_dirs=run.schema_dirs),
         jobs,
-        keep_stale=True,
         progress=lambda done, expected: show("recomputing entities", done, expected),
         meanwhile=read_live,
     )
@@ -220,19 +224,16 @@ async def _build(run: _Run, snap: _Snapshot, jobs: int) -> None:
 
 
 async def _catch_up(
-    before: _Snapshot,
-    refs: list[EntityRef],
-    now: asyncpg.Connection,
-    writer: asyncpg.Connection,
-    zone: ZoneInfo,
+    run: _Run, before: _Snapshot, refs: list[EntityRef], now: asyncpg.Connection
 ) -> None:
     """Move the shadow from ``before`` to ``now`` for ``refs``, a chunk at a time (each row
     recomputes on its own: an assignment comes with its completion)."""
+    schemas = load_registry(run.schema_dirs)
     for i in range(0, len(refs), CHUNK):
         chunk = refs[i : i + CHUNK]
-        old = await entities_by_key(before.conn, chunk)
-        new = await entities_by_key(now, chunk)
-        await shadow.apply_changes(writer, old, new, zone)
+        old = await entities_by_key(before.conn, chunk, schemas)
+        new = await entities_by_key(now, chunk, schemas)
+        await shadow.apply_changes(run.writer, old, new, run.zone)
 
 
 async def _rounds(run: _Run, snap: _Snapshot, max_rounds: int = MAX_ROUNDS) -> _Snapshot:
@@ -243,7 +244,7 @@ async def _rounds(run: _Run, snap: _Snapshot, max_rounds: int = MAX_ROUNDS) -> _
         try:
             refs = await _changed_since(later.conn, snap.cut)
             run.show(f"catching up with {len(refs):,} entities written meanwhile", 0, None)
-            await _catch_up(snap, refs, later.conn, run.writer, run.zone)
+            await _catch_up(run, snap, refs, later.conn)
         except BaseException:
             await later.close()
             raise
@@ -273,7 +274,7 @@ async def _swap(run: _Run, snaps: list[_Snapshot], lock_timeout_ms: int, attempt
                 await swap.hold_writers(writer, lock_timeout_ms)
                 mark("writers' lock granted")
                 refs = await _changed_since(writer, snaps[-1].cut)
-                await _catch_up(snaps[-1], refs, writer, writer, run.zone)
+                await _catch_up(run, snaps[-1], refs, writer)
                 mark("last catch-up")
                 rewritten = await swap.write_contributions(writer)
                 mark("contributions written")

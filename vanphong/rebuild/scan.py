@@ -15,7 +15,6 @@ import multiprocessing
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -42,15 +41,13 @@ def _count(n: int) -> None:
             _done.value += n
 
 
-async def _scan(
-    url: str, snapshot: str, zone: ZoneInfo, pages: tuple[int, int | None], keep_stale: bool
-) -> Tally:
+async def _scan(url: str, snapshot: str, blank: Tally, pages: tuple[int, int | None]) -> Tally:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        tally = Tally(zone, keep_stale)
-        async for entity in stream_entities(conn, pages):
+        tally = blank
+        async for entity in stream_entities(conn, tally.schemas, pages):
             tally.add(entity)
             if tally.entities % _STEP == 0:
                 _count(_STEP)
@@ -60,29 +57,28 @@ async def _scan(
         await conn.close()
 
 
-def scan_part(
-    url: str, snapshot: str, zone: str, pages: tuple[int, int | None], keep_stale: bool
-) -> Tally:
-    """One process's part (run in a process of the pool)."""
-    return asyncio.run(_scan(url, snapshot, ZoneInfo(zone), pages, keep_stale))
+def scan_part(url: str, snapshot: str, blank: Tally, pages: tuple[int, int | None]) -> Tally:
+    """One process's part (run in a process of the pool), tallied into ``blank`` (an empty
+    tally: the zone, ``keep_stale`` and the schema directories travel with it)."""
+    return asyncio.run(_scan(url, snapshot, blank, pages))
 
 
 async def recompute_snapshot(
     conn: asyncpg.Connection,
     url: str,
-    zone: ZoneInfo,
+    blank: Tally,
     jobs: int,
-    keep_stale: bool = False,
     progress: Progress | None = None,
     meanwhile: Callable[[], Awaitable[None]] | None = None,
 ) -> Tally:
-    """The tally of every entity ``conn``'s transaction (REPEATABLE READ) sees, finished.
+    """The tally of every entity ``conn``'s transaction (REPEATABLE READ) sees, finished,
+    tallied into ``blank`` (and copies of it, one per process).
     ``meanwhile`` runs on ``conn`` while the processes recompute (with one job: after)."""
     expected = await count_entities(conn)
     show = progress or (lambda _done, _expected: None)
     if jobs <= 1:
-        tally = Tally(zone, keep_stale)
-        async for entity in stream_entities(conn):
+        tally = blank
+        async for entity in stream_entities(conn, tally.schemas):
             tally.add(entity)
             if tally.entities % _STEP == 0:
                 show(tally.entities, max(expected, tally.entities))
@@ -104,9 +100,8 @@ async def recompute_snapshot(
                 scan_part,
                 url,
                 snapshot,
-                zone.key,
+                blank,
                 (bounds[i] or 0, bounds[i + 1]),
-                keep_stale,
             )
             for i in range(jobs)
         ]

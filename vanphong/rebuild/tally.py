@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from vanphong.core.recompute import (
 )
 from vanphong.core.semantics import Contribution, EntityRef
 from vanphong.schemas.catalog import EventType
+from vanphong.schemas.registry import SchemaRegistry, load_registry
 
 #: How many entities with stale contributions are named in a report.
 EXAMPLES = 20
@@ -51,6 +53,9 @@ class Tally:
 
     zone: ZoneInfo
     keep_stale: bool = False
+    #: The extra schema directories of the settings (``VANPHONG_EXTRA_SCHEMAS_DIR``): plain
+    #: paths, so that a tally travels between processes; :attr:`schemas` is their registry.
+    schema_dirs: tuple[Path, ...] = ()
     cells: dict[Cell, int] = field(default_factory=dict)
     entities: int = 0
     stale: int = 0
@@ -58,6 +63,10 @@ class Tally:
     stale_entities: list[tuple[EntityRef, tuple[Contribution, ...]]] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
     mergers: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def schemas(self) -> SchemaRegistry:
+        return load_registry(self.schema_dirs)
 
     def add(self, entity: StoredEntity) -> None:
         self.entities += 1
@@ -69,7 +78,7 @@ class Tally:
                 self.stale_examples.append(entity.ref)
             if self.keep_stale:
                 self.stale_entities.append((entity.ref, own))
-        problem = refusal(entity)
+        problem = refusal(entity, self.schemas)
         if problem is not None:
             self.refused.append(Refused(entity.ref, str(problem.reason), problem.detail))
         if entity.ref.entity_type is EventType.OFFICE_MERGED and not entity.voided:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,7 @@ import asyncpg
 from vanphong.core.recompute import Cell, CellComparison, Difference
 from vanphong.rebuild.reading import ranges_difference, stream_cells
 from vanphong.rebuild.scan import Progress, recompute_snapshot
-from vanphong.rebuild.tally import Refused
+from vanphong.rebuild.tally import Refused, Tally
 
 NOT_DERIVABLE = (
     "core.topic_counters counts messages (applied, unchanged, dead-lettered): a duplicate or a "
@@ -91,7 +92,12 @@ class Verdict:
 
 
 async def verify(
-    url: str, zone: ZoneInfo, progress: Progress | None = None, keep: int = 50, jobs: int = 1
+    url: str,
+    zone: ZoneInfo,
+    schema_dirs: tuple[Path, ...],
+    progress: Progress | None = None,
+    keep: int = 50,
+    jobs: int = 1,
 ) -> Verdict:
     """Recompute (in ``jobs`` processes, vanphong/rebuild/scan.py) and compare in one snapshot
     (module docstring). Raises what asyncpg raises when the database cannot be reached."""
@@ -106,8 +112,9 @@ async def verify(
                 await stream_cells(conn, live.__setitem__)
                 timings["live_cells"] = time.monotonic() - started
 
+            blank = Tally(zone, schema_dirs=schema_dirs)
             tally = await recompute_snapshot(
-                conn, url, zone, jobs, progress=progress, meanwhile=read_live
+                conn, url, blank, jobs, progress=progress, meanwhile=read_live
             )
             timings["recompute"] = time.monotonic() - started
             if progress is not None:
