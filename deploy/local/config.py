@@ -12,8 +12,6 @@ from vanphong.ground.settings import Settings, get_settings
 KAFKA_VERSION = "4.1.2"
 PG_MAJOR = 15
 
-REPORTING_ROLE = "vanphong_reporting"
-REPORTING_PASSWORD = "vanphong_reporting"
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LISTEN_HOST = "127.0.0.1"
@@ -203,13 +201,6 @@ class StackConfig:
 
 
 def reporting_database_url(settings: Settings | None = None) -> str:
-    """The reporting role's URL on the same servers and database (CONTRACT.md §1): every host
-    and parameter of ``VANPHONG_DATABASE_URL`` kept, the login the reporting role's."""
-    url = (settings or get_settings()).database_url
-    target = parse_database_url(url)
-    dsn = parse_dsn(url).with_login(REPORTING_ROLE, REPORTING_PASSWORD)
-    return (
-        dsn.with_database(target.database)
-        .with_hosts(Host(target.host, target.port), *target.others)
-        .render()
-    )
+    """The reporting role's URL (CONTRACT.md §1), as the read side derives it
+    (:meth:`Settings.reporting_database`: ``VANPHONG_REPORTING_DATABASE_URL`` honoured)."""
+    return (settings or get_settings()).reporting_database()[0]

@@ -22,7 +22,7 @@ from vanphong.deploy.local.broker import (
 )
 from vanphong.deploy.local.cluster import MAX_BROKERS, MIN_BROKERS
 from vanphong.deploy.local.component import Component
-from vanphong.deploy.local.config import DEFAULT_TIMEOUT, REPORTING_ROLE, STOP_TIMEOUT, StackConfig
+from vanphong.deploy.local.config import DEFAULT_TIMEOUT, STOP_TIMEOUT, StackConfig
 from vanphong.deploy.local.errors import StackError
 from vanphong.deploy.local.install import check_free_space
 from vanphong.deploy.local.keycloak import Keycloak, KeycloakConfig
@@ -31,7 +31,7 @@ from vanphong.deploy.local.secure import SecureCluster, up_secure
 from vanphong.deploy.local.spinner import Progress
 from vanphong.deploy.local.state import read_state, stack_lock, write_state
 from vanphong.deploy.local.status import running_line, stack_status
-from vanphong.ground.settings import Settings, get_settings
+from vanphong.ground.settings import REPORTING_ROLE, Settings, get_settings
 
 
 def components(

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import subprocess
 
-from vanphong.deploy.local.config import REPORTING_PASSWORD, REPORTING_ROLE, PgTarget
+from vanphong.deploy.local.config import PgTarget
 from vanphong.deploy.local.errors import StackError
 from vanphong.deploy.local.postgres_dirs import PgDirs, PgRunner
+from vanphong.ground.settings import REPORTING_PASSWORD, REPORTING_ROLE
 
 
 def _ident(name: str) -> str:

@@ -47,7 +47,6 @@ from vanphong.deploy.local.config import (
     DEFAULT_TIMEOUT,
     KAFKA_VERSION,
     PG_MAJOR,
-    REPORTING_ROLE,
     STOP_TIMEOUT,
     PgTarget,
     StackConfig,
@@ -75,6 +74,7 @@ from vanphong.deploy.local.status import (
     stack_status,
     status,
 )
+from vanphong.ground.settings import REPORTING_ROLE
 
 __all__ = [
     "DEFAULT_SECURE_BROKERS",

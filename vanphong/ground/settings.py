@@ -15,9 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vanphong.ground.dsn import DsnError, parse_dsn
+from vanphong.ground.dsn import DsnError, Host, parse_dsn
 from vanphong.schemas.registry import SchemaRegistry, load_registry
 from vanphong.schemas.versions import extra_schema_dirs as parse_schema_dirs
+
+#: The read side's role (CONTRACT.md §1); the local stack gives it this name as its password.
+REPORTING_ROLE = "vanphong_reporting"
+REPORTING_PASSWORD = "vanphong_reporting"
 
 
 class Settings(BaseSettings):
@@ -101,7 +105,7 @@ class Settings(BaseSettings):
     stack_registry_management_port: int = Field(default=9001, ge=1, le=65535)
     # The read side (`vanphong report`, `vanphong serve`) connects as the reporting role, never
     # as the worker's. Empty: the role vanphong_reporting (the local stack's password) on
-    # database_url's server and database (vanphong/reporting/queries.py).
+    # database_url's server and database (Settings.reporting_database).
     reporting_database_url: str = ""
     # The reporting page (`vanphong serve`): 0 lets the OS choose a free port, written to
     # serve_port_file if set (for supervisors and tests).
@@ -241,6 +245,24 @@ class Settings(BaseSettings):
     def consumer_group(self) -> str:
         """Derived from the prefix so two prefixes on one cluster never share offsets."""
         return f"{self.topic_prefix}-worker"
+
+    def reporting_database(self) -> tuple[str, str]:
+        """The reporting role's database URL, and the variable a person fixes when it is wrong:
+        ``VANPHONG_REPORTING_DATABASE_URL`` when set, else the role ``vanphong_reporting``
+        (password the local stack's) on ``VANPHONG_DATABASE_URL``'s servers and database, every
+        host and parameter kept (a multi-host URL's ``target_session_attrs`` too: the read side
+        follows the primary like the worker). A URL with no host means 127.0.0.1, and one with
+        no database the worker's user's (libpq's default for the worker, not for the role).
+        The one place both the read side and the local stack derive it."""
+        if self.reporting_database_url:
+            return self.reporting_database_url, "VANPHONG_REPORTING_DATABASE_URL"
+        dsn = parse_dsn(self.database_url)
+        if not dsn.hosts and dsn.param("host") is None:
+            dsn = dsn.with_hosts(Host("127.0.0.1"))
+        if dsn.database is None and dsn.user:
+            dsn = dsn.with_database(dsn.user)
+        login = dsn.with_login(REPORTING_ROLE, REPORTING_PASSWORD)
+        return login.render(), "VANPHONG_DATABASE_URL"
 
     def topic(self, name: str) -> str:
         """The full topic name of a contract topic name such as ``document-issued.v1``."""

@@ -14,33 +14,23 @@ from typing import Any, TypeVar
 import asyncpg
 
 from vanphong.ground import pgconnect
-from vanphong.ground.dsn import DsnError, Host, parse_dsn
+from vanphong.ground.dsn import DsnError, parse_dsn
 from vanphong.ground.settings import Settings
 from vanphong.ground.unreachable import PG_TIMEOUT_S, Unreachable, redact
 from vanphong.reporting.model import ReportError
 
 T = TypeVar("T")
 
-REPORTING_ROLE = "vanphong_reporting"
 #: Every session the read side opens reads only (the role may only read anyway).
 SERVER_SETTINGS = {"default_transaction_read_only": "on"}
 
 
 def reporting_url(settings: Settings) -> tuple[str, str]:
-    """The reporting role's database URL, and the variable a person fixes when it is wrong:
-    ``VANPHONG_REPORTING_DATABASE_URL`` when set, else the role ``vanphong_reporting``
-    (password the local stack's) on ``VANPHONG_DATABASE_URL``'s servers and database, every
-    host and parameter kept (a multi-host URL's ``target_session_attrs`` too: the read side
-    follows the primary like the worker; a URL with no host means 127.0.0.1)."""
-    if settings.reporting_database_url:
-        return settings.reporting_database_url, "VANPHONG_REPORTING_DATABASE_URL"
+    """:meth:`Settings.reporting_database`, a bad ``VANPHONG_DATABASE_URL`` as a report error."""
     try:
-        dsn = parse_dsn(settings.database_url)
+        return settings.reporting_database()
     except DsnError as exc:
         raise ReportError(f"VANPHONG_DATABASE_URL {exc}") from None
-    if not dsn.hosts and dsn.param("host") is None:
-        dsn = dsn.with_hosts(Host("127.0.0.1"))
-    return dsn.with_login(REPORTING_ROLE, REPORTING_ROLE).render(), "VANPHONG_DATABASE_URL"
 
 
 def _detail(exc: BaseException) -> str:
