@@ -17,26 +17,14 @@ import json
 import sys
 import time
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
+from bench.systems._reading import read_everything
 from bench.systems._usage import usage
-from vanphong.schemas.catalog import EVENT_TYPES
 from vanphong.schemas.codec import decode
 
 
 async def consume(bootstrap: str, prefix: str, total: int) -> dict[str, float | int]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
+    consumer = await read_everything(bootstrap, prefix)
     try:
-        tps = [
-            TopicPartition(f"{prefix}.{e.topic}", p)
-            for e in EVENT_TYPES
-            for p in range(e.partitions)
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
         seen = 0
         first_fetch = 0.0
         while seen < total:
