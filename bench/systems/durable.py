@@ -23,10 +23,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.systems._reading import read_everything
 from bench.systems._usage import usage
-from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.catalog import EventType
 from vanphong.schemas.codec import decode
 
 BATCH = 4000  # the worker's VANPHONG_BATCH_MAX_EVENTS default
@@ -65,18 +65,8 @@ async def run(bootstrap: str, prefix: str, url: str, timezone: str, total: int) 
     zone = ZoneInfo(timezone)
     conn = await asyncpg.connect(url)
     await conn.execute(SCHEMA)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
+    consumer = await read_everything(bootstrap, prefix)
     try:
-        tps = [
-            TopicPartition(f"{prefix}.{e.topic}", p)
-            for e in EVENT_TYPES
-            for p in range(e.partitions)
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
         seen, first_fetch = 0, 0.0
         while seen < total:
             fetched = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
