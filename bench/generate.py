@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from testkit.provinces import Event, province, with_noise
 from vanphong.core.rules import accept
 from vanphong.publish import Outgoing
-from vanphong.schemas.codec import encode, shipped_registry
+from vanphong.schemas.codec import encode, shipped_schemas
 from vanphong.schemas.json_input import parse_line
 
 
@@ -73,8 +73,8 @@ def encode_all(events: list[Event]) -> list[Encoded]:
     """Every event as ``vanphong publish`` would send it; an invalid one is a bug here."""
     out: list[Encoded] = []
     for event in events:
-        event_type, datum = parse_line(event, shipped_registry())
-        value = encode(event_type, accept(event_type, datum, shipped_registry()))
+        event_type, datum = parse_line(event, shipped_schemas())
+        value = encode(event_type, accept(event_type, datum, shipped_schemas()))
         key = datum[event_type.key_field].encode("utf-8")
         out.append(Encoded(event_type.topic, key, value))
     return out

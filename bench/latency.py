@@ -33,7 +33,7 @@ from bench.generate import Encoded
 from bench.measure import VANPHONG, Bench, BenchFailure
 from vanphong.core.rules import accept
 from vanphong.ground.kafka import kafka_client_kwargs
-from vanphong.schemas.codec import encode, shipped_registry
+from vanphong.schemas.codec import encode, shipped_schemas
 from vanphong.schemas.json_input import parse_line
 
 MARKER_UNIT = "bench-latency"
@@ -94,8 +94,8 @@ def marker(i: int, topic_prefix: str) -> tuple[str, bytes, bytes]:
         "secrecy": "NONE",
         "urgency": "NONE",
     }
-    event_type, datum = parse_line(event, shipped_registry())
-    value = encode(event_type, accept(event_type, datum, shipped_registry()))
+    event_type, datum = parse_line(event, shipped_schemas())
+    value = encode(event_type, accept(event_type, datum, shipped_schemas()))
     return f"{topic_prefix}.{event_type.topic}", datum["document_id"].encode(), value
 
 

@@ -33,7 +33,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "schemas/codec.py",
             "schemas/wire.py",
-            "schemas/registry.py",
+            "schemas/known.py",
             "schemas/_fastdecode.py",
             "schemas/_decoderuntime.py",
             "fastavro/",

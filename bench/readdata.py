@@ -52,7 +52,7 @@ from vanphong.core.batch import Coordinates, Item
 from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.ground.settings import Settings
 from vanphong.schemas.catalog import EventType
-from vanphong.schemas.codec import shipped_registry
+from vanphong.schemas.codec import shipped_schemas
 from vanphong.sinks.postgres import PostgresSink
 from vanphong.streams.pipeline import prepare
 
@@ -116,7 +116,7 @@ def items(provinces: list[list[Row]]) -> Iterator[Item]:
         offset = offsets.get((full, partition), 0)
         offsets[(full, partition)] = offset + 1
         yield prepare(
-            Coordinates(full, partition, offset), key, value, event_type, shipped_registry()
+            Coordinates(full, partition, offset), key, value, event_type, shipped_schemas()
         )
 
 
@@ -148,7 +148,7 @@ async def load(
         max_size=WRITERS,
         server_settings={} if durable else {"synchronous_commit": "off"},
     )
-    sink = PostgresSink(pool, settings.zone, shipped_registry())
+    sink = PostgresSink(pool, settings.zone, shipped_schemas())
     pending: list[list[Item]] = [[] for _ in range(WRITERS)]
     running: list[asyncio.Task[None] | None] = [None] * WRITERS
     total = 0

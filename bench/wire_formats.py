@@ -29,7 +29,7 @@ from collections.abc import Callable
 from testkit.history import documents_and_meetings
 from vanphong.core.batch import Coordinates
 from vanphong.schemas.catalog import EventType
-from vanphong.schemas.codec import confluent_frame, decode, shipped_registry
+from vanphong.schemas.codec import confluent_frame, decode, shipped_schemas
 from vanphong.streams.pipeline import prepare
 from vanphong.streams.writer_schemas import WriterSchemas
 
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--loop", choices=[*LOOPS, "none"], default=None)
     args = parser.parse_args()
     n_wanted = args.messages
-    reg = shipped_registry()
+    reg = shipped_schemas()
     history = documents_and_meetings(seed=1, documents=n_wanted, meetings=0)
     single = [m.value for m in history if m.topic == DOCS.topic and m.event is not None][:n_wanted]
     n = len(single)
@@ -105,13 +105,13 @@ def main() -> None:
         (
             "prepare, single-object",
             best_us(
-                lambda: [prepare(at, None, v, DOCS, shipped_registry(), by_id) for v in single], n
+                lambda: [prepare(at, None, v, DOCS, shipped_schemas(), by_id) for v in single], n
             ),
         ),
         (
             "prepare, Confluent (cached id)",
             best_us(
-                lambda: [prepare(at, None, v, DOCS, shipped_registry(), by_id) for v in confluent],
+                lambda: [prepare(at, None, v, DOCS, shipped_schemas(), by_id) for v in confluent],
                 n,
             ),
         ),

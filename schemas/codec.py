@@ -20,14 +20,15 @@ with one job each:
 - ``errors`` — the ``CodecError`` family, one per dead-letter reason;
 - ``versions`` — schema files on disk (``v<N>/<Record>.avsc`` under one or more roots);
 - ``logical`` — which fields are timestamps and dates (their logical types);
-- ``registry`` — ``SchemaRegistry``: versions by fingerprint, the current one per record;
+- ``known`` — ``KnownSchemas``: the versions known here, by fingerprint, the current one per record
+  (not the Schema Registry service: its client is vanphong/ground/schema_registry.py);
 - ``wire`` — encoding and decoding one message; ``_fastdecode`` — the strict decoders;
 - ``explain`` — error messages that name the field.
 
-There is no process-wide registry to swap. The shipped schemas' registry (``shipped_registry``)
+There is no process-wide registry to swap. The shipped schemas' registry (``shipped_schemas``)
 is built on first use and never replaced; a caller that honours ``VANPHONG_EXTRA_SCHEMAS_DIR``
 (versions not shipped yet) passes the registry of its settings
-(``Settings.schema_registry()``) to whatever reads or writes with it: the worker's pipeline, the
+(``Settings.known_schemas()``) to whatever reads or writes with it: the worker's pipeline, the
 rules, the sink's stored records, ``publish``. Nothing is read or built at import.
 """
 
@@ -55,8 +56,8 @@ from vanphong.schemas.fingerprints import (
     parsing_canonical_form,
     schema_fingerprint,
 )
+from vanphong.schemas.known import KnownSchemas, load_known_schemas
 from vanphong.schemas.logical import Temporal
-from vanphong.schemas.registry import SchemaRegistry, load_registry
 from vanphong.schemas.versions import (
     EXTRA_SCHEMAS_ENV,
     SCHEMAS_DIR,
@@ -80,9 +81,9 @@ __all__ = [
     "CodecError",
     "Decoded",
     "InvalidDatumError",
+    "KnownSchemas",
     "OutOfRangeError",
     "Reader",
-    "SchemaRegistry",
     "SchemaVersion",
     "Temporal",
     "UndecodableError",
@@ -98,17 +99,17 @@ __all__ = [
     "encode",
     "extra_schema_dirs",
     "fingerprint_hex",
-    "load_registry",
+    "load_known_schemas",
     "parsing_canonical_form",
     "schema_fingerprint",
-    "shipped_registry",
+    "shipped_schemas",
 ]
 
 
-def shipped_registry() -> SchemaRegistry:
+def shipped_schemas() -> KnownSchemas:
     """The shipped schemas' registry: what this module's functions read and write with (built
     on first use, shared, never replaced)."""
-    return load_registry()
+    return load_known_schemas()
 
 
 def encode(target: EventType | str, datum: Mapping[str, Any]) -> bytes:
@@ -118,7 +119,7 @@ def encode(target: EventType | str, datum: Mapping[str, Any]) -> bytes:
     Timestamps may be aware datetimes or int epoch milliseconds, dates ``datetime.date`` or int
     days. Raises ``InvalidDatumError`` (a ``ValueError``) naming the offending field.
     """
-    return shipped_registry().encode(target, datum)
+    return shipped_schemas().encode(target, datum)
 
 
 def decode(
@@ -128,7 +129,7 @@ def decode(
     """Decode one message value with its writer schema, resolved to the current schema.
 
     ``by_id``: for the Confluent wire format (``00`` + schema id), the reader of each schema id
-    that the caller looked up in its Schema Registry (``SchemaRegistry.registry_reader``),
+    that the caller looked up in its Schema Registry (``KnownSchemas.registry_reader``),
     or the error that id gets; without it such a message is ``unknown_schema``.
 
     Raises ``UndecodableError`` (dead-letter reason ``undecodable``), ``UnknownSchemaError``
@@ -136,17 +137,17 @@ def decode(
     date beyond the years 1–9999) or ``UnresolvableSchemaError`` (``invalid_field``: a registry
     schema that does not resolve); all are ``CodecError``s with ``reason`` set accordingly.
     """
-    return shipped_registry().decode(data, by_id)
+    return shipped_schemas().decode(data, by_id)
 
 
 def current_schema(target: EventType | str) -> SchemaVersion:
     """The current schema of an event type or record name."""
-    return shipped_registry().current(target)
+    return shipped_schemas().current(target)
 
 
 def _main() -> None:
     """``python -m vanphong.schemas.codec``: list the shipped schemas and their fingerprints."""
-    shipped = shipped_registry()
+    shipped = shipped_schemas()
     for sv in shipped.versions:
         cur = shipped.current(sv.event_type) is sv
         print(

@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
 from vanphong.schemas.catalog import BY_TYPE, EVENT_TYPES, EventType
-from vanphong.schemas.registry import SchemaRegistry
+from vanphong.schemas.known import KnownSchemas
 
 __all__ = ["JsonInputError", "parse_json_line", "parse_line"]
 
@@ -295,7 +295,7 @@ class _Field:
         self.default = default
 
 
-def _fields_of(schemas: SchemaRegistry, event_type: EventType) -> tuple[_Field, ...]:
+def _fields_of(schemas: KnownSchemas, event_type: EventType) -> tuple[_Field, ...]:
     """The fields of the current schema, in schema order, with converters and defaults."""
     out = []
     for f in schemas.current(event_type).schema["fields"]:
@@ -319,7 +319,7 @@ class _Table(NamedTuple):
 
 
 @lru_cache(maxsize=8)
-def _tables(schemas: SchemaRegistry) -> dict[EventType, _Table]:
+def _tables(schemas: KnownSchemas) -> dict[EventType, _Table]:
     """Per event type, how to read it, for one registry (built once per registry)."""
     out = {}
     for e in EVENT_TYPES:
@@ -331,7 +331,7 @@ def _tables(schemas: SchemaRegistry) -> dict[EventType, _Table]:
 _TYPES_LISTING: Final = ", ".join(e.type for e in EVENT_TYPES)
 
 
-def parse_line(obj: Any, schemas: SchemaRegistry) -> tuple[EventType, dict[str, Any]]:
+def parse_line(obj: Any, schemas: KnownSchemas) -> tuple[EventType, dict[str, Any]]:
     """One decoded JSON object to (event type, Avro datum for its current schema in
     ``schemas``: the caller's, e.g. its settings' registry).
 
@@ -382,7 +382,7 @@ def _reject_constant(name: str) -> Any:
     raise JsonInputError(None, f"{name} is not valid JSON")
 
 
-def parse_json_line(line: str | bytes, schemas: SchemaRegistry) -> tuple[EventType, dict[str, Any]]:
+def parse_json_line(line: str | bytes, schemas: KnownSchemas) -> tuple[EventType, dict[str, Any]]:
     """One line of JSON Lines text to (event type, datum); JSON syntax errors, duplicate keys
     and NaN/Infinity (which ``json.loads`` would accept) are ``JsonInputError``s too."""
     try:

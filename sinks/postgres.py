@@ -33,7 +33,7 @@ from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.core.semantics import TASK_TYPES, Entity, EntityRef
 from vanphong.ground import pgconnect
 from vanphong.schemas.catalog import DEAD_LETTER_PARTITIONS, EventType
-from vanphong.schemas.registry import SchemaRegistry
+from vanphong.schemas.known import KnownSchemas
 from vanphong.sinks.failures import (
     blame,
     classify,
@@ -68,7 +68,7 @@ def worker_id() -> str:
 class PostgresSink:
     """Writes planned batches; owns a small connection pool."""
 
-    def __init__(self, pool: asyncpg.Pool, zone: ZoneInfo, schemas: SchemaRegistry) -> None:
+    def __init__(self, pool: asyncpg.Pool, zone: ZoneInfo, schemas: KnownSchemas) -> None:
         self.pool = pool
         self.zone = zone
         self.schemas = schemas  # the settings' registry: stored records' temporal fields
@@ -76,7 +76,7 @@ class PostgresSink:
 
     @classmethod
     async def connect(
-        cls, url: str, zone: ZoneInfo, schemas: SchemaRegistry, max_size: int = 10
+        cls, url: str, zone: ZoneInfo, schemas: KnownSchemas, max_size: int = 10
     ) -> PostgresSink:
         """A pool on ``url`` (:func:`writable`), connecting host by host (a multi-host URL's old
         primary that hangs is passed over: vanphong/ground/pgconnect.py); raises
@@ -252,7 +252,7 @@ async def _record_anomalies(
 
 
 async def _lock_entities(
-    conn: asyncpg.Connection, refs: set[EntityRef], with_all_merges: bool, schemas: SchemaRegistry
+    conn: asyncpg.Connection, refs: set[EntityRef], with_all_merges: bool, schemas: KnownSchemas
 ) -> dict[EntityRef, Entity]:
     """Lock and load the batch's entities, in one global order. With ``with_all_merges``, every
     stored merger too: the office-merged topic has one partition, so one writer at a time adds

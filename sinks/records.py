@@ -22,8 +22,8 @@ import orjson
 
 from vanphong.core.semantics import Contribution, Entity
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.known import KnownSchemas
 from vanphong.schemas.logical import Temporal
-from vanphong.schemas.registry import SchemaRegistry
 
 #: How a temporal field is read back from its ISO 8601 text: (name, parse, is an array).
 _Reading = tuple[str, Callable[[str], Any], bool]
@@ -34,7 +34,7 @@ _PARSE: dict[str, Callable[[str], Any]] = {
 
 
 def record_from_json(
-    text: str, entity_type: EventType | str | None, schemas: SchemaRegistry
+    text: str, entity_type: EventType | str | None, schemas: KnownSchemas
 ) -> dict[str, Any]:
     """A stored record with its timestamps and dates as ``datetime`` and ``date`` again, by the
     current schema of ``entity_type`` in ``schemas`` (the settings' registry). Without an entity
@@ -49,7 +49,7 @@ def record_from_json(
 
 
 @lru_cache(maxsize=64)
-def _readings(schemas: SchemaRegistry, entity_type: EventType | str | None) -> tuple[_Reading, ...]:
+def _readings(schemas: KnownSchemas, entity_type: EventType | str | None) -> tuple[_Reading, ...]:
     """The temporal fields of one event type (or of all, by name), worked out once."""
     if entity_type is not None:
         fields: Iterable[Temporal] = schemas.temporal_fields(entity_type)
@@ -58,7 +58,7 @@ def _readings(schemas: SchemaRegistry, entity_type: EventType | str | None) -> t
     return tuple((f.name, _PARSE[f.kind], f.array) for f in fields)
 
 
-def _by_name(schemas: SchemaRegistry) -> list[Temporal]:
+def _by_name(schemas: KnownSchemas) -> list[Temporal]:
     """The temporal fields of every event type, by name. A name that two event types read
     differently (a date in one, a timestamp or anything else in another) can only be read with
     the entity type."""

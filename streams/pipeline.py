@@ -26,7 +26,7 @@ from vanphong.schemas.codec import (
     UnknownSchemaError,
     UnresolvableSchemaError,
 )
-from vanphong.schemas.registry import SchemaRegistry
+from vanphong.schemas.known import KnownSchemas
 
 
 class Consumed(Protocol):
@@ -45,7 +45,7 @@ def prepare_partition(
     partition: int,
     records: Iterable[Consumed],
     expected: EventType,
-    schemas: SchemaRegistry,
+    schemas: KnownSchemas,
     by_id: Mapping[int, Reader | CodecError] | None,
     gaps: Sequence[tuple[int, int]] | None = None,
 ) -> Iterable[Item]:
@@ -72,7 +72,7 @@ def prepare(
     key: bytes | None,
     value: bytes | None,
     expected: EventType,
-    schemas: SchemaRegistry,
+    schemas: KnownSchemas,
     by_id: Mapping[int, Reader | CodecError] | None = None,
 ) -> Item:
     """Turn one consumed message into an item ready for the batch, read with ``schemas`` (the
@@ -84,7 +84,7 @@ def _outcome(
     at: Coordinates,
     value: bytes | None,
     expected: EventType,
-    schemas: SchemaRegistry,
+    schemas: KnownSchemas,
     by_id: Mapping[int, Reader | CodecError] | None,
 ) -> Accepted | Rejection:
     try:

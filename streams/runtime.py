@@ -101,14 +101,14 @@ class Runtime(mode.Service):
         self.relay_loop: RelayLoop | None = None
         # Confluent-framed input: schema ids looked up in the registry before a fetch decodes
         self.writer_schemas = WriterSchemas(
-            SchemaRegistryClient.from_settings(settings), settings.schema_registry()
+            SchemaRegistryClient.from_settings(settings), settings.known_schemas()
         )
 
     async def on_start(self) -> None:
         settings = self.settings
         sink = await self.policy.connect(
             lambda: PostgresSink.connect(
-                settings.database_url, settings.zone, settings.schema_registry()
+                settings.database_url, settings.zone, settings.known_schemas()
             )
         )
         self.sink = sink

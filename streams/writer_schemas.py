@@ -24,8 +24,8 @@ from vanphong.ground.schema_registry import SchemaRegistryClient
 from vanphong.schemas.codec import (
     CONFLUENT_HEADER_LENGTH,
     CodecError,
+    KnownSchemas,
     Reader,
-    SchemaRegistry,
     UnknownSchemaIdError,
     UnresolvableSchemaError,
 )
@@ -40,7 +40,7 @@ class WriterSchemas:
     """Per schema id, the reader of its messages or the error they get (kept for good: an id
     never changes meaning)."""
 
-    def __init__(self, client: SchemaRegistryClient | None, registry: SchemaRegistry) -> None:
+    def __init__(self, client: SchemaRegistryClient | None, registry: KnownSchemas) -> None:
         self.client = client
         self.registry = registry
         self._by_id: dict[int, Reader | CodecError] = {}

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from vanphong.schemas.catalog import BY_TYPE
-from vanphong.schemas.codec import encode, shipped_registry
+from vanphong.schemas.codec import encode, shipped_schemas
 from vanphong.schemas.json_input import parse_line
 
 UNITS = ["vptu", "btctu", "btgtu", "bdvtu", "ubkttu", "hu-longho", "hu-traon", "tu"]
@@ -52,7 +52,7 @@ def to_message(
     key: bytes | None = ...,  # type: ignore[assignment]
     reason: str | None = None,
 ) -> Message:
-    event_type, datum = parse_line(event, shipped_registry())
+    event_type, datum = parse_line(event, shipped_schemas())
     if key is ...:
         key = str(datum[event_type.key_field]).encode()
     return Message(

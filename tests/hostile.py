@@ -19,9 +19,9 @@ import fastavro
 
 from tests.events import event
 from vanphong.schemas.catalog import BY_TYPE, EventType
-from vanphong.schemas.codec import MAGIC, encode, shipped_registry
+from vanphong.schemas.codec import MAGIC, encode, shipped_schemas
 
-registry = shipped_registry()  # the shipped schemas' registry
+registry = shipped_schemas()  # the shipped schemas' registry
 
 
 def varint(n: int) -> bytes:

@@ -24,8 +24,8 @@ from vanphong.schemas.codec import (
     CodecError,
     Decoded,
     InvalidDatumError,
+    KnownSchemas,
     OutOfRangeError,
-    SchemaRegistry,
     SchemaVersion,
     UndecodableError,
     UnknownEventTypeError,
@@ -35,10 +35,10 @@ from vanphong.schemas.codec import (
     encode,
     parsing_canonical_form,
     schema_fingerprint,
-    shipped_registry,
+    shipped_schemas,
 )
 
-registry = shipped_registry()  # the shipped schemas' registry
+registry = shipped_schemas()  # the shipped schemas' registry
 
 # ---------------------------------------------------------------------------------------------
 # CRC-64-AVRO test vectors.
@@ -640,7 +640,7 @@ def test_registry_refuses_a_schema_the_strict_decoder_cannot_read(tmp_path: Path
     new = {**shipped, "fields": [*shipped["fields"], odd]}
     (tmp_path / "v2" / "TaskCompleted.avsc").write_text(json.dumps(new), encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"TaskCompleted\.avsc: the strict decoder .* uuid"):
-        SchemaRegistry(tmp_path)
+        KnownSchemas(tmp_path)
 
 
 def zigzag(n: int) -> bytes:
@@ -810,7 +810,7 @@ def test_encode_rejects_non_mapping() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def evolved_registry(tmp_path: Path) -> tuple[SchemaRegistry, dict[str, Any]]:
+def evolved_registry(tmp_path: Path) -> tuple[KnownSchemas, dict[str, Any]]:
     """A schemas root with three TaskAssigned versions: v1, test-only, lacks the optional
     source_document; v2 is the shipped set; v3 adds a test-only `priority` int, default 3."""
     v1, v2, v3 = tmp_path / "v1", tmp_path / "v2", tmp_path / "v3"
@@ -828,7 +828,7 @@ def evolved_registry(tmp_path: Path) -> tuple[SchemaRegistry, dict[str, Any]]:
         ],
     }
     (v3 / "TaskAssigned.avsc").write_text(json.dumps(new), encoding="utf-8")
-    return SchemaRegistry(tmp_path), old
+    return KnownSchemas(tmp_path), old
 
 
 def test_old_writer_schema_is_resolved_to_current(tmp_path: Path) -> None:
@@ -872,16 +872,16 @@ def test_registry_rejects_inconsistent_schema_files(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.raises(RuntimeError, match=r"not in schemas/catalog\.py"):
-        SchemaRegistry(tmp_path)
+        KnownSchemas(tmp_path)
     bad.unlink()
     (tmp_path / "v1" / "TaskCompleted.avsc").rename(tmp_path / "v1" / "Wrong.avsc")
     with pytest.raises(RuntimeError, match="file name does not match"):
-        SchemaRegistry(tmp_path)
+        KnownSchemas(tmp_path)
     (tmp_path / "v1" / "Wrong.avsc").unlink()
     with pytest.raises(
         RuntimeError, match=r"no schema shipped for vanphong\.events\.TaskCompleted"
     ):
-        SchemaRegistry(tmp_path)
+        KnownSchemas(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from vanphong.core.rejection import Reason, Rejection, TransientError
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
 from vanphong.schemas.codec import (
     CodecError,
+    KnownSchemas,
     Reader,
-    SchemaRegistry,
     UndecodableError,
     UnknownSchemaError,
     UnknownSchemaIdError,
@@ -35,17 +35,17 @@ from vanphong.schemas.codec import (
     confluent_frame,
     confluent_schema_id,
     encode,
-    shipped_registry,
+    shipped_schemas,
 )
 from vanphong.streams.pipeline import prepare
 from vanphong.streams.writer_schemas import WriterSchemas
 
-registry = shipped_registry()  # the shipped schemas' registry
+registry = shipped_schemas()  # the shipped schemas' registry
 
 AT = Coordinates("t.document-issued.v1", 0, 0)
 
 
-def schema_text(et: EventType, reg: SchemaRegistry = registry) -> str:
+def schema_text(et: EventType, reg: KnownSchemas = registry) -> str:
     return json.dumps(reg.current(et).schema)
 
 
@@ -133,9 +133,7 @@ def test_a_registry_schema_that_does_not_resolve_is_invalid_field_saying_why() -
     with pytest.raises(UnresolvableSchemaError, match=r"schema id 9.*does not resolve") as info:
         registry.decode(confluent_frame(9, out.getvalue()), {9: reader})
     assert "unit_id" in str(info.value)
-    item = prepare(
-        AT, None, confluent_frame(9, out.getvalue()), et, shipped_registry(), {9: reader}
-    )
+    item = prepare(AT, None, confluent_frame(9, out.getvalue()), et, shipped_schemas(), {9: reader})
     assert isinstance(item.outcome, Rejection) and item.outcome.reason == Reason.INVALID_FIELD
 
 
@@ -143,7 +141,7 @@ def test_a_record_of_another_event_type_is_invalid_field_on_the_topic() -> None:
     et = EventType.MEETING_HELD
     reader = registry.registry_reader(schema_text(et))
     data = confluent_frame(1, body(encode(et, sample(et))))
-    item = prepare(AT, None, data, EventType.DOCUMENT_ISSUED, shipped_registry(), {1: reader})
+    item = prepare(AT, None, data, EventType.DOCUMENT_ISSUED, shipped_schemas(), {1: reader})
     assert isinstance(item.outcome, Rejection)
     assert item.outcome.reason == Reason.INVALID_FIELD
     assert "meeting.held record" in item.outcome.detail
@@ -162,7 +160,7 @@ def test_a_truncated_confluent_body_is_undecodable_naming_the_field() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def confluent_verdict(reg: SchemaRegistry, data: bytes) -> tuple[str, Any]:
+def confluent_verdict(reg: KnownSchemas, data: bytes) -> tuple[str, Any]:
     """The verdict on ``data``'s body framed as Confluent, the writer schema being the one its
     single-object header names (as an upstream registering our schema would send it)."""
     sv = registry.by_fingerprint(int.from_bytes(data[2:10], "little"))
@@ -255,9 +253,9 @@ def test_ids_are_looked_up_once_and_unknown_ids_are_unknown_schema() -> None:
     asyncio.run(writers.prefetch([good, unknown]))
     assert stub.asked == [1, 2]
     assert isinstance(writers.by_id[1], Reader)
-    accepted = prepare(AT, None, good, et, shipped_registry(), writers.by_id)
+    accepted = prepare(AT, None, good, et, shipped_schemas(), writers.by_id)
     assert isinstance(accepted.outcome, Accepted)
-    rejected = prepare(AT, None, unknown, et, shipped_registry(), writers.by_id)
+    rejected = prepare(AT, None, unknown, et, shipped_schemas(), writers.by_id)
     assert isinstance(rejected.outcome, Rejection)
     assert rejected.outcome.reason == Reason.UNKNOWN_SCHEMA
     assert (
@@ -282,7 +280,7 @@ def test_without_a_registry_a_confluent_message_is_unknown_schema_naming_the_set
     writers = WriterSchemas(None, registry)
     value = confluent_frame(1, b"\x02x")
     asyncio.run(writers.prefetch([value]))
-    item = prepare(AT, None, value, EventType.DOCUMENT_ISSUED, shipped_registry(), writers.by_id)
+    item = prepare(AT, None, value, EventType.DOCUMENT_ISSUED, shipped_schemas(), writers.by_id)
     assert isinstance(item.outcome, Rejection)
     assert item.outcome.reason == Reason.UNKNOWN_SCHEMA
     assert "VANPHONG_SCHEMA_REGISTRY_URL" in item.outcome.detail
@@ -294,7 +292,7 @@ def test_a_registry_schema_of_no_event_record_dead_letters_its_messages_invalid_
     value = confluent_frame(4, b"")
     asyncio.run(writers.prefetch([value]))
     assert isinstance(writers.by_id[4], CodecError)
-    item = prepare(AT, None, value, EventType.DOCUMENT_ISSUED, shipped_registry(), writers.by_id)
+    item = prepare(AT, None, value, EventType.DOCUMENT_ISSUED, shipped_schemas(), writers.by_id)
     assert isinstance(item.outcome, Rejection)
     assert item.outcome.reason == Reason.INVALID_FIELD
     assert "record Other is none of the contract's event records" in item.outcome.detail

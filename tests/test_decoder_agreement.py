@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from tests.hostile import HOSTILE, body_parts, varint, zigzag
 from tests.test_codec import datum_strategy
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
-from vanphong.schemas.codec import CodecError, SchemaRegistry, shipped_registry
+from vanphong.schemas.codec import CodecError, KnownSchemas, shipped_schemas
 
-registry = shipped_registry()  # the shipped schemas' registry
+registry = shipped_schemas()  # the shipped schemas' registry
 
 ADDED = {"name": "note", "type": ["null", "string"], "default": None, "doc": "test-only"}
 
@@ -37,7 +37,7 @@ ADDED = {"name": "note", "type": ["null", "string"], "default": None, "doc": "te
 TOP = max(sv.version for sv in registry.versions) + 1
 
 
-def _evolved() -> SchemaRegistry:
+def _evolved() -> KnownSchemas:
     """The shipped schemas, and a v<TOP> of every record: its current schema with one more
     optional field."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,7 +52,7 @@ def _evolved() -> SchemaRegistry:
             schema["fields"].append(ADDED)
             path = root / f"v{TOP}" / f"{et.record}.avsc"
             path.write_text(json.dumps(schema), encoding="utf-8")
-        return SchemaRegistry(root)  # everything is parsed and compiled here
+        return KnownSchemas(root)  # everything is parsed and compiled here
 
 
 EVOLVED = _evolved()
@@ -71,7 +71,7 @@ def test_the_evolved_registry_reads_the_shipped_schemas_through_fastavro() -> No
 Verdict = tuple[str, Any]
 
 
-def verdict(reg: SchemaRegistry, data: bytes | None) -> Verdict:
+def verdict(reg: KnownSchemas, data: bytes | None) -> Verdict:
     """("ok", record) or (error type, message); any other exception fails the test."""
     try:
         record = reg.decode(data).record
@@ -223,7 +223,7 @@ CLAIMS_2_40 = [c for c in HOSTILE if "2⁴⁰" in c.name]
 @pytest.mark.parametrize("case", CLAIMS_2_40, ids=lambda c: c.name)
 @pytest.mark.parametrize("reg", [registry, EVOLVED], ids=["fast path", "fastavro path"])
 def test_a_claim_of_2_40_items_or_bytes_allocates_nothing_of_that_size(
-    case: Any, reg: SchemaRegistry
+    case: Any, reg: KnownSchemas
 ) -> None:
     assert case.value is not None
     tracemalloc.start()

@@ -36,7 +36,7 @@ from vanphong.dlq import (
 from vanphong.dlq.execute import _LOCK_CLASS
 from vanphong.ground.kafka import standalone_consumer
 from vanphong.schemas.catalog import BY_TYPE
-from vanphong.schemas.codec import SchemaRegistry, extra_schema_dirs, shipped_registry
+from vanphong.schemas.codec import KnownSchemas, extra_schema_dirs, shipped_schemas
 
 T0 = datetime(2024, 10, 1, 12, 0, tzinfo=UTC)
 DOCS = "vp.document-issued.v1"
@@ -191,7 +191,7 @@ def test_the_list_table_shows_place_source_reason_and_replay() -> None:
 
 def test_extra_schema_dirs_add_versions_and_refuse_contradictions(tmp_path: Path) -> None:
     extra = v2_schemas(tmp_path / "extra")
-    registry = SchemaRegistry(extra_roots=extra_schema_dirs(str(extra)))
+    registry = KnownSchemas(extra_roots=extra_schema_dirs(str(extra)))
     assert registry.current("document.issued").version == NEXT
     assert registry.current("meeting.held").version == 1
     clash = tmp_path / "clash" / "v1"
@@ -201,7 +201,7 @@ def test_extra_schema_dirs_add_versions_and_refuse_contradictions(tmp_path: Path
         encoding="utf-8",
     )
     try:
-        SchemaRegistry(extra_roots=[clash.parent])
+        KnownSchemas(extra_roots=[clash.parent])
     except RuntimeError as exc:
         assert "two different schemas" in str(exc)
     else:
@@ -220,13 +220,13 @@ def test_extra_schema_dirs_add_versions_and_refuse_contradictions(tmp_path: Path
 
 
 #: The version after the shipped current DocumentIssued (schemas/v2 ships one since issue 12).
-NEXT = shipped_registry().current("document.issued").version + 1
+NEXT = shipped_schemas().current("document.issued").version + 1
 
 
 def v2_schemas(root: Path) -> Path:
     """A schema root holding only v<NEXT>/DocumentIssued.avsc: the shipped current schema plus
     an optional ``note`` (a version that is not shipped yet)."""
-    schema = json.loads(shipped_registry().current("document.issued").path.read_text("utf-8"))
+    schema = json.loads(shipped_schemas().current("document.issued").path.read_text("utf-8"))
     schema["fields"].append(
         {"name": "note", "type": ["null", "string"], "default": None, "doc": "test only"}
     )
@@ -342,7 +342,7 @@ def test_dlq_replay_after_registering_the_missing_schema_applies_it_exactly_once
     env: Env, tmp_path: Path
 ) -> None:
     extra = v2_schemas(tmp_path / "schemas")
-    newer = SchemaRegistry(extra_roots=[extra])
+    newer = KnownSchemas(extra_roots=[extra])
     documents = BY_TYPE["document.issued"]
     future = [  # written with v2, which the shipped registry does not know
         Message(

@@ -16,22 +16,22 @@ from vanphong.core.batch import Accepted, Coordinates
 from vanphong.core.rejection import Rejection
 from vanphong.schemas.catalog import BY_TYPE
 from vanphong.schemas.codec import (
+    KnownSchemas,
     OutOfRangeError,
-    SchemaRegistry,
     UndecodableError,
     encode,
-    shipped_registry,
+    shipped_schemas,
 )
 from vanphong.streams.pipeline import prepare
 
-registry = shipped_registry()  # the shipped schemas' registry
+registry = shipped_schemas()  # the shipped schemas' registry
 
 AT = Coordinates("vanphong.document-issued.v1", 0, 42)
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
 def test_every_hostile_message_is_rejected_with_its_reason_naming_the_field(case: Case) -> None:
-    item = prepare(AT, b"key", case.value, BY_TYPE[case.event_type], shipped_registry())
+    item = prepare(AT, b"key", case.value, BY_TYPE[case.event_type], shipped_schemas())
     assert isinstance(item.outcome, Rejection), item.outcome
     assert item.outcome.reason == case.reason, item.outcome.detail
     if case.field is not None:
@@ -61,7 +61,7 @@ def test_the_catalogue_covers_the_classes_the_issue_names() -> None:
 
 @pytest.mark.parametrize("reg", [registry, EVOLVED], ids=["fast path", "fastavro path"])
 def test_a_malformed_body_is_undecodable_even_with_a_timestamp_out_of_range(
-    reg: SchemaRegistry,
+    reg: KnownSchemas,
 ) -> None:
     """A timestamp beyond 9999 in a body that then turns out malformed: the body's shape is
     judged first, on both paths (invalid_field is for well-formed values only)."""
@@ -83,5 +83,5 @@ def test_valid_edges_are_accepted() -> None:
     ):
         value = encode(type_, event(type_, event_id="e", **fields))
         assert isinstance(
-            prepare(AT, None, value, BY_TYPE[type_], shipped_registry()).outcome, Accepted
+            prepare(AT, None, value, BY_TYPE[type_], shipped_schemas()).outcome, Accepted
         )

@@ -25,7 +25,7 @@ from vanphong.core.batch import Accepted, Coordinates, Item
 from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.ground.dsn import Host, parse_dsn
 from vanphong.schemas.catalog import BY_TYPE
-from vanphong.schemas.codec import shipped_registry
+from vanphong.schemas.codec import shipped_schemas
 from vanphong.sinks.failures import classify, classify_write, reconnects, writable
 from vanphong.sinks.postgres import PostgresSink
 
@@ -122,7 +122,7 @@ def test_a_write_that_meets_a_stale_server_expires_the_pool_and_is_retried(
     error: BaseException, raised: type[BaseException], expired: int
 ) -> None:
     pool = FakePool(error)
-    sink = PostgresSink(pool, ZoneInfo("Asia/Ho_Chi_Minh"), shipped_registry())  # type: ignore[arg-type]
+    sink = PostgresSink(pool, ZoneInfo("Asia/Ho_Chi_Minh"), shipped_schemas())  # type: ignore[arg-type]
     with pytest.raises(raised):
         asyncio.run(sink.write([]))
     assert pool.expired == expired
@@ -166,11 +166,11 @@ def test_a_pool_on_a_server_that_stopped_taking_writes_reconnects_and_writes_aga
                 f'ALTER DATABASE "{database}" SET default_transaction_read_only = on'
             )
             with pytest.raises(TransientError):
-                await PostgresSink.connect(read_write, env.settings.zone, shipped_registry(), 2)
+                await PostgresSink.connect(read_write, env.settings.zone, shipped_schemas(), 2)
             # A pool that took the read-only host anyway (target_session_attrs=any) has its write
             # refused with 25006: unavailable, and the pool's connections are expired.
             sink = await PostgresSink.connect(
-                any_host.render(), env.settings.zone, shipped_registry(), 2
+                any_host.render(), env.settings.zone, shipped_schemas(), 2
             )
             async with sink.pool.acquire() as conn:
                 stale = conn.get_server_pid()

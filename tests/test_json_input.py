@@ -12,7 +12,7 @@ import pytest
 from vanphong.ground.settings import Settings
 from vanphong.publish import prepare_all
 from vanphong.schemas.catalog import BY_TYPE, EVENT_TYPES
-from vanphong.schemas.codec import decode, encode, shipped_registry
+from vanphong.schemas.codec import decode, encode, shipped_schemas
 from vanphong.schemas.json_input import JsonInputError, parse_json_line, parse_line
 
 COMMON = {"event_id": "e-1", "occurred_at": "2024-09-30T18:30:00Z", "source": "test"}
@@ -73,7 +73,7 @@ DROP = object()
 
 def error(obj: Any) -> JsonInputError:
     with pytest.raises(JsonInputError) as info:
-        parse_line(obj, shipped_registry())
+        parse_line(obj, shipped_schemas())
     return info.value
 
 
@@ -82,7 +82,7 @@ def error(obj: Any) -> JsonInputError:
 
 @pytest.mark.parametrize("type_", [e.type for e in EVENT_TYPES])
 def test_minimal_line_of_every_type_parses_and_encodes(type_: str) -> None:
-    et, datum = parse_line(line(type_), shipped_registry())
+    et, datum = parse_line(line(type_), shipped_schemas())
     assert et is BY_TYPE[type_]
     assert datum["occurred_at"] == datetime(2024, 9, 30, 18, 30, tzinfo=UTC)
     assert datum["revision"] == 1 and datum["voided"] is False
@@ -90,9 +90,9 @@ def test_minimal_line_of_every_type_parses_and_encodes(type_: str) -> None:
 
 
 def test_left_out_optional_fields_take_defaults() -> None:
-    _, datum = parse_line(line("meeting.held"), shipped_registry())
+    _, datum = parse_line(line("meeting.held"), shipped_schemas())
     assert datum["chaired_by"] is None and datum["duration_minutes"] is None
-    _, datum = parse_line(line("award.granted"), shipped_registry())
+    _, datum = parse_line(line("award.granted"), shipped_schemas())
     assert datum["granted_by_unit_id"] is None
     assert datum["recipient_name"] is None and datum["decision_number"] is None
 
@@ -100,7 +100,7 @@ def test_left_out_optional_fields_take_defaults() -> None:
 def test_explicit_values_and_nulls() -> None:
     _, datum = parse_line(
         line("meeting.held", chaired_by=None, duration_minutes=90, revision=4, voided=True),
-        shipped_registry(),
+        shipped_schemas(),
     )
     assert datum["chaired_by"] is None
     assert datum["duration_minutes"] == 90
@@ -110,7 +110,7 @@ def test_explicit_values_and_nulls() -> None:
 def test_datum_follows_schema_field_order() -> None:
     obj = line("task.completed")
     shuffled = dict(reversed(list(obj.items())))
-    _, datum = parse_line(shuffled, shipped_registry())
+    _, datum = parse_line(shuffled, shipped_schemas())
     common = ["event_id", "occurred_at", "source", "revision", "voided"]
     assert list(datum) == [*common, "task_id", "unit_id"]
 
@@ -132,33 +132,33 @@ def test_datum_follows_schema_field_order() -> None:
     ],
 )
 def test_timestamps_become_aware_utc(text: str, expected: datetime) -> None:
-    _, datum = parse_line(line("task.completed", occurred_at=text), shipped_registry())
+    _, datum = parse_line(line("task.completed", occurred_at=text), shipped_schemas())
     assert datum["occurred_at"] == expected
     assert datum["occurred_at"].tzinfo is UTC
 
 
 def test_dates_and_arrays() -> None:
-    _, datum = parse_line(line("office.merged"), shipped_registry())
+    _, datum = parse_line(line("office.merged"), shipped_schemas())
     assert datum["effective_date"] == date(2025, 3, 1)
     assert datum["absorbed_unit_ids"] == ["BTG", "BDV"]
     assert datum["legal_basis"] == ["18-NQ/TW"]
-    _, datum = parse_line(line("office.merged", legal_basis=[]), shipped_registry())
+    _, datum = parse_line(line("office.merged", legal_basis=[]), shipped_schemas())
     assert datum["legal_basis"] == []
 
 
 def test_nfd_input_passes_through_unchanged() -> None:
     nfd = unicodedata.normalize("NFD", "Văn phòng Tỉnh ủy")
     assert nfd != unicodedata.normalize("NFC", nfd)
-    _, datum = parse_line(line("unit.registered", name=nfd, unit_id=nfd), shipped_registry())
+    _, datum = parse_line(line("unit.registered", name=nfd, unit_id=nfd), shipped_schemas())
     assert datum["name"] == nfd and datum["unit_id"] == nfd
     assert decode(encode("unit.registered", datum)).record["name"] == nfd
 
 
 def test_parse_json_line() -> None:
     text = json.dumps(line("task.completed"), ensure_ascii=False)
-    et, datum = parse_json_line(text, shipped_registry())
+    et, datum = parse_json_line(text, shipped_schemas())
     assert et.type == "task.completed" and datum["task_id"] == "t-1"
-    assert parse_json_line(text.encode(), shipped_registry()) == (et, datum)
+    assert parse_json_line(text.encode(), shipped_schemas()) == (et, datum)
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -300,10 +300,10 @@ def test_field_errors(type_: str, change: dict[str, Any], message: str) -> None:
 def test_structural_only_business_rules_are_not_checked_here() -> None:
     # lengths, number formats and doc type vs number are the rules module's job
     _, datum = parse_line(
-        line("document.issued", number="nonsense", doc_type="NGHI_QUYET"), shipped_registry()
+        line("document.issued", number="nonsense", doc_type="NGHI_QUYET"), shipped_schemas()
     )
     assert datum["number"] == "nonsense"
-    _, datum = parse_line(line("citizens.received", citizens=0, event_id=""), shipped_registry())
+    _, datum = parse_line(line("citizens.received", citizens=0, event_id=""), shipped_schemas())
     assert datum["citizens"] == 0 and datum["event_id"] == ""
 
 
@@ -318,7 +318,7 @@ def test_structural_only_business_rules_are_not_checked_here() -> None:
 )
 def test_parse_json_line_errors(text: str, message: str) -> None:
     with pytest.raises(JsonInputError) as info:
-        parse_json_line(text, shipped_registry())
+        parse_json_line(text, shipped_schemas())
     assert str(info.value).startswith(message)
 
 

@@ -19,7 +19,7 @@ from tests.conftest import VANPHONG, Env
 from tests.test_failures import registrations
 from vanphong.ground import pgconnect
 from vanphong.ground.dsn import Host, parse_dsn
-from vanphong.schemas.codec import shipped_registry
+from vanphong.schemas.codec import shipped_schemas
 from vanphong.sinks.postgres import PostgresSink
 
 
@@ -50,7 +50,7 @@ def test_a_hung_first_host_is_passed_over(env: Env, hung_host: Host) -> None:
             assert await conn.fetchval("SELECT NOT pg_is_in_recovery()")
         finally:
             await conn.close()
-        sink = await PostgresSink.connect(url, env.settings.zone, shipped_registry(), 1)
+        sink = await PostgresSink.connect(url, env.settings.zone, shipped_schemas(), 1)
         try:
             assert (await sink.write(registrations(env, 0, 2))).applied
         finally:

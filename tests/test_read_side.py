@@ -36,7 +36,7 @@ from tests.verify import assert_views_match
 from vanphong.core.batch import Coordinates, Item
 from vanphong.deploy.local.config import reporting_database_url
 from vanphong.schemas.catalog import BY_TYPE, EventType
-from vanphong.schemas.codec import shipped_registry
+from vanphong.schemas.codec import shipped_schemas
 from vanphong.sinks.postgres import PostgresSink
 from vanphong.streams.pipeline import prepare
 
@@ -66,7 +66,7 @@ def _items(env: Env, events: Iterable[dict[str, Any]]) -> list[Item]:
                 message.key,
                 message.value,
                 event_type,
-                shipped_registry(),
+                shipped_schemas(),
             )
         )
     return out
@@ -77,7 +77,7 @@ def write(env: Env, events: list[dict[str, Any]], rehearse: bool = False) -> Non
 
     async def go() -> None:
         sink = await PostgresSink.connect(
-            env.settings.database_url, env.settings.zone, shipped_registry(), 2
+            env.settings.database_url, env.settings.zone, shipped_schemas(), 2
         )
         try:
             items = _items(env, events)

@@ -25,7 +25,7 @@ from vanphong.core.recompute import (
 from vanphong.core.rules import accept
 from vanphong.core.semantics import Entity, EntityRef, Fold
 from vanphong.schemas.catalog import EventType
-from vanphong.schemas.codec import shipped_registry
+from vanphong.schemas.codec import shipped_schemas
 from vanphong.schemas.json_input import parse_line
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -37,8 +37,8 @@ def folded(seed: int) -> Fold:
     for message in all_event_types(seed, 150):
         if message.event is None:
             continue
-        event_type, datum = parse_line(message.event, shipped_registry())
-        record = accept(event_type, datum, shipped_registry())
+        event_type, datum = parse_line(message.event, shipped_schemas())
+        record = accept(event_type, datum, shipped_schemas())
         fold.apply(event_type, record, str(record[event_type.key_field]))
     return fold
 
@@ -62,7 +62,7 @@ def test_recomputing_a_stored_entity_gives_what_the_worker_stored(seed: int) -> 
         stored = at_rest(entity, fold)
         own = recomputed(stored, ZONE)
         assert same_contributions(stored.contributions, own), entity.ref
-        assert refusal(stored, shipped_registry()) is None
+        assert refusal(stored, shipped_schemas()) is None
         add_to(cells, own)
         kinds[str(entity.ref.entity_type)] += 1
     assert {k: v for k, v in cells.items() if v} == {k: v for k, v in fold.deltas.items() if v}

@@ -24,7 +24,7 @@ from tests.conftest import Env
 from vanphong.core.batch import Coordinates, Item
 from vanphong.core.deadletter import source_of
 from vanphong.schemas.catalog import BY_TYPE, DEAD_LETTER_PARTITIONS
-from vanphong.schemas.codec import shipped_registry
+from vanphong.schemas.codec import shipped_schemas
 from vanphong.streams.deadletters import Producer
 from vanphong.streams.monitor import Monitor
 from vanphong.streams.pipeline import prepare
@@ -121,7 +121,7 @@ def test_a_broker_that_hangs_mid_relay_holds_no_write_and_each_dead_letter_lands
             if i % 2 and bad:  # dead letters between good documents
                 bad -= 1
                 items.append(
-                    prepare(at, b"junk", b"not avro %d" % at.offset, DOCUMENTS, shipped_registry())
+                    prepare(at, b"junk", b"not avro %d" % at.offset, DOCUMENTS, shipped_schemas())
                 )
                 continue
             n = next(document_number)
@@ -142,7 +142,7 @@ def test_a_broker_that_hangs_mid_relay_holds_no_write_and_each_dead_letter_lands
                     "source": "test",
                 }
             ).value
-            items.append(prepare(at, f"d{n}".encode(), value, DOCUMENTS, shipped_registry()))
+            items.append(prepare(at, f"d{n}".encode(), value, DOCUMENTS, shipped_schemas()))
         return items
 
     broker = HungBroker(settings.kafka_bootstrap)

@@ -12,12 +12,12 @@ from vanphong.core.rejection import Reason, Rejection
 from vanphong.core.rules import TextField, accept, classify, text_fields
 from vanphong.core.semantics import local_day
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
-from vanphong.schemas.codec import current_schema, shipped_registry
+from vanphong.schemas.codec import current_schema, shipped_schemas
 
 
 def reason_of(event_type: EventType, **fields: Any) -> Reason | None:
     try:
-        accept(event_type, event(event_type, **fields), shipped_registry())
+        accept(event_type, event(event_type, **fields), shipped_schemas())
     except Rejection as rejection:
         return rejection.reason
     return None
@@ -26,13 +26,13 @@ def reason_of(event_type: EventType, **fields: Any) -> Reason | None:
 def test_text_is_normalised_to_nfc_everywhere_including_lists() -> None:
     nfd = unicodedata.normalize("NFD", "Văn phòng Tỉnh ủy")
     record = accept(
-        EventType.UNIT_REGISTERED, event(EventType.UNIT_REGISTERED, name=nfd), shipped_registry()
+        EventType.UNIT_REGISTERED, event(EventType.UNIT_REGISTERED, name=nfd), shipped_schemas()
     )
     assert record["name"] == unicodedata.normalize("NFC", nfd) != nfd
     merge = accept(
         EventType.OFFICE_MERGED,
         event(EventType.OFFICE_MERGED, absorbed_unit_ids=[unicodedata.normalize("NFD", "ủy")]),
-        shipped_registry(),
+        shipped_schemas(),
     )
     assert merge["absorbed_unit_ids"] == ["ủy"]
 
@@ -82,7 +82,7 @@ def test_rules_of_section_4(
 def rejection_of(event_type: EventType, **fields: Any) -> Rejection | None:
     fields.setdefault("event_id", "e-1")  # not derived from the key field under test
     try:
-        accept(event_type, event(event_type, **fields), shipped_registry())
+        accept(event_type, event(event_type, **fields), shipped_schemas())
     except Rejection as rejection:
         return rejection
     return None
@@ -90,7 +90,7 @@ def rejection_of(event_type: EventType, **fields: Any) -> Rejection | None:
 
 def string_fields() -> list[tuple[EventType, TextField]]:
     """Every (event type, string field) of the shipped schemas."""
-    return [(et, f) for et in EVENT_TYPES for f in text_fields(et, shipped_registry())]
+    return [(et, f) for et in EVENT_TYPES for f in text_fields(et, shipped_schemas())]
 
 
 IDENTIFIER_FIELDS = {

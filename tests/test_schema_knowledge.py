@@ -27,8 +27,8 @@ from vanphong.ground.settings import Settings, get_settings
 from vanphong.publish import prepare_all
 from vanphong.schemas import codec
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
+from vanphong.schemas.known import KnownSchemas, load_known_schemas
 from vanphong.schemas.logical import Temporal, temporal_fields
-from vanphong.schemas.registry import SchemaRegistry, load_registry
 from vanphong.sinks.records import entities_to_json, record_from_json
 from vanphong.streams.pipeline import prepare
 
@@ -67,8 +67,8 @@ def v2_root(root: Path) -> Path:
 
 
 @pytest.fixture
-def evolved(tmp_path: Path) -> SchemaRegistry:
-    return load_registry((v2_root(tmp_path / "extra"),))
+def evolved(tmp_path: Path) -> KnownSchemas:
+    return load_known_schemas((v2_root(tmp_path / "extra"),))
 
 
 def v2_task(**fields: Any) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def v2_task(**fields: Any) -> dict[str, Any]:
 
 
 def test_the_shipped_schemas_name_the_timestamps_and_dates_the_sink_always_read() -> None:
-    shipped = codec.shipped_registry()
+    shipped = codec.shipped_schemas()
     found = {(et, f) for et in EVENT_TYPES for f in shipped.temporal_fields(et)}
     assert {f.name for _, f in found if f.kind == "timestamp"} == {"occurred_at"}
     assert {f.name for _, f in found if f.kind == "date"} == {"due_date", "effective_date"}
@@ -125,7 +125,7 @@ def test_temporal_fields_look_through_nullable_unions_and_arrays() -> None:
 
 
 def test_a_date_added_in_a_v2_schema_comes_back_from_the_stored_json_as_a_date(
-    evolved: SchemaRegistry,
+    evolved: KnownSchemas,
 ) -> None:
     record = evolved.decode(evolved.encode(TASK, v2_task())).record
     accept(TASK, record, evolved)
@@ -143,7 +143,7 @@ def test_a_date_added_in_a_v2_schema_comes_back_from_the_stored_json_as_a_date(
     older = orjson.dumps({**record, "signed_on": None, "archived_at": None}).decode()
     assert record_from_json(older, TASK, evolved)["signed_on"] is None
     # the shipped schemas do not know the field, so with them it would stay text
-    assert record_from_json(stored, TASK, codec.shipped_registry())["signed_on"] == "2024-03-06"
+    assert record_from_json(stored, TASK, codec.shipped_schemas())["signed_on"] == "2024-03-06"
 
 
 def test_a_field_read_differently_by_two_event_types_needs_the_entity_type(
@@ -154,7 +154,7 @@ def test_a_field_read_differently_by_two_event_types_needs_the_entity_type(
     schema["fields"].append({"name": "due_date", "type": ["null", "string"], "default": None})
     (root / "v2").mkdir(parents=True)
     (root / "v2" / "MeetingHeld.avsc").write_text(json.dumps(schema), encoding="utf-8")
-    clashing = load_registry((root,))
+    clashing = load_known_schemas((root,))
     text = orjson.dumps(event(EventType.MEETING_HELD, due_date="sớm")).decode()
     assert record_from_json(text, EventType.MEETING_HELD, clashing)["due_date"] == "sớm"
     with pytest.raises(RuntimeError, match=r"due_date.*needs the entity type"):
@@ -165,7 +165,7 @@ def test_a_field_read_differently_by_two_event_types_needs_the_entity_type(
 
 
 def test_a_string_field_added_in_v2_is_held_to_the_limits_of_section_4(
-    evolved: SchemaRegistry,
+    evolved: KnownSchemas,
 ) -> None:
     record = evolved.decode(evolved.encode(TASK, v2_task(note="a\x00b"))).record
     with pytest.raises(Rejection) as caught:
@@ -187,7 +187,7 @@ def test_publish_reads_and_encodes_with_the_settings_registry(tmp_path: Path) ->
     lines = [("l", 1, json.dumps(line, ensure_ascii=False))]
     messages, errors = prepare_all(lines, Settings(extra_schemas_dir=str(extra)))
     assert errors == []
-    evolved = load_registry((extra,))
+    evolved = load_known_schemas((extra,))
     assert messages[0].value[2:10] == evolved.current(TASK).header[2:]
     assert evolved.decode(messages[0].value).record["signed_on"] == date(2024, 3, 6)
     # the shipped schemas have no such field: the same line is refused
@@ -205,9 +205,9 @@ def test_extra_schema_dirs_are_a_setting_checked_at_start(
     monkeypatch.setenv("VANPHONG_EXTRA_SCHEMAS_DIR", str(extra))
     settings = Settings()
     assert settings.extra_schema_dirs == (extra,)
-    assert settings.schema_registry().current(TASK).version == 2
-    assert settings.schema_registry() is Settings().schema_registry()  # built once
-    assert Settings(extra_schemas_dir="").schema_registry().current(TASK).version == 1
+    assert settings.known_schemas().current(TASK).version == 2
+    assert settings.known_schemas() is Settings().known_schemas()  # built once
+    assert Settings(extra_schemas_dir="").known_schemas().current(TASK).version == 1
     monkeypatch.setenv("VANPHONG_EXTRA_SCHEMAS_DIR", str(tmp_path / "missing"))
     with pytest.raises(ValidationError, match=r"VANPHONG_EXTRA_SCHEMAS_DIR: .*missing"):
         Settings()
@@ -224,18 +224,18 @@ def test_the_settings_registry_is_handed_to_readers_and_nothing_process_wide_cha
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
 ) -> None:
     extra = v2_root(tmp_path / "extra")
-    message = load_registry((extra,)).encode(TASK, v2_task())
+    message = load_known_schemas((extra,)).encode(TASK, v2_task())
     monkeypatch.setenv("VANPHONG_EXTRA_SCHEMAS_DIR", str(extra))
     settings = get_settings()  # what every command (the worker's too) calls first
     # the worker's path, handed the settings' registry, reads v2 ...
-    item = prepare(AT, None, message, TASK, settings.schema_registry())
+    item = prepare(AT, None, message, TASK, settings.known_schemas())
     assert isinstance(item.outcome, Accepted), item.outcome
     assert item.outcome.record["signed_on"] == date(2024, 3, 6)
     # ... while the codec's own functions still read the shipped schemas only: no global swapped
     with pytest.raises(codec.UnknownSchemaError):
         codec.decode(message)
     assert codec.current_schema(TASK).version == 1
-    assert codec.shipped_registry() is not settings.schema_registry()
+    assert codec.shipped_schemas() is not settings.known_schemas()
 
 
 def test_a_bad_extra_schema_fails_when_the_settings_are_read(
@@ -253,8 +253,8 @@ def test_importing_the_codec_and_its_users_builds_no_registry() -> None:
     code = (
         "import vanphong.schemas.codec, vanphong.schemas.json_input, vanphong.core.rules, "
         "vanphong.publish, vanphong.sinks.records, vanphong.ground.settings\n"
-        "from vanphong.schemas.registry import load_registry\n"
-        "assert load_registry.cache_info().currsize == 0, load_registry.cache_info()\n"
+        "from vanphong.schemas.known import load_known_schemas\n"
+        "assert load_known_schemas.cache_info().currsize == 0, load_known_schemas.cache_info()\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60

@@ -39,7 +39,7 @@ from vanphong.schemas.codec import (
     SchemaVersion,
     confluent_frame,
     decode,
-    shipped_registry,
+    shipped_schemas,
 )
 
 DOCS = EventType.DOCUMENT_ISSUED
@@ -165,7 +165,7 @@ def test_init_registers_every_version_in_order_backward_and_idempotent(env: Env)
     first = register(settings)
     assert register(settings) == first  # a second run registers nothing new
     docs = first[subject(settings, DOCS)]
-    assert len(docs) == len(shipped_versions(shipped_registry(), DOCS)) == 2
+    assert len(docs) == len(shipped_versions(shipped_schemas(), DOCS)) == 2
     assert len(first[subject(settings, MEETINGS)]) == 1
 
     async def go() -> None:
@@ -204,7 +204,7 @@ def test_schemas_check_passes_then_fails_naming_the_field_of_a_breaking_change(
     assert ok.stdout.count("ok ") == len(EventType)
 
     # a v3 that adds a field without a default and turns attendees into a string
-    current = shipped_registry().current(MEETINGS)
+    current = shipped_schemas().current(MEETINGS)
     schema = json.loads(current.path.read_text(encoding="utf-8"))
     schema["fields"].append({"name": "room", "type": "string", "doc": "test-only"})
     for field in schema["fields"]:
@@ -247,7 +247,7 @@ def four_ways(
     single-object, v1 Confluent and v2 Confluent; meetings alternately single-object and
     Confluent; invalid messages as they are; plus Confluent messages that must be
     dead-lettered (an unknown id, a meeting's schema on the documents topic)."""
-    reg = shipped_registry()
+    reg = shipped_schemas()
     v1, v2 = shipped_versions(reg, DOCS)
     doc_ids = ids[subject(settings, DOCS)]
     meeting_id = ids[subject(settings, MEETINGS)][-1]
@@ -280,7 +280,7 @@ def four_ways(
         Message(
             DOCS.topic,
             b"x2",
-            confluent_frame(meeting_id, avro_body(shipped_registry().current(MEETINGS), body)),
+            confluent_frame(meeting_id, avro_body(shipped_schemas().current(MEETINGS), body)),
             None,
             "invalid_field",
         ),
@@ -294,11 +294,11 @@ def fastavro_reads(value: bytes, writers: dict[int, SchemaVersion]) -> dict[str,
         writer = writers[int.from_bytes(value[1:5], "big")]
         start = 5
     else:
-        found = shipped_registry().by_fingerprint(int.from_bytes(value[2:10], "little"))
+        found = shipped_schemas().by_fingerprint(int.from_bytes(value[2:10], "little"))
         assert found is not None
         writer, start = found, 10
     body = BytesIO(value[start:])
-    current = shipped_registry().current(writer.event_type)
+    current = shipped_schemas().current(writer.event_type)
     record = fastavro.schemaless_reader(body, writer.parsed, current.parsed)
     assert body.tell() == len(value) - start
     return dict(record)  # type: ignore[arg-type]
@@ -315,7 +315,7 @@ def test_v1_and_v2_single_object_and_confluent_on_one_topic_all_count(env: Env) 
     assert {v[:2] for v in doc_values} >= {b"\xc3\x01"} and any(v[0] == 0 for v in doc_values)
 
     # the codec's fast path and fastavro give the same record for every valid message
-    reg = shipped_registry()
+    reg = shipped_schemas()
     v1, v2 = shipped_versions(reg, DOCS)
     doc_ids = ids[subject(settings, DOCS)]
     meetings = reg.current(MEETINGS)
@@ -357,7 +357,7 @@ def test_without_a_registry_a_confluent_message_is_unknown_schema_naming_the_set
         for m in documents_and_meetings(seed=3, documents=5, meetings=0)
         if m.event is not None and m.topic == DOCS.topic
     )
-    v2 = shipped_registry().current(DOCS)
+    v2 = shipped_schemas().current(DOCS)
     value = confluent_frame(
         ids[subject(env.settings, DOCS)][-1], avro_body(v2, decode(doc.value).record)
     )
@@ -461,7 +461,7 @@ def test_an_unreachable_registry_holds_the_message_back_and_dead_letters_nothing
     ids = register(env.settings.model_copy(update={"schema_registry_url": registry_url()}))
     history = documents_and_meetings(seed=5, documents=30, meetings=0)
     docs = [m for m in history if m.event is not None and m.topic == DOCS.topic]
-    v2 = shipped_registry().current(DOCS)
+    v2 = shipped_schemas().current(DOCS)
     first = docs[0]
     schema_id = ids[subject(env.settings, DOCS)][-1]
     framed = Message(

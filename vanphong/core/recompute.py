@@ -30,7 +30,7 @@ from vanphong.core.semantics import (
     task_contributions,
 )
 from vanphong.schemas.catalog import EventType
-from vanphong.schemas.registry import SchemaRegistry
+from vanphong.schemas.known import KnownSchemas
 
 #: An aggregate cell: (unit_id, day, metric, dimension).
 Cell = tuple[str, date, str, str]
@@ -64,7 +64,7 @@ def recomputed(entity: StoredEntity, zone: ZoneInfo) -> tuple[Contribution, ...]
     return tuple(contributions(kind, entity.record, zone))
 
 
-def refusal(entity: StoredEntity, schemas: SchemaRegistry) -> Rejection | None:
+def refusal(entity: StoredEntity, schemas: KnownSchemas) -> Rejection | None:
     """Why today's rules (vanphong/core/rules.py) would refuse the stored record, if they
     would (read with ``schemas``): a rule that got stricter since it was applied."""
     try:

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from vanphong.core.docnumber import check_document_number
 from vanphong.core.rejection import Reason, Rejection
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
-from vanphong.schemas.registry import SchemaRegistry
+from vanphong.schemas.known import KnownSchemas
 
 MAX_ID = 128  # characters of an identifier (after NFC)
 MAX_TEXT = 10_000  # characters of any other text (after NFC)
@@ -98,7 +98,7 @@ def classify(schema: Mapping[str, Any]) -> tuple[TextField, ...]:
     return tuple(out)
 
 
-def text_fields(event_type: EventType, schemas: SchemaRegistry) -> tuple[TextField, ...]:
+def text_fields(event_type: EventType, schemas: KnownSchemas) -> tuple[TextField, ...]:
     """The string fields of the event type's current schema (the one records are resolved to)
     in ``schemas``."""
     return classify(schemas.current(event_type).schema)
@@ -114,10 +114,10 @@ class _Limits(NamedTuple):
 
 # Per registry, per event type: worked out on first use (validate runs for every event, so a
 # look-up here is two dict hits).
-_LIMITS: dict[SchemaRegistry, dict[EventType, _Limits]] = {}
+_LIMITS: dict[KnownSchemas, dict[EventType, _Limits]] = {}
 
 
-def _limits_of(schemas: SchemaRegistry) -> dict[EventType, _Limits]:
+def _limits_of(schemas: KnownSchemas) -> dict[EventType, _Limits]:
     table = _LIMITS.get(schemas)
     if table is None:
         table = _LIMITS[schemas] = {}
@@ -207,7 +207,7 @@ _CHECKS: dict[EventType, Callable[[Record], None]] = {
 }
 
 
-def validate(event_type: EventType, record: Record, schemas: SchemaRegistry) -> None:
+def validate(event_type: EventType, record: Record, schemas: KnownSchemas) -> None:
     """Raise a :class:`Rejection` if ``record`` (already NFC, read with the current schema of
     ``schemas``) breaks a rule of §4."""
     limits = _LIMITS.get(schemas) or _limits_of(schemas)  # a call fewer once known: hot path
@@ -222,7 +222,7 @@ def validate(event_type: EventType, record: Record, schemas: SchemaRegistry) -> 
         check(record)
 
 
-def accept(event_type: EventType, record: Record, schemas: SchemaRegistry) -> Record:
+def accept(event_type: EventType, record: Record, schemas: KnownSchemas) -> Record:
     """Normalise (in place) then validate: the record as vanphong stores it, or a
     :class:`Rejection`. ``record`` must be the caller's own, as a decoder's result is, read
     with ``schemas``."""

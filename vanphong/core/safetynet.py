@@ -55,7 +55,7 @@ from typing import Any, Generic, TypeVar
 
 from vanphong.core.rules import text_fields
 from vanphong.schemas.catalog import EventType
-from vanphong.schemas.registry import SchemaRegistry
+from vanphong.schemas.known import KnownSchemas
 
 T = TypeVar("T")
 
@@ -172,7 +172,7 @@ PROBE_ID = "vanphong-rehearsal"
 
 
 def stand_in(
-    event_type: EventType, record: Mapping[str, Any], schemas: SchemaRegistry
+    event_type: EventType, record: Mapping[str, Any], schemas: KnownSchemas
 ) -> dict[str, Any]:
     """The record a rehearsal writes: the same content with every identity replaced (its
     ``event_id``, every ``*_id`` and each item of every ``*_ids``), so that a fault tied to one

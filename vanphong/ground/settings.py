@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vanphong.ground.dsn import DsnError, Host, parse_dsn
-from vanphong.schemas.registry import SchemaRegistry, load_registry
+from vanphong.schemas.known import KnownSchemas, load_known_schemas
 from vanphong.schemas.versions import extra_schema_dirs as parse_schema_dirs
 
 #: The read side's role (CONTRACT.md §1); the local stack gives it this name as its password.
@@ -226,11 +226,11 @@ class Settings(BaseSettings):
         """The directories of ``extra_schemas_dir``, in order."""
         return tuple(parse_schema_dirs(self.extra_schemas_dir))
 
-    def schema_registry(self) -> SchemaRegistry:
+    def known_schemas(self) -> KnownSchemas:
         """The schema versions these settings read and write with: the shipped ones plus the
         extra directories. Built on first use and shared by every caller naming the same
         directories (schemas/ reads no environment: the directories are passed in here)."""
-        return load_registry(self.extra_schema_dirs)
+        return load_known_schemas(self.extra_schema_dirs)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -294,5 +294,5 @@ def get_settings() -> Settings:
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
     if settings.extra_schema_dirs:
-        settings.schema_registry()
+        settings.known_schemas()
     return settings

@@ -18,7 +18,7 @@ from vanphong.schemas.codec import HEADER_LENGTH, confluent_frame
 async def confluent_ids(client: SchemaRegistryClient, settings: Settings) -> dict[str, int]:
     """Per full topic name, the registry's id of the current shipped schema under its subject
     (looked up, never registered); raises ``RegistryError`` for a subject that lacks it."""
-    registry = settings.schema_registry()
+    registry = settings.known_schemas()
     ids = {}
     for et in EVENT_TYPES:
         name = subject(settings, et)

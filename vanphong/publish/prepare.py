@@ -18,7 +18,7 @@ from vanphong.ground.settings import Settings
 from vanphong.schemas.catalog import EventType
 from vanphong.schemas.codec import CodecError
 from vanphong.schemas.json_input import JsonInputError, parse_line
-from vanphong.schemas.registry import SchemaRegistry
+from vanphong.schemas.known import KnownSchemas
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,11 @@ def numbered_lines(sources: Iterable[tuple[str, Iterable[str]]]) -> Iterator[tup
                 yield name, number, text
 
 
-def to_message(text: str, settings: Settings, schemas: SchemaRegistry | None = None) -> Outgoing:
+def to_message(text: str, settings: Settings, schemas: KnownSchemas | None = None) -> Outgoing:
     """One JSON line as the message to send, with the current schemas of ``schemas`` (by default
     the settings' registry); raises ``ValueError`` with the reason."""
     if schemas is None:
-        schemas = settings.schema_registry()
+        schemas = settings.known_schemas()
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -77,7 +77,7 @@ def prepare_all(
 ) -> tuple[list[Outgoing], list[LineError]]:
     messages: list[Outgoing] = []
     errors: list[LineError] = []
-    schemas = settings.schema_registry()
+    schemas = settings.known_schemas()
     for source, number, text in lines:
         try:
             messages.append(to_message(text, settings, schemas))

@@ -18,7 +18,7 @@ import orjson
 from vanphong.core.recompute import Cell, StoredEntity
 from vanphong.core.semantics import EntityRef
 from vanphong.schemas.catalog import EventType
-from vanphong.schemas.registry import SchemaRegistry
+from vanphong.schemas.known import KnownSchemas
 from vanphong.sinks.records import record_from_json
 
 #: Rows fetched per round trip of the cursor.
@@ -34,7 +34,7 @@ _ENTITIES = (
 )
 
 
-def entity_of(row: asyncpg.Record | Sequence[Any], schemas: SchemaRegistry) -> StoredEntity:
+def entity_of(row: asyncpg.Record | Sequence[Any], schemas: KnownSchemas) -> StoredEntity:
     """A row of :data:`_ENTITIES` as a :class:`StoredEntity`, its temporal fields read by the
     current schemas of ``schemas`` (the settings' registry: extra schema versions too)."""
     kind = EventType(row[0])
@@ -59,7 +59,7 @@ async def count_entities(conn: asyncpg.Connection) -> int:
 
 
 async def stream_entities(
-    conn: asyncpg.Connection, schemas: SchemaRegistry, pages: tuple[int, int | None] = (0, None)
+    conn: asyncpg.Connection, schemas: KnownSchemas, pages: tuple[int, int | None] = (0, None)
 ) -> AsyncIterator[StoredEntity]:
     """Every stored entity in the table's ``pages`` [first, end) (end None: to the last), in
     no particular order. ``conn`` must be in a transaction (a cursor lives in one)."""
@@ -82,7 +82,7 @@ async def table_pages(conn: asyncpg.Connection) -> int:
 
 
 async def entities_by_key(
-    conn: asyncpg.Connection, refs: Sequence[EntityRef], schemas: SchemaRegistry
+    conn: asyncpg.Connection, refs: Sequence[EntityRef], schemas: KnownSchemas
 ) -> dict[EntityRef, StoredEntity]:
     """The entities ``refs`` name, each with what recomputing it needs (a task: both halves,
     whichever half ``refs`` names)."""
@@ -125,7 +125,7 @@ async def ranges_difference(conn: asyncpg.Connection) -> tuple[list[Any], list[A
 
 
 async def stored_mergers(
-    conn: asyncpg.Connection, schemas: SchemaRegistry
+    conn: asyncpg.Connection, schemas: KnownSchemas
 ) -> dict[str, dict[str, Any]]:
     """Every stored non-voided merger: merge_id → record."""
     rows = await conn.fetch(

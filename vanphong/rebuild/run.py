@@ -41,7 +41,7 @@ from vanphong.rebuild.reading import entities_by_key, stream_cells
 from vanphong.rebuild.scan import recompute_snapshot
 from vanphong.rebuild.tally import Tally
 from vanphong.schemas.catalog import EventType
-from vanphong.schemas.registry import load_registry
+from vanphong.schemas.known import load_known_schemas
 
 #: The advisory lock that keeps rebuilds one at a time.
 LOCK_KEY = "vanphong.rebuild"
@@ -228,7 +228,7 @@ async def _catch_up(
 ) -> None:
     """Move the shadow from ``before`` to ``now`` for ``refs``, a chunk at a time (each row
     recomputes on its own: an assignment comes with its completion)."""
-    schemas = load_registry(run.schema_dirs)
+    schemas = load_known_schemas(run.schema_dirs)
     for i in range(0, len(refs), CHUNK):
         chunk = refs[i : i + CHUNK]
         old = await entities_by_key(before.conn, chunk, schemas)

@@ -21,7 +21,7 @@ from vanphong.core.recompute import (
 )
 from vanphong.core.semantics import Contribution, EntityRef
 from vanphong.schemas.catalog import EventType
-from vanphong.schemas.registry import SchemaRegistry, load_registry
+from vanphong.schemas.known import KnownSchemas, load_known_schemas
 
 #: How many entities with stale contributions are named in a report.
 EXAMPLES = 20
@@ -65,8 +65,8 @@ class Tally:
     mergers: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
-    def schemas(self) -> SchemaRegistry:
-        return load_registry(self.schema_dirs)
+    def schemas(self) -> KnownSchemas:
+        return load_known_schemas(self.schema_dirs)
 
     def add(self, entity: StoredEntity) -> None:
         self.entities += 1

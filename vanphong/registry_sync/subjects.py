@@ -21,7 +21,7 @@ from vanphong.ground.schema_registry import SchemaRegistryClient
 from vanphong.ground.settings import Settings
 from vanphong.registry_sync.compatibility import breaking_changes
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
-from vanphong.schemas.codec import SchemaRegistry, SchemaVersion
+from vanphong.schemas.codec import KnownSchemas, SchemaVersion
 
 COMPATIBILITY = "BACKWARD"
 
@@ -31,7 +31,7 @@ def subject(settings: Settings, event_type: EventType) -> str:
     return f"{settings.topic(event_type.topic)}-value"
 
 
-def shipped_versions(registry: SchemaRegistry, event_type: EventType) -> list[SchemaVersion]:
+def shipped_versions(registry: KnownSchemas, event_type: EventType) -> list[SchemaVersion]:
     """Every distinct version of the record, oldest first (an unchanged copy counts once)."""
     seen: set[int] = set()
     found = []
@@ -56,7 +56,7 @@ class Registered:
 async def register_all(client: SchemaRegistryClient, settings: Settings) -> list[Registered]:
     """Set ``BACKWARD`` on each subject and register each shipped version in order
     (idempotent: a schema the subject holds keeps its id and adds no version)."""
-    registry = settings.schema_registry()
+    registry = settings.known_schemas()
     done = []
     for et in EVENT_TYPES:
         name = subject(settings, et)
@@ -76,7 +76,7 @@ class Verdict:
 
 
 async def check_all(client: SchemaRegistryClient, settings: Settings) -> list[Verdict]:
-    registry = settings.schema_registry()
+    registry = settings.known_schemas()
     verdicts = []
     for et in EVENT_TYPES:
         name = subject(settings, et)

@@ -1,10 +1,13 @@
-"""The registry of schema versions: every version indexed by fingerprint, and per record the
+"""The schema versions known here: every version indexed by fingerprint, and per record the
 *current* one (the highest version that has it), which is the reader schema of every message
-and the writer schema of every encode.
+and the writer schema of every encode. Not the Schema Registry service (which upstream
+producers may use, and whose client is vanphong/ground/schema_registry.py): this is the local
+index that a message's writer schema is looked up in.
 
-A registry is built from directories (the shipped ``schemas/`` plus any extra roots) when asked
-for, never at import: :func:`load_registry` builds one per set of roots and keeps it, and
-``vanphong.ground.settings.Settings.schema_registry`` asks it with the configured extra roots.
+The known schemas are built from directories (the shipped ``schemas/`` plus any extra roots)
+when asked for, never at import: :func:`load_known_schemas` builds one set per set of roots and
+keeps it, and ``vanphong.ground.settings.Settings.known_schemas`` asks it with the configured
+extra roots.
 Building parses every schema and generates its strict decoder; a schema the strict decoder
 cannot read is refused here, so no message is ever judged by fastavro alone.
 """
@@ -31,10 +34,10 @@ from vanphong.schemas.versions import (
 )
 from vanphong.schemas.wire import Decoded, Reader, Writer, decode_message, encode_datum
 
-__all__ = ["SchemaRegistry", "load_registry"]
+__all__ = ["KnownSchemas", "load_known_schemas"]
 
 
-class SchemaRegistry:
+class KnownSchemas:
     """Every schema version under ``root`` and ``extra_roots``, indexed by fingerprint, with the
     current one per record."""
 
@@ -196,7 +199,7 @@ def _index(
 
 
 @lru_cache(maxsize=8)
-def load_registry(extra_roots: tuple[Path, ...] = ()) -> SchemaRegistry:
+def load_known_schemas(extra_roots: tuple[Path, ...] = ()) -> KnownSchemas:
     """The registry of the shipped schemas plus ``extra_roots``, built on first use and kept
     (building one parses and compiles every schema: about a tenth of a second)."""
-    return SchemaRegistry(SCHEMAS_DIR, extra_roots)
+    return KnownSchemas(SCHEMAS_DIR, extra_roots)
