@@ -51,7 +51,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.threads import QueueServiceThread
 
-from vanphong.ground import kafka_protocol as topic_id_helpers
+from vanphong.ground import kafka_protocol
 from vanphong.ground.kafka import ISOLATION_LEVEL
 from vanphong.ground.settings import Settings
 from vanphong.streams import app as streams_app
@@ -537,9 +537,9 @@ def test_topic_ids_go_through_aiokafka_s_client_in_metadata_v12() -> None:
         f"{lib}: AIOKafkaAdminClient._client is {found!r}; vanphong/status/caught_up.py and "
         "vanphong/status/ pass it to vanphong/ground/kafka_protocol.py topic_ids"
     )
-    request = topic_id_helpers.TopicIdsRequest(["a-topic"])
+    request = kafka_protocol.TopicIdsRequest(["a-topic"])
     struct = request.prepare({3: (0, 12)})  # Metadata: API key 3, versions 0 to 12
-    assert type(struct) is topic_id_helpers._MetadataRequestV12 and struct.encode(), (
+    assert type(struct) is kafka_protocol._MetadataRequestV12 and struct.encode(), (
         f"{lib}: Request.prepare no longer builds the Metadata v12 request of "
         "vanphong/ground/kafka_protocol.py"
     )

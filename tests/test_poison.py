@@ -1,4 +1,5 @@
-"""The safety net on the real stack (vanphong/core/safetynet.py, streams/runtime.py): a message that
+"""The safety net on the real stack (vanphong/core/safetynet.py, streams/batch_writer.py,
+streams/write_policy.py): a message that
 PostgreSQL refuses, for a reason validation did not foresee, is found inside its batch and
 dead-lettered while every other message counts; a fault that hits every message is the
 system's, and the worker stops loudly instead of retrying forever or dead-lettering everything.

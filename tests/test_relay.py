@@ -1,5 +1,5 @@
 """The dead-letter relay never holds the writer, and a broker that hangs mid-relay costs no
-dead letter and sends none twice (streams/deadletters.py, streams/runtime.py).
+dead letter and sends none twice (streams/deadletters.py, streams/relay_loop.py).
 
 The broker that hangs is a producer handed to the relay (the shared broker is left alone): it
 accepts sends and leaves them unacknowledged; later it answers new sends again while the old
