@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -236,7 +237,7 @@ def test_sigkill_of_rebuild_at_random_points_leaves_the_live_figures_and_a_rebui
     live_sql = "SELECT * FROM core.metric_daily ORDER BY 1, 2, 3, 4"
     tampered = env.fetch(live_sql)
     rnd = random.Random(18)
-    killed = 0
+    killed, orphans = 0, set[int]()
     for _ in range(5):
         proc = subprocess.Popen(
             [str(VANPHONG), "rebuild"],
@@ -247,6 +248,7 @@ def test_sigkill_of_rebuild_at_random_points_leaves_the_live_figures_and_a_rebui
         try:
             proc.wait(timeout=rnd.uniform(0.3, seconds))  # the random point of the kill
         except subprocess.TimeoutExpired:
+            orphans |= children_of(proc.pid)  # its scanning processes, if it started them
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             killed += 1
@@ -255,6 +257,8 @@ def test_sigkill_of_rebuild_at_random_points_leaves_the_live_figures_and_a_rebui
             break
         assert env.fetch(live_sql) == tampered
     assert killed > 0
+    # the scanning processes die with the command (vanphong/ground/lifetime.py)
+    wait_for(lambda: not any(alive(pid) for pid in orphans), 30, f"{orphans} to exit")
     done = run_rebuild(env)
     assert done.returncode == 0, done.stderr
     status, body = verdict(env)
@@ -277,6 +281,27 @@ def privileges(env: Env) -> dict[str, tuple[str, str | None]]:
         " WHERE n.nspname IN ('core', 'reporting') AND c.relkind IN ('r', 'v')"
     )
     return {r["name"]: (r["kind"], r["acl"]) for r in rows}
+
+
+def children_of(parent: int) -> set[int]:
+    """The pids whose parent is ``parent`` now (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == parent:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie does not: it only waits for its parent's wait)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def rebuild_locked(env: Env) -> bool:

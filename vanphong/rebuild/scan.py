@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import asyncpg
 
+from vanphong.ground.lifetime import die_with
 from vanphong.rebuild.reading import count_entities, stream_entities, table_pages
 from vanphong.rebuild.tally import Tally
 
@@ -30,8 +32,11 @@ _STEP = 2_000
 _done: Any = None  # in a scanning process: the counter all of them add to
 
 
-def _init(counter: Any) -> None:
+def _init(counter: Any, parent: int) -> None:
+    """In a scanning process: die with the rebuild or verify that started it (a killed command
+    must leave no process behind reading its snapshot), and count into ``counter``."""
     global _done
+    die_with(parent)
     _done = counter
 
 
@@ -93,7 +98,8 @@ async def recompute_snapshot(
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
     counter = context.Value("q", 0)
     loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(jobs, context, initializer=_init, initargs=(counter,)) as pool:
+    us = (counter, os.getpid())
+    with ProcessPoolExecutor(jobs, context, initializer=_init, initargs=us) as pool:
         parts = [
             loop.run_in_executor(
                 pool,
