@@ -43,7 +43,14 @@ from zoneinfo import ZoneInfo
 from vanphong.core.mergers import check_merge
 from vanphong.core.positions import Anomaly, Seen, Stored, behind, resume
 from vanphong.core.rejection import Rejection
-from vanphong.core.semantics import Entity, EntityRef, Fold, related_refs, supersedes
+from vanphong.core.semantics import (
+    TASK_TYPES,
+    Entity,
+    EntityRef,
+    Fold,
+    related_refs,
+    supersedes,
+)
 from vanphong.schemas.catalog import EventType
 
 # Coordinates, Accepted and Item are made for every event: ``slots=True`` without ``frozen``
@@ -60,14 +67,19 @@ class Coordinates:
 
 @dataclass(slots=True)
 class Accepted:
-    """A decoded, normalised, valid event, ready to fold."""
+    """A decoded, normalised, valid event, ready to fold. ``ref`` (type and key) is made once
+    here: the planner looks every event's entity up twice (refs_needed, the fold)."""
 
     event_type: EventType
     record: Mapping[str, Any]
+    ref: EntityRef = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ref = EntityRef(self.event_type, str(self.record[self.event_type.key_field]))
 
     @property
     def key(self) -> str:
-        return str(self.record[self.event_type.key_field])
+        return self.ref.entity_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +234,12 @@ def refs_needed(items: Sequence[Item]) -> set[EntityRef]:
     """The stored entities the fold must start from."""
     refs: set[EntityRef] = set()
     for item in items:
-        if isinstance(item.outcome, Accepted):
-            refs.update(related_refs(item.outcome.event_type, item.outcome.key))
+        outcome = item.outcome
+        if type(outcome) is Accepted:
+            if outcome.event_type in TASK_TYPES:
+                refs.update(related_refs(outcome.event_type, outcome.ref.entity_id))
+            else:
+                refs.add(outcome.ref)
     return refs
 
 
@@ -266,7 +282,7 @@ def plan_batch(
             plan.rejected[topic] += 1
             continue
         accepted: Accepted = outcome  # type: ignore[assignment]  # fresh: messages, no marks
-        if fold.apply(accepted.event_type, accepted.record, accepted.key):
+        if fold.apply_revision(accepted.ref, accepted.record):
             plan.applied[topic] += 1
         else:
             plan.unchanged[topic] += 1

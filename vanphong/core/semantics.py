@@ -167,19 +167,24 @@ class Fold:
     def apply(self, entity_type: EventType, record: Mapping[str, Any], key: str) -> bool:
         """Apply one accepted revision; True if it changed anything, False if it was a
         duplicate or a stale correction."""
-        ref = EntityRef(entity_type, key)
+        return self.apply_revision(EntityRef(entity_type, key), record)
+
+    def apply_revision(self, ref: EntityRef, record: Mapping[str, Any]) -> bool:
+        """:meth:`apply` with the entity's ref made already (the planner's items carry one)."""
         stored = self.entities.get(ref)
-        if not supersedes(record["revision"], stored):
+        revision = record["revision"]
+        if stored is not None and revision <= stored.revision:  # supersedes(), inlined
             return False
         voided = bool(record["voided"])
+        entity_type = ref[0]
         if entity_type in TASK_TYPES:
             # Keep what the task contributes now; _retarget_task diffs against it.
             kept = stored.contributions if stored is not None else ()
-            self._put(Entity(ref, record["revision"], voided, record["event_id"], record, kept))
-            self._retarget_task(key)
+            self._put(Entity(ref, revision, voided, record["event_id"], record, kept))
+            self._retarget_task(ref[1])
         else:
             own = () if voided else tuple(contributions(entity_type, record, self.zone))
-            self._replace(Entity(ref, record["revision"], voided, record["event_id"], record, own))
+            self._replace(Entity(ref, revision, voided, record["event_id"], record, own))
         return True
 
     def _put(self, entity: Entity) -> None:
