@@ -206,12 +206,40 @@ def peak_rss_mb(pid: int) -> float | None:
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a live process (from /proc/<pid>/stat)."""
+    stat = _stat(pid)
+    if stat is None:
+        return None
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (field 3 on: state, ppid, ...)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU time of every PostgreSQL process on this machine so far: the backends, the
+    background processes (WAL writer, checkpointer, autovacuum) and, through the postmaster's
+    children's times, the backends that have exited. The difference over a run is what
+    PostgreSQL spent on it, when nothing else uses the server. None without a local server."""
+    total, found = 0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        stat = _stat(entry.name)
+        if stat is None:
+            continue
+        found = True
+        total += sum(int(v) for v in stat[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK") if found else None
 
 
 @dataclass

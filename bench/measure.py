@@ -72,6 +72,8 @@ class Throughput:
     startup_s: float | None = None
     peak_rss_mb: float | None = None
     cpu_s: float | None = None
+    #: CPU time of every PostgreSQL process during the run (infra.postgres_cpu_seconds).
+    db_cpu_s: float | None = None
     verdict: check.Verdict | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +87,15 @@ class Throughput:
         if self.startup_s is None or self.seconds <= self.startup_s:
             return None
         return self.events / (self.seconds - self.startup_s)
+
+    def cpu_us_per_event(self) -> tuple[float | None, float | None]:
+        """The system's own CPU and PostgreSQL's, in microseconds per event: what the two
+        cores are shared by (docs/performance.md)."""
+
+        def per_event(seconds: float | None) -> float | None:
+            return None if seconds is None or not self.events else 1e6 * seconds / self.events
+
+        return per_event(self.cpu_s), per_event(self.db_cpu_s)
 
     @property
     def ok(self) -> bool:
@@ -131,6 +142,7 @@ async def run_vanphong(
     # vanphong's group is <prefix>-worker: rewind it so this run starts from the beginning.
     await infra.rewind_group(base, settings.consumer_group, infra.input_topics(cfg.prefix))
     children = []
+    db_cpu = infra.postgres_cpu_seconds()
     for i in range(workers):
         env = infra.vanphong_env(settings)  # each its own web port
         if source is not None:
@@ -141,6 +153,7 @@ async def run_vanphong(
     poller = infra.Poller(url)
     try:
         first_commit, done = await _wait_applied(bench, poller, children, started)
+        db_cpu = _spent(db_cpu, infra.postgres_cpu_seconds())
         rss = [infra.peak_rss_mb(c.pid) for c in children]
         cpu = [infra.cpu_seconds(c.pid) for c in children]
     finally:
@@ -157,6 +170,7 @@ async def run_vanphong(
         startup_s=first_commit - started if first_commit else None,
         peak_rss_mb=max((r for r in rss if r is not None), default=None),
         cpu_s=sum(c for c in cpu if c is not None),
+        db_cpu_s=db_cpu,
         verdict=verdict,
         notes={"workers": workers, "rss_per_worker_mb": rss, **_interrupted(poller)},
     )
@@ -225,10 +239,16 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
 async def _run_reporting_child(bench: Bench, name: str, argv: list[str]) -> dict[str, Any]:
+    db_cpu = infra.postgres_cpu_seconds()
     child = infra.spawn(name, argv, _child_env(), bench.logs, cwd=ROOT)
     try:
         await asyncio.wait_for(asyncio.to_thread(child.proc.wait), bench.cfg.timeout_s)
+        db_cpu = _spent(db_cpu, infra.postgres_cpu_seconds())
     except TimeoutError:
         child.stop()
         raise BenchFailure(
@@ -240,6 +260,7 @@ async def _run_reporting_child(bench: Bench, name: str, argv: list[str]) -> dict
         raise BenchFailure(f"{name} exited ({child.proc.returncode}):\n{child.tail()}")
     report: dict[str, Any] = json.loads(lines[-1])
     report["started"] = child.started
+    report["db_cpu_s"] = db_cpu
     return report
 
 
@@ -253,6 +274,7 @@ def _from_report(name: str, report: dict[str, Any]) -> Throughput:
         startup_s=first - started if first else None,
         peak_rss_mb=report.get("peak_rss_mb"),
         cpu_s=report.get("cpu_s"),
+        db_cpu_s=report.get("db_cpu_s"),
     )
 
 
@@ -337,6 +359,7 @@ async def run_peer(bench: Bench) -> Throughput:
     url = await infra.create_database(base, cfg.database("peer"), migrated=False)
     group = f"{cfg.run_id}-peer"
     state_dir = bench.logs / "peer.state"
+    db_cpu = infra.postgres_cpu_seconds()
     child = infra.spawn(
         "peer",
         [
@@ -357,6 +380,7 @@ async def run_peer(bench: Bench) -> Throughput:
     poller = infra.Poller(url)
     try:
         first_row, done = await _wait_peer(bench, poller, child, group)
+        db_cpu = _spent(db_cpu, infra.postgres_cpu_seconds())
     finally:
         await poller.close()
         rss, cpu = infra.peak_rss_mb(child.pid), infra.cpu_seconds(child.pid)
@@ -370,6 +394,7 @@ async def run_peer(bench: Bench) -> Throughput:
         startup_s=first_row - child.started if first_row else None,
         peak_rss_mb=rss,
         cpu_s=cpu,
+        db_cpu_s=db_cpu,
         verdict=verdict,
         notes={"basis": "recorded unit (no merger attribution)", **_interrupted(poller)},
     )

@@ -99,6 +99,13 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
 
+def _cpu_split(own: float | None, database: float | None) -> str:
+    """``own + PostgreSQL`` microseconds per event, either "?" when not measured."""
+    if own is None and database is None:
+        return ""
+    return " + ".join("?" if v is None else f"{v:.0f}" for v in (own, database))
+
+
 def line(results: Results) -> str:
     h = results.headline()
     parts = [f"events={results.events}"] + [f"{k}={_fmt(h[k])}" for k in LINE_KEYS]
@@ -118,6 +125,7 @@ def table(results: Results) -> str:
             "after start-up/s",
             "peak RSS MB",
             "CPU s",
+            "CPU µs/event: own + PostgreSQL",
             "result",
         )
     ]
@@ -138,6 +146,7 @@ def table(results: Results) -> str:
                 f"{t.steady_eps:,.0f}" if t.steady_eps is not None else "",
                 f"{t.peak_rss_mb:.0f}" if t.peak_rss_mb is not None else "",
                 f"{t.cpu_s:.0f}" if t.cpu_s is not None else "",
+                _cpu_split(*t.cpu_us_per_event()),
                 str(t.verdict) if t.verdict else "(nothing to check)",
             )
         )
@@ -233,6 +242,7 @@ def write_json(results: Results, path: Path) -> dict[str, Any]:
                 "eps_after_startup": round(t.steady_eps, 1) if t.steady_eps else None,
                 "peak_rss_mb": round(t.peak_rss_mb, 1) if t.peak_rss_mb is not None else None,
                 "cpu_s": round(t.cpu_s, 1) if t.cpu_s is not None else None,
+                "db_cpu_s": round(t.db_cpu_s, 1) if t.db_cpu_s is not None else None,
                 "correct": t.ok,
                 "verdict": str(t.verdict) if t.verdict else None,
                 **t.notes,
