@@ -4,9 +4,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.events import event
-from vanphong.core.batch import Accepted, Coordinates, Item, plan_batch
+from vanphong.core.batch import Accepted, Coordinates, Item, plan_batch, refs_needed
 from vanphong.core.rejection import Reason, Rejection
-from vanphong.schemas.catalog import BY_TYPE
+from vanphong.core.semantics import EntityRef
+from vanphong.schemas.catalog import BY_TYPE, EventType
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 DOCS = "vanphong.document-issued.v1"
@@ -116,3 +117,21 @@ def test_a_stale_merger_revision_is_unchanged_not_rejected() -> None:
     )
     plan = plan_batch([first, other, stale], {}, {}, ZONE)
     assert plan.unchanged[MERGES] == 1 and not plan.dead_letters
+
+
+def test_the_lookup_asks_for_each_entity_once_and_for_both_halves_of_a_task() -> None:
+    """refs_needed takes each item's ref as decoded (Accepted.ref): a document's own, and for
+    either half of a task both halves, since a completion counts against its assignment."""
+    items = [
+        item(DOCS, 0, 0, "document.issued", document_id="d1"),
+        item(DOCS, 0, 1, "document.issued", document_id="d1", revision=2),
+        item("vanphong.task-completed.v1", 0, 0, "task.completed", task_id="t1"),
+        rejected(DOCS, 0, 2),
+    ]
+    assert refs_needed(items) == {
+        EntityRef(EventType.DOCUMENT_ISSUED, "d1"),
+        EntityRef(EventType.TASK_ASSIGNED, "t1"),
+        EntityRef(EventType.TASK_COMPLETED, "t1"),
+    }
+    accepted = items[0].outcome
+    assert isinstance(accepted, Accepted) and accepted.key == "d1"
