@@ -53,7 +53,7 @@ from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.ground.settings import Settings
 from vanphong.schemas.catalog import EventType
 from vanphong.schemas.codec import shipped_schemas
-from vanphong.sinks.postgres import PostgresSink
+from vanphong.sinks.postgres import SESSION_SETTINGS, PostgresSink
 from vanphong.streams.pipeline import prepare
 
 DATABASE = "vanphong_benchread"
@@ -146,7 +146,7 @@ async def load(
         url,
         min_size=WRITERS,
         max_size=WRITERS,
-        server_settings={} if durable else {"synchronous_commit": "off"},
+        server_settings=SESSION_SETTINGS | ({} if durable else {"synchronous_commit": "off"}),
     )
     sink = PostgresSink(pool, settings.zone, shipped_schemas())
     pending: list[list[Item]] = [[] for _ in range(WRITERS)]
