@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from vanphong.schemas._fastdecode import compile_decoder, unsupported
+from vanphong.schemas._fastdecode import Decoder, compile_decoder, unsupported
 from vanphong.schemas.catalog import EVENT_TYPES, EventType
 from vanphong.schemas.errors import CodecError, UnknownEventTypeError, UnresolvableSchemaError
 from vanphong.schemas.fingerprints import fingerprint_hex, schema_fingerprint
@@ -142,19 +142,26 @@ class KnownSchemas:
             sv = from_registry(value, Path(label))
         except Exception as exc:
             raise UnresolvableSchemaError(f"{label}: {exc}") from exc
-        strict = compile_decoder(sv.schema)
-        traced = compile_decoder(sv.schema, traced=True)
-        if strict is None or traced is None:
+        decoders = _decoders(sv.schema)
+        if decoders is None:
             raise UnresolvableSchemaError(
                 f"{label} ({sv.event_type.record}) uses what the strict decoder does not read: "
                 f"{unsupported(sv.schema)}"
             )
         cur = self._current[sv.event_type]
         reader = Reader(
-            sv.event_type, sv.parsed, cur.parsed, strict, traced, sv.fingerprint, sv.version, sv
+            sv.event_type, sv.parsed, cur.parsed, *decoders, sv.fingerprint, sv.version, sv
         )
         self._registry_readers[fingerprint] = reader
         return reader
+
+
+def _decoders(schema: Mapping[str, Any]) -> tuple[Decoder, Decoder] | None:
+    """The strict decoder of ``schema`` and its traced twin, or None when it uses what they do
+    not read."""
+    strict = compile_decoder(schema)
+    traced = compile_decoder(schema, traced=True)
+    return None if strict is None or traced is None else (strict, traced)
 
 
 def _index(
@@ -177,9 +184,8 @@ def _index(
         # types (not part of the canonical form) are the ones that count
         same = cur.fingerprint == sv.fingerprint
         written = cur if same else sv
-        strict = compile_decoder(written.schema)
-        traced = compile_decoder(written.schema, traced=True)
-        if strict is None or traced is None:
+        decoders = _decoders(written.schema)
+        if decoders is None:
             raise RuntimeError(
                 f"{written.path}: the strict decoder (schemas/_fastdecode.py) cannot read this "
                 f"schema ({unsupported(written.schema)}), so its messages would get a different "
@@ -189,8 +195,7 @@ def _index(
             sv.event_type,
             written.parsed,
             None if same else cur.parsed,
-            strict,
-            traced,
+            *decoders,
             sv.fingerprint,
             sv.version,
             sv,

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from vanphong.core.batch import Accepted, Item, Plan, plan_batch, refs_needed
+from vanphong.core.batch import Item, Plan, has_mergers, plan_batch, refs_needed
 from vanphong.core.positions import TOPIC_RECREATED, Anomaly, Stored
 from vanphong.core.rejection import ContentionError, TransientError
 from vanphong.core.semantics import TASK_TYPES, Entity, EntityRef
@@ -52,25 +52,11 @@ from vanphong.sinks.records import (
 )
 
 # What the worker and the tests import from the sink, wherever it is defined.
-__all__ = [
-    "SESSION_SETTINGS",
-    "PostgresSink",
-    "blame",
-    "classify",
-    "describe",
-    "is_transient",
-    "refusal",
-]
+__all__ = ["PostgresSink", "blame", "classify", "describe", "is_transient", "refusal"]
 
 
-#: The sink's sessions plan every statement for the parameters and the tables of the moment.
-#: PostgreSQL otherwise switches a prepared statement to a cached generic plan after five
-#: executions, and the plan it caches while ``core.entities`` is still small (a fresh
-#: database, a new deployment) is a hash join over a sequential scan: the entity lookup and
-#: update then read the whole table for every batch until autovacuum's next ANALYZE (121 ms a
-#: lookup at 153,000 entities; at 5,000 events/s PostgreSQL took 0.9 of a core and p99 was
-#: 739 ms, against 0.33 and 417 ms planned each time: docs/performance.md). Planning costs
-#: about 0.1 ms a statement, ten statements a batch.
+#: Plan every statement for the tables of the moment: a generic plan cached while
+#: ``core.entities`` was small read the whole table per batch (docs/performance.md, issue 21).
 SESSION_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
@@ -151,7 +137,7 @@ class PostgresSink:
     async def _write(self, conn: asyncpg.Connection, items: Sequence[Item]) -> Plan:
         offsets = await _lock_offsets(conn, {(i.at.topic, i.at.partition) for i in items})
         refs = refs_needed(items)
-        stored = await _lock_entities(conn, refs, _has_merges(items), self.schemas)
+        stored = await _lock_entities(conn, refs, has_mergers(items), self.schemas)
         plan = plan_batch(items, offsets, stored, self.zone)
         entities = plan.entities
         await _update_entities(conn, [entities[r] for r in plan.changed if r in stored])
@@ -172,13 +158,6 @@ class PostgresSink:
             len(items) - plan.skipped,
         )
         return plan
-
-
-def _has_merges(items: Sequence[Item]) -> bool:
-    return any(
-        isinstance(i.outcome, Accepted) and i.outcome.event_type is EventType.OFFICE_MERGED
-        for i in items
-    )
 
 
 async def _lock_offsets(

@@ -243,6 +243,15 @@ def refs_needed(items: Sequence[Item]) -> set[EntityRef]:
     return refs
 
 
+def has_mergers(items: Sequence[Item]) -> bool:
+    """Whether the batch holds an ``office.merged`` event: the planner then needs every stored
+    merger (:func:`plan_batch`)."""
+    return any(
+        isinstance(i.outcome, Accepted) and i.outcome.event_type is EventType.OFFICE_MERGED
+        for i in items
+    )
+
+
 def _current_merges(entities: Mapping[EntityRef, Entity]) -> dict[str, Mapping[str, Any]]:
     return {
         ref.entity_id: e.record

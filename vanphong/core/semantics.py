@@ -173,15 +173,15 @@ class Fold:
         """:meth:`apply` with the entity's ref made already (the planner's items carry one)."""
         stored = self.entities.get(ref)
         revision = record["revision"]
-        if stored is not None and revision <= stored.revision:  # supersedes(), inlined
+        if not supersedes(revision, stored):
             return False
         voided = bool(record["voided"])
-        entity_type = ref[0]
+        entity_type = ref.entity_type
         if entity_type in TASK_TYPES:
             # Keep what the task contributes now; _retarget_task diffs against it.
             kept = stored.contributions if stored is not None else ()
             self._put(Entity(ref, revision, voided, record["event_id"], record, kept))
-            self._retarget_task(ref[1])
+            self._retarget_task(ref.entity_id)
         else:
             own = () if voided else tuple(contributions(entity_type, record, self.zone))
             self._replace(Entity(ref, revision, voided, record["event_id"], record, own))
